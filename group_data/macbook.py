@@ -1,0 +1,1 @@
+"""The MacBook: the control machine that runs pyinfra, and an API client itself."""

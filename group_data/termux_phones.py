@@ -1,0 +1,7 @@
+"""Android phones with Termux: client configuration over SSH."""
+
+# Termux's sshd listens on 8022 (it cannot bind ports below 1024 without root).
+ssh_port = 8022
+
+# The model the phone's CLI uses when none is named (must be in the catalogue).
+default_model = "mistral-7b-instruct"

@@ -1,0 +1,115 @@
+"""The local secrets store: API tokens, the HF token, the k3s token.
+
+One YAML file on the control machine (path from `secrets_file` in group_data/all.py,
+gitignored), mode 0600 in a 0700 directory, created on first use. An environment
+variable HOMELAB_SECRET_<NAME> overrides the file, for CI or a password manager.
+
+Values come back as `Secret`, whose str() and repr() are masked, so a secret that ends
+up in an operation's arguments or a log line shows as ***. Call `.reveal()` only where
+the value goes into a file that is shipped with `homelab.operations.secret_file`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as random_source
+from pathlib import Path
+
+import yaml
+
+# Secrets a person must supply: they cannot be generated.
+SUPPLIED = {
+    "hf_token": "a Hugging Face access token (https://huggingface.co/settings/tokens)",
+}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class Secret:
+    """A secret value that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "***"
+
+    __repr__ = __str__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class MissingSecret(Exception):
+    pass
+
+
+def env_name(name: str) -> str:
+    return "HOMELAB_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+class SecretsStore:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path).expanduser()
+
+    def _read(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        if self.path.stat().st_mode & 0o077:
+            os.chmod(self.path, 0o600)
+        data = yaml.safe_load(self.path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise MissingSecret(f"{self.path} is not a YAML mapping of name: value")
+        return {str(k): str(v) for k, v in data.items()}
+
+    def _write(self, data: dict[str, str]) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("# homelab secrets store: never commit, never share. Mode 0600.\n")
+            yaml.safe_dump(dict(sorted(data.items())), handle, default_flow_style=False)
+        os.replace(tmp, self.path)
+
+    def names(self) -> list[str]:
+        return sorted(self._read())
+
+    def has(self, name: str) -> bool:
+        return env_name(name) in os.environ or name in self._read()
+
+    def get(self, name: str) -> Secret:
+        """The secret `name`; generated and stored on first use unless a person must supply it."""
+        if env_name(name) in os.environ:
+            return Secret(os.environ[env_name(name)])
+        data = self._read()
+        if name in data:
+            return Secret(data[name])
+        if name in SUPPLIED:
+            raise MissingSecret(
+                f"secret '{name}' is not set: {SUPPLIED[name]}. Fix: run "
+                f"`python tasks.py secrets set {name}` or export {env_name(name)}"
+            )
+        return self.set(name, random_source.token_urlsafe(32))
+
+    def set(self, name: str, value: str) -> Secret:
+        if not _NAME.match(name):
+            raise ValueError(f"secret name {name!r}: use lowercase letters, digits, '_', '.', '-'")
+        data = self._read()
+        data[name] = value
+        self._write(data)
+        return Secret(value)
+
+    def delete(self, name: str) -> bool:
+        data = self._read()
+        if data.pop(name, None) is None:
+            return False
+        self._write(data)
+        return True

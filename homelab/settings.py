@@ -1,0 +1,134 @@
+"""The typed schema of every host's data.
+
+The values and their explanations live in group_data/ and inventory.py; this module
+only says what shape they must have. Each device group has one model; a host is
+checked against the model of the group it belongs to, after pyinfra has merged
+all.py, the group file and the host's own entry.
+
+Every model forbids unknown keys (a typo is an error, not a silently ignored
+setting) and is strict (a port written as "8080" is a string, not a port).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address (write it like '192.168.1.50')")
+    return value
+
+
+def _ip_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or network (write it like '192.168.1.0/24')")
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL (write it like 'http://192.168.1.60:3142')")
+    return value
+
+
+def _timezone(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)*", value):
+        raise ValueError(f"{value!r} is not a timezone name (write it like 'Europe/Berlin')")
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
+IPNetwork = Annotated[str, AfterValidator(_ip_network)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Timezone = Annotated[str, AfterValidator(_timezone)]
+# Host names double as Kubernetes object names and DNS labels.
+DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
+AbsolutePath = Annotated[str, Field(pattern=r"^/")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class CatalogueModel(Strict):
+    """One entry of the model catalogue (group_data/all.py, `models`)."""
+
+    name: DeviceName
+    hf_repo: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
+    revision: Annotated[str, Field(min_length=1)]
+    kind: Literal["completion", "chat", "embedding"]
+
+
+class Common(Strict):
+    """Keys every host has: pyinfra's connection keys and the site-wide settings."""
+
+    # pyinfra connection keys (https://docs.pyinfra.com/en/3.x/connectors/ssh.html)
+    ssh_hostname: str | None = None
+    ssh_port: Port = 22
+    ssh_user: str | None = None
+    ssh_key: str | None = None
+    ssh_known_hosts_file: str | None = None
+    ssh_strict_host_key_checking: Literal["yes", "accept-new"] = "yes"
+    ssh_connect_retries: Annotated[int, Field(ge=0, le=10)] = 0
+    sudo: bool = Field(False, alias="_sudo")
+
+    # all.py
+    site_name: DeviceName
+    timezone: Timezone
+    secrets_file: str
+    apt_proxy_url: HttpUrl | None = None
+    lan_address: IPAddress | None = None
+    models: Annotated[list[CatalogueModel], Field(min_length=1)]
+
+
+class SshDevice(Common):
+    """A device pyinfra manages over SSH with root rights."""
+
+    lan_address: IPAddress  # required: other devices and the lab's allowlist use it
+
+
+class GpuNode(SshDevice):
+    """group_data/gpu_nodes.py"""
+
+
+class LePotato(SshDevice):
+    """group_data/le_potato.py"""
+
+
+class TermuxPhone(Common):
+    """group_data/termux_phones.py"""
+
+    default_model: str
+
+
+class Ipad(Common):
+    """group_data/ipads.py"""
+
+    default_model: str
+
+
+class Macbook(Common):
+    """group_data/macbook.py"""
+
+
+# A host belongs to exactly one of these groups; the group decides its schema.
+ROLE_SCHEMAS: dict[str, type[Common]] = {
+    "gpu_nodes": GpuNode,
+    "le_potato": LePotato,
+    "termux_phones": TermuxPhone,
+    "ipads": Ipad,
+    "macbook": Macbook,
+}

@@ -1,0 +1,229 @@
+"""Check every host's merged data before pyinfra connects to anything.
+
+inventory.py calls `check_inventory_file(__file__)` as its last line. That runs while
+pyinfra loads the inventory, before it connects to a host: bad data ends the run with
+one message per problem (host, key, what is wrong, how to fix it) and nothing is touched.
+Deploys then read typed settings with `settings_for(host)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from homelab.settings import ROLE_SCHEMAS, Common
+
+# Keys a person sets per device, in the host's entry of inventory.py; the rest belong
+# in group_data/<group>.py.
+PER_HOST_KEYS = {"lan_address", "ssh_hostname", "ssh_user", "ssh_key"}
+
+_TYPE_EXAMPLES = {
+    "int_type": ("a whole number", "8080"),
+    "string_type": ("a string", "'text' in quotes"),
+    "bool_type": ("True or False", "True"),
+    "list_type": ("a list", "[...]"),
+    "dict_type": ("a mapping", "{...}"),
+    "model_type": ("a mapping", "{...}"),
+}
+
+_PATTERN_HINTS = {
+    "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "lowercase letters, digits and '-', at most 63 characters",
+    "^/": "an absolute path starting with '/'",
+    r"^[\w.-]+/[\w.-]+$": "a Hugging Face repository id like 'owner/name'",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    host: str
+    key: str
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"host '{self.host}', key '{self.key}': {self.what}\n      fix: {self.fix}"
+
+
+class InvalidInventory(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        count = len(self.problems)
+        head = f"homelab: the inventory has {count} problem{'s' if count != 1 else ''}; nothing was run, no host was touched."
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def role_of(host) -> str | None:
+    roles = sorted({group for group in host.groups if group in ROLE_SCHEMAS})
+    return roles[0] if len(roles) == 1 else None
+
+
+def _source_of(inventory, host, key: str, inventory_name: str) -> str:
+    if key in inventory.get_host_data(host.name):
+        return f"the host's entry in {inventory_name}"
+    for group in reversed(host.groups):
+        if key in inventory.get_group_data(group):
+            return f"group_data/{group}.py"
+    return "group_data/all.py"
+
+
+def _place_for(key: str, role: str, inventory_name: str) -> str:
+    return f"the host's entry in {inventory_name}" if key in PER_HOST_KEYS else f"group_data/{role}.py"
+
+
+def _describe(err: dict[str, Any], known_keys: list[str]) -> tuple[str, str]:
+    """What is wrong with one value, and how to fix it (without the place)."""
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    key = str(err["loc"][-1])
+    if kind == "missing":
+        return "is required but not set", "set it"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(key, known_keys, n=1)
+        if close:
+            return "is not a known setting", f"did you mean '{close[0]}'? rename it"
+        return "is not a known setting", "remove it (or check the spelling)"
+    if kind in _TYPE_EXAMPLES:
+        expected, example = _TYPE_EXAMPLES[kind]
+        return (f"must be {expected}, got {type(value).__name__} {value!r}", f"write it as {example}")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        if key.endswith("port"):
+            return f"{value!r} is not a port", "use a port number from 1 to 65535"
+        return f"{value!r} is out of range ({err['msg'].lower()})", "change the value"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"the pattern {ctx.get('pattern')}")
+        return f"{value!r} has the wrong form", f"write it as {hint}"
+    if kind == "literal_error":
+        return f"{value!r} is not allowed", f"use one of {ctx.get('expected')}"
+    if kind == "too_short":
+        return "must not be empty", "add at least one entry"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])), "correct the value"
+    return err["msg"], "correct the value"
+
+
+def _key_path(loc: tuple, data: dict) -> str:
+    """('models', 2, 'kind') -> "models[2:'clip'].kind" so the entry can be found."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and isinstance(node[item], dict) else None
+            parts[-1] += f"[{item}{':' + repr(name) if name else ''}]"
+            node = node[item] if isinstance(node, list) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _validate_host(inventory, host, inventory_name: str) -> tuple[Common | None, list[Problem]]:
+    role = role_of(host)
+    if role is None:
+        groups = sorted({g for g in host.groups if g in ROLE_SCHEMAS})
+        what = f"is in {groups}" if groups else "is in no device group"
+        return None, [
+            Problem(host.name, "(groups)", f"{what}; a host belongs to exactly one of {sorted(ROLE_SCHEMAS)}",
+                    f"list it in exactly one of those groups in {inventory_name}")
+        ]
+    schema = ROLE_SCHEMAS[role]
+    data = host.data.dict()
+    known = sorted(f.alias or name for name, f in schema.model_fields.items())
+    try:
+        return schema.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            top = str(err["loc"][0]) if err["loc"] else "(data)"
+            what, fix = _describe(err, known)
+            if err["type"] == "missing":
+                where = _place_for(top, role, inventory_name)
+            else:
+                where = _source_of(inventory, host, top, inventory_name)
+            problems.append(Problem(host.name, _key_path(err["loc"], data), what, f"{fix} in {where}"))
+        return None, problems
+
+
+def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
+    problems = []
+    for name, cfg in settings.items():
+        catalogue = [m.name for m in cfg.models]
+        for index, model_name in enumerate(catalogue):
+            if model_name in catalogue[:index]:
+                problems.append(Problem(name, f"models[{index}].name", f"{model_name!r} is listed twice",
+                                        "give each catalogue entry its own name in group_data/all.py"))
+        wanted = getattr(cfg, "default_model", None)
+        if wanted is not None and wanted not in catalogue:
+            problems.append(Problem(name, "default_model", f"{wanted!r} is not in the model catalogue",
+                                    f"use one of {catalogue}, or add the model to `models` in group_data/all.py"))
+    addresses: dict[str, str] = {}
+    for name, cfg in settings.items():
+        address = getattr(cfg, "lan_address", None)
+        if address is None:
+            continue
+        if address in addresses:
+            problems.append(Problem(name, "lan_address", f"{address} is also the address of '{addresses[address]}'",
+                                    "give every device its own address in inventory.py"))
+        addresses.setdefault(address, name)
+    return problems
+
+
+def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[str, Common]:
+    """Typed settings of every host, or InvalidInventory listing every problem."""
+    settings: dict[str, Common] = {}
+    problems: list[Problem] = []
+    for host in inventory:
+        cfg, host_problems = _validate_host(inventory, host, inventory_name)
+        problems.extend(host_problems)
+        if cfg is not None:
+            settings[host.name] = cfg
+    problems.extend(_cross_checks(settings))
+    if problems:
+        raise InvalidInventory(problems)
+    return settings
+
+
+_loading = False
+
+
+def check_inventory_file(inventory_file: str) -> None:
+    """Validate the inventory pyinfra is loading; exit with the report on bad data.
+
+    Builds the inventory the way pyinfra's CLI does (same group_data lookup, same
+    precedence) so that what is checked is exactly what the deploys will see. The
+    inventory file is executed once more by that, hence the guard.
+    """
+    global _loading
+    if _loading:
+        return
+    from pyinfra_cli.inventory import make_inventory_from_files
+
+    _loading = True
+    try:
+        inventory = make_inventory_from_files(inventory_file, cwd=os.getcwd())
+        validate_inventory(inventory, Path(inventory_file).name)
+    except InvalidInventory as exc:
+        print(exc.report(), file=sys.stderr)
+        raise SystemExit(2)
+    finally:
+        _loading = False
+
+
+_settings_cache: dict[str, Common] = {}
+
+
+def settings_for(host) -> Common:
+    """The typed settings of a host during a deploy (validated already at load time)."""
+    if host.name not in _settings_cache:
+        role = role_of(host)
+        if role is None:
+            raise InvalidInventory([Problem(host.name, "(groups)", "is in no device group", "see inventory.py")])
+        _settings_cache[host.name] = ROLE_SCHEMAS[role].model_validate(host.data.dict())
+    return _settings_cache[host.name]
