@@ -190,6 +190,21 @@ def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[
     return settings
 
 
+def load_inventory(inventory_file: str | os.PathLike, cwd: str | os.PathLike | None = None):
+    """pyinfra's inventory from `inventory_file`, built exactly as its CLI builds it."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory_from_files
+
+    def build():
+        return make_inventory_from_files(str(inventory_file), cwd=str(cwd or os.getcwd()))
+
+    if ctx_state.isset():
+        return build()
+    with ctx_state.use(State()):
+        return build()
+
+
 _loading = False
 
 
@@ -203,11 +218,9 @@ def check_inventory_file(inventory_file: str) -> None:
     global _loading
     if _loading:
         return
-    from pyinfra_cli.inventory import make_inventory_from_files
-
     _loading = True
     try:
-        inventory = make_inventory_from_files(inventory_file, cwd=os.getcwd())
+        inventory = load_inventory(inventory_file)
         validate_inventory(inventory, Path(inventory_file).name)
     except InvalidInventory as exc:
         print(exc.report(), file=sys.stderr)

@@ -1,0 +1,247 @@
+"""The simulated home lab: one systemd-booted Debian container per SSH-managed device of
+inventory.py, each in its own network namespace, reachable over real SSH.
+
+    lab = Lab()
+    lab.up()        # idempotent; reuses the cached rootfs and running hosts
+    lab.ssh("potato", "systemctl is-active prometheus-node-exporter")
+    lab.down()      # removes every container, namespace and process it recorded
+
+`up` writes .lab/inventory.py: the same groups and host names as inventory.py, with lab
+addresses, the lab's SSH key and a pinned known_hosts file, so that
+`pyinfra .lab/inventory.py deploys/<x>.py` runs any deploy against the lab unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import pprint
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from homelab.lab import apt_proxy, machine, network, rootfs
+from homelab.lab.machine import MachineSpec
+from homelab.validation import load_inventory
+from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_recorded_process, why_lab_cannot_run
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Inventory groups whose devices the lab simulates, and as what.
+SIMULATED_GROUPS = {"gpu_nodes": "debian", "le_potato": "debian", "termux_phones": "termux"}
+
+__all__ = ["Lab", "LabError", "why_lab_cannot_run"]
+
+
+class Lab:
+    def __init__(self, state_dir: Path | None = None, source_inventory: Path | None = None):
+        self.state_dir = Path(state_dir or PROJECT_ROOT / ".lab")
+        self.source_inventory = Path(source_inventory or PROJECT_ROOT / "inventory.py")
+        self.state_file = self.state_dir / "state.json"
+        self.ssh_key = self.state_dir / "ssh" / "id_ed25519"
+        self.known_hosts = self.state_dir / "ssh" / "known_hosts"
+        self.inventory_file = self.state_dir / "inventory.py"
+        self.secrets_file = self.state_dir / "secrets.yaml"
+
+    # -- state ---------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text())
+        return {"hosts": {}}
+
+    def _save(self, state: dict) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+    def spec(self, name: str) -> MachineSpec:
+        hosts = self.state()["hosts"]
+        if name not in hosts:
+            raise LabError(f"no lab host named {name!r}; lab hosts: {sorted(hosts)}")
+        return MachineSpec(**hosts[name]["spec"])
+
+    def is_up(self) -> bool:
+        state = self.state()
+        return bool(state["hosts"]) and all(is_recorded_process_alive(h.get("process")) for h in state["hosts"].values())
+
+    # -- up ------------------------------------------------------------------------------
+
+    def _specs_from_inventory(self):
+        inventory = load_inventory(self.source_inventory, cwd=PROJECT_ROOT)
+        specs, index = [], 0
+        for group, kind in SIMULATED_GROUPS.items():
+            for host in inventory.get_group(group, []):
+                name = host.name
+                specs.append(MachineSpec(
+                    name=name, group=group, kind=kind, address=network.host_address(index),
+                    ssh_port=host.data.get("ssh_port") or 22, ssh_user=host.data.get("ssh_user") or "root",
+                    netns=f"hlab-{name}"[:15], veth=f"hlv{index}",
+                ))
+                index += 1
+        return inventory, specs
+
+    def _ensure_client_key(self) -> str:
+        self.ssh_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.ssh_key.exists():
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-lab", "-f", self.ssh_key)
+        return self.ssh_key.with_suffix(".pub").read_text()
+
+    def _host_key(self, name: str) -> Path:
+        key = self.state_dir / "ssh" / "host_keys" / name
+        key.parent.mkdir(parents=True, exist_ok=True)
+        if not key.exists():
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{name}", "-f", key)
+        return key
+
+    def ssh_base(self) -> list[str]:
+        return ["ssh", "-i", str(self.ssh_key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                "-o", "LogLevel=ERROR"]
+
+    def up(self, log=print) -> dict:
+        reason = why_lab_cannot_run()
+        if reason:
+            raise LabError(reason)
+        inventory, specs = self._specs_from_inventory()
+        state = self.state()
+        pubkey = self._ensure_client_key()
+        base = rootfs.ensure_rootfs(log)
+        network.ensure_bridge()
+        network.ensure_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout", network.OUTSIDER_ADDRESS)
+        if not is_recorded_process_alive(state.get("apt_proxy")):
+            state["apt_proxy"] = apt_proxy.start(self.state_dir)
+            log(f"apt proxy for the lab at {apt_proxy.url()}")
+        known = []
+        for spec in specs:
+            host_key = self._host_key(spec.name)
+            port = "" if spec.ssh_port == 22 else f":{spec.ssh_port}"
+            address = spec.address if not port else f"[{spec.address}]{port}"
+            key_type, key_body = host_key.with_suffix(".pub").read_text().split()[:2]
+            known.append(f"{address} {key_type} {key_body}")
+        self.known_hosts.write_text("\n".join(known) + "\n")
+        self._save(state)
+        for spec in specs:
+            record = state["hosts"].get(spec.name)
+            if record and record["spec"] == spec.to_dict() and is_recorded_process_alive(record.get("process")):
+                continue
+            if record:  # recorded but dead or changed: start it again from scratch
+                self._stop_host(record)
+            log(f"starting lab host {spec.name} ({spec.group}) at {spec.address}:{spec.ssh_port}")
+            network.ensure_namespace(spec.netns, spec.veth, spec.address)
+            machine.mount_overlay(spec, base)
+            machine.provision(spec, pubkey, self._host_key(spec.name))
+            state["hosts"][spec.name] = {"spec": spec.to_dict(),
+                                         "process": machine.boot(spec, self.state_dir / "logs" / f"{spec.name}.log")}
+            self._save(state)
+        for spec in specs:
+            machine.wait_until_ssh_answers(spec, self.ssh_base())
+        self._write_inventory(inventory, specs)
+        log(f"lab is up: {len(specs)} hosts; inventory {self.inventory_file}")
+        return state
+
+    def _write_inventory(self, inventory, specs: list[MachineSpec]) -> None:
+        by_name = {spec.name: spec for spec in specs}
+        ssh_data = {
+            "ssh_key": str(self.ssh_key),
+            "ssh_known_hosts_file": str(self.known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+        }
+        lines = [
+            '"""The simulated lab\'s inventory, written by `python tasks.py lab up`: do not edit.',
+            "",
+            "Same groups and host names as inventory.py; lab addresses, the lab's SSH key and pinned",
+            'host keys. Run any deploy against the lab: pyinfra .lab/inventory.py deploys/<x>.py"""',
+            "",
+            "from homelab.validation import check_inventory_file",
+            "",
+        ]
+        groups = [g for g in inventory.groups if g not in ("all", "inventory", "@render", "@local")]
+        for group in groups:
+            entries = []
+            for host in inventory.get_group(group):
+                data = dict(inventory.get_host_data(host.name), secrets_file=str(self.secrets_file))
+                spec = by_name.get(host.name)
+                if spec:
+                    data.update(ssh_data, ssh_hostname=spec.address, lan_address=spec.address,
+                                ssh_port=spec.ssh_port, ssh_user=spec.ssh_user)
+                    if spec.kind == "debian":
+                        data.update(apt_proxy_url=apt_proxy.url())
+                    name = host.name
+                elif group == "macbook":
+                    data.update(lan_address=network.HOST_SIDE)
+                    name = "@local"
+                else:
+                    data.pop("lan_address", None)
+                    name = f"@render/{host.name}"
+                entries.append((name, data))
+            lines.append(f"{group} = {pprint.pformat(entries, width=100, sort_dicts=True)}\n")
+        lines.append("check_inventory_file(__file__)")
+        self.inventory_file.write_text("\n".join(lines) + "\n")
+
+    # -- down / reset ----------------------------------------------------------------------
+
+    def _stop_host(self, record: dict) -> None:
+        spec = MachineSpec(**record["spec"])
+        machine.shutdown(record.get("process"))
+        machine.unmount_and_wipe(spec)
+        network.remove_namespace(spec.netns, spec.veth)
+
+    def reset(self, name: str, log=print) -> None:
+        """Throw away one host's changes and boot it fresh from the rootfs."""
+        state = self.state()
+        record = state["hosts"].get(name)
+        if record is None:
+            raise LabError(f"no lab host named {name!r}")
+        self._stop_host(record)
+        del state["hosts"][name]
+        self._save(state)
+        self.up(log=log)
+
+    def down(self, log=print) -> None:
+        state = self.state()
+        for name, record in state["hosts"].items():
+            log(f"stopping lab host {name}")
+            self._stop_host(record)
+        stop_recorded_process(state.get("apt_proxy"))
+        network.remove_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout")
+        network.remove_bridge()
+        for path in (self.state_file, self.inventory_file, self.known_hosts, self.state_dir / "apt-cacher-ng"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        log("lab is down")
+
+    # -- use -------------------------------------------------------------------------------
+
+    def status(self) -> list[dict]:
+        rows = []
+        for name, record in self.state()["hosts"].items():
+            spec = MachineSpec(**record["spec"])
+            running = is_recorded_process_alive(record.get("process"))
+            try:
+                socket.create_connection((spec.address, spec.ssh_port), timeout=1).close()
+                ssh = True
+            except OSError:
+                ssh = False
+            rows.append({"host": name, "group": spec.group, "kind": spec.kind, "address": spec.address,
+                         "ssh_port": spec.ssh_port, "running": running, "ssh": ssh})
+        return rows
+
+    def ssh(self, name: str, command: str, sudo: bool = False, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run `command` on lab host `name` over SSH as its inventory user (with sudo if asked)."""
+        spec = self.spec(name)
+        remote = f"sudo -n sh -c {_quote(command)}" if sudo else command
+        proc = subprocess.run([*self.ssh_base(), "-p", str(spec.ssh_port), f"{spec.ssh_user}@{spec.address}", remote],
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise LabError(f"on {name}: `{command}` failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def netns_exec(self, netns: str, *cmd: str) -> subprocess.CompletedProcess:
+        """Run a command on this machine inside a lab namespace (e.g. the outsider's)."""
+        return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"

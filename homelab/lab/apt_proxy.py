@@ -1,0 +1,43 @@
+"""The lab's own apt proxy on this machine: lab hosts have no route out, so their apt
+fetches through an apt-cacher-ng bound to the bridge address, with its Debian backend
+pinned (an empty backends file answers `503 Host not found`). Its cache persists
+across `lab down`, so later runs install packages without the network."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from homelab.lab.network import HOST_SIDE
+from homelab.lab.rootfs import CACHE_DIR, MIRROR
+from homelab.lab.system import LabError, spawn
+
+PORT = 3142
+
+
+def url() -> str:
+    return f"http://{HOST_SIDE}:{PORT}"
+
+
+def start(state_dir: Path) -> dict:
+    conf = state_dir / "apt-cacher-ng"
+    shutil.rmtree(conf, ignore_errors=True)
+    shutil.copytree("/etc/apt-cacher-ng", conf)
+    (conf / "backends_debian").write_text(f"{MIRROR}/\n")
+    cache = CACHE_DIR / "apt-cacher-ng"
+    logs = state_dir / "logs" / "apt-cacher-ng"
+    for path in (cache, logs):
+        path.mkdir(parents=True, exist_ok=True)
+    record = spawn(["apt-cacher-ng", "-c", str(conf), "ForeGround=1", f"Port={PORT}", f"BindAddress={HOST_SIDE}",
+                    f"CacheDir={cache}", f"LogDir={logs}", f"SocketPath={state_dir / 'apt-cacher-ng.socket'}",
+                    f"PidFile={state_dir / 'apt-cacher-ng.pid'}"], logs / "console.log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((HOST_SIDE, PORT), timeout=1).close()
+            return record
+        except OSError:
+            time.sleep(0.1)
+    raise LabError(f"the lab's apt-cacher-ng did not listen on {HOST_SIDE}:{PORT}; see {logs}")

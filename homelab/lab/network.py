@@ -1,0 +1,68 @@
+"""The lab's network: one bridge on this machine, one namespace per lab host.
+
+10.77.0.1 is this machine (the stand-in MacBook and the apt proxy), lab hosts get .10
+upwards in inventory order, and .250 is a namespace without a host, an address outside
+every allowlist, for tests that must be refused. 192.0.2.0/24 is this machine's uplink
+and is never used.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from homelab.lab.system import run
+
+BRIDGE = "hlab0"
+SUBNET = ipaddress.ip_network("10.77.0.0/24")
+HOST_SIDE = "10.77.0.1"
+FIRST_HOST = 10
+OUTSIDER_NAME = "outsider"
+OUTSIDER_ADDRESS = "10.77.0.250"
+
+
+def host_address(index: int) -> str:
+    return str(SUBNET.network_address + FIRST_HOST + index)
+
+
+def _link_exists(name: str, netns: str | None = None) -> bool:
+    cmd = ["ip", *(["-n", netns] if netns else []), "link", "show", name]
+    return run(*cmd, check=False).returncode == 0
+
+
+def netns_exists(name: str) -> bool:
+    return name in run("ip", "netns", "list").stdout.split()
+
+
+def ensure_bridge() -> None:
+    if not _link_exists(BRIDGE):
+        run("ip", "link", "add", BRIDGE, "type", "bridge")
+    if HOST_SIDE not in run("ip", "-o", "addr", "show", "dev", BRIDGE).stdout:
+        run("ip", "addr", "add", f"{HOST_SIDE}/{SUBNET.prefixlen}", "dev", BRIDGE)
+    run("ip", "link", "set", BRIDGE, "up")
+
+
+def ensure_namespace(netns: str, veth: str, address: str) -> None:
+    """A namespace with `eth0` at `address`, its peer `veth` on the bridge."""
+    if not netns_exists(netns):
+        run("ip", "netns", "add", netns)
+    if not _link_exists("eth0", netns):
+        if _link_exists(veth):
+            run("ip", "link", "del", veth)
+        run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+    run("ip", "link", "set", veth, "master", BRIDGE, "up")
+    if address not in run("ip", "-n", netns, "-o", "addr", "show", "dev", "eth0").stdout:
+        run("ip", "-n", netns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0")
+    run("ip", "-n", netns, "link", "set", "eth0", "up")
+    run("ip", "-n", netns, "link", "set", "lo", "up")
+
+
+def remove_namespace(netns: str, veth: str) -> None:
+    if netns_exists(netns):
+        run("ip", "netns", "del", netns)
+    if _link_exists(veth):
+        run("ip", "link", "del", veth)
+
+
+def remove_bridge() -> None:
+    if _link_exists(BRIDGE):
+        run("ip", "link", "del", BRIDGE)

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Everything around the deploys: the simulated lab, secrets, and day-2 tools.
+
+    python tasks.py --help
+    python tasks.py lab up | down | status | reset HOST
+    python tasks.py secrets list | set NAME
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from homelab.lab import Lab, LabError
+from homelab.secrets import SUPPLIED, SecretsStore
+
+DEFAULT_SECRETS = ".secrets/secrets.yaml"
+
+
+def _fail(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def cli():
+    """Tasks for the home-lab AI hosting project (run from the project directory)."""
+
+
+@cli.group()
+def lab():
+    """The simulated lab: containers standing in for the GPU node, the Le Potato and a phone."""
+
+
+@lab.command("up")
+def lab_up():
+    """Bring the lab up (idempotent) and write .lab/inventory.py."""
+    try:
+        Lab().up(log=click.echo)
+    except LabError as exc:
+        _fail(f"lab up failed: {exc}")
+
+
+@lab.command("down")
+def lab_down():
+    """Stop every lab container and remove the namespaces and processes the lab made."""
+    Lab().down(log=click.echo)
+
+
+@lab.command("status")
+def lab_status():
+    """Show each lab host: address, whether it runs, whether SSH answers."""
+    rows = Lab().status()
+    if not rows:
+        click.echo("lab is down (python tasks.py lab up)")
+        return
+    for row in rows:
+        state = "running" if row["running"] else "STOPPED"
+        ssh = "ssh ok" if row["ssh"] else "ssh DOWN"
+        click.echo(f"{row['host']:<12} {row['group']:<14} {row['address']}:{row['ssh_port']:<6} {state:<8} {ssh}")
+    if not all(r["running"] and r["ssh"] for r in rows):
+        sys.exit(1)
+
+
+@lab.command("reset")
+@click.argument("host")
+def lab_reset(host):
+    """Throw away HOST's changes and boot it fresh."""
+    try:
+        Lab().reset(host, log=click.echo)
+    except LabError as exc:
+        _fail(str(exc))
+
+
+@cli.group()
+def secrets():
+    """The local secrets store (never in git, mode 0600)."""
+
+
+@secrets.command("list")
+@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
+def secrets_list(path):
+    """List the names of stored secrets (never their values)."""
+    for name in SecretsStore(path).names():
+        click.echo(name)
+
+
+@secrets.command("set")
+@click.argument("name")
+@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
+def secrets_set(name, path):
+    """Store secret NAME, read from a hidden prompt (or stdin when piped)."""
+    hint = SUPPLIED.get(name, "the value")
+    value = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{name} ({hint}): ")
+    if not value:
+        _fail(f"no value given for {name}")
+    SecretsStore(path).set(name, value)
+    click.echo(f"stored {name} in {path}")
+
+
+if __name__ == "__main__":
+    cli()
