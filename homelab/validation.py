@@ -45,14 +45,24 @@ class Problem:
     key: str
     what: str
     fix: str
+    also: tuple[str, ...] = ()  # other hosts with the same mistake (it sits in a group file)
 
     def __str__(self) -> str:
-        return f"host '{self.host}', key '{self.key}': {self.what}\n      fix: {self.fix}"
+        hosts = f"host '{self.host}'" + (f" (and {', '.join(repr(h) for h in self.also)})" if self.also else "")
+        return f"{hosts}, key '{self.key}': {self.what}\n      fix: {self.fix}"
+
+
+def _merge_same(problems: list[Problem]) -> list[Problem]:
+    """One entry for a mistake in a group file, naming every host it hits."""
+    merged: dict[tuple[str, str, str], list[str]] = {}
+    for p in problems:
+        merged.setdefault((p.key, p.what, p.fix), []).append(p.host)
+    return [Problem(hosts[0], key, what, fix, tuple(hosts[1:])) for (key, what, fix), hosts in merged.items()]
 
 
 class InvalidInventory(Exception):
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        self.problems = _merge_same(problems)
         super().__init__(self.report())
 
     def report(self) -> str:

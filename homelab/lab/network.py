@@ -54,6 +54,8 @@ def ensure_namespace(netns: str, veth: str, address: str) -> None:
         run("ip", "-n", netns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0")
     run("ip", "-n", netns, "link", "set", "eth0", "up")
     run("ip", "-n", netns, "link", "set", "lo", "up")
+    # A host started again gets a new MAC; a stale neighbour entry would stall SSH ~20 s.
+    run("ip", "neigh", "flush", "to", address, "dev", BRIDGE, check=False)
 
 
 def remove_namespace(netns: str, veth: str) -> None:

@@ -1,0 +1,13 @@
+"""The common base on every SSH-managed Linux host: pyinfra inventory.py deploys/base.py
+
+Device deploys (gpu_node.py, le_potato.py) include it; this file runs it alone.
+"""
+
+from pyinfra import host
+
+from homelab.components.base import common_base
+from homelab.settings import SshDevice
+from homelab.validation import settings_for
+
+if isinstance(settings_for(host), SshDevice):
+    common_base()

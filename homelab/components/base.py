@@ -1,0 +1,49 @@
+"""The common base every SSH-managed Linux host gets (GPU node, Le Potato).
+
+Hostname, timezone, a marker that says the host is managed and by what, and the apt
+proxy setting when group data names one. Refuses hosts that are not Debian-like: every
+component after it relies on apt and systemd.
+"""
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+from homelab.facts import HostProfile, is_debian_like
+from homelab.guards import refuse
+from homelab.paths import template
+from homelab.validation import role_of, settings_for
+
+MARKER = "/etc/homelab-managed"
+APT_PROXY_CONF = "/etc/apt/apt.conf.d/01homelab-proxy"
+
+
+@deploy("Common base")
+def common_base() -> bool:
+    """Returns False when the host was refused."""
+    cfg = settings_for(host)
+    profile = host.get_fact(HostProfile)
+    if not is_debian_like(profile):
+        refuse(f"not a Debian-like system (os-release ID={profile.get('os_id') or 'none'}); "
+               "these deploys need Debian, Ubuntu or Armbian with apt and systemd")
+        return False
+
+    # On WSL the hostname comes from /etc/wsl.conf (written by the GPU node deploy).
+    if not profile["wsl"]:
+        server.hostname(name="Hostname", hostname=host.name)
+        files.line(name="Hostname resolves locally", path="/etc/hosts", line=r"^127\.0\.1\.1\s.*",
+                   replace=f"127.0.1.1\t{host.name}")
+    # Files, not timedatectl: timedated caches the zone and skips a "change" to the zone it
+    # believes is set, so a hand-edited /etc/localtime would never be repaired.
+    files.link(name="Timezone", path="/etc/localtime", target=f"/usr/share/zoneinfo/{cfg.timezone}")
+    files.put(name="Timezone name", src=StringIO(f"{cfg.timezone}\n"), dest="/etc/timezone", mode="644")
+    files.template(name="Managed-by marker", src=template("base", "homelab-managed.j2"), dest=MARKER,
+                   mode="644", site_name=cfg.site_name, host_name=host.name, role=role_of(host))
+    if cfg.apt_proxy_url:
+        files.template(name="apt proxy", src=template("base", "apt-proxy.conf.j2"), dest=APT_PROXY_CONF,
+                       mode="644", apt_proxy_url=cfg.apt_proxy_url)
+    else:
+        files.file(name="No apt proxy", path=APT_PROXY_CONF, present=False)
+    return True

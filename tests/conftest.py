@@ -1,0 +1,25 @@
+import os
+
+import pytest
+
+from homelab.lab import Lab, why_lab_cannot_run
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The simulated lab, brought up once per session (left up if it was up before,
+    or when HOMELAB_KEEP_LAB=1)."""
+    reason = why_lab_cannot_run()
+    if reason:
+        pytest.skip(f"simulated lab unavailable here: {reason}")
+    lab = Lab()
+    was_up = lab.is_up()
+    lab.up(log=lambda message: print(f"[lab] {message}"))
+    yield lab
+    if not was_up and not os.environ.get("HOMELAB_KEEP_LAB"):
+        lab.down(log=lambda message: print(f"[lab] {message}"))
+
+
+@pytest.fixture(scope="session")
+def inventory(lab):
+    return lab.inventory_file

@@ -1,0 +1,109 @@
+"""Running deploys through pyinfra's CLI against the lab, and asserting what they did."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+
+
+@dataclass
+class DeployRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    payload: dict = field(default_factory=dict)
+
+    @property
+    def totals(self) -> dict:
+        return (self.payload.get("results") or {}).get("totals", {})
+
+    @property
+    def changes(self) -> int:
+        return self.totals.get("success", 0)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return (self.payload.get("results") or {}).get("failed_hosts", [])
+
+    @property
+    def plan(self) -> list[dict]:
+        return self.payload.get("plan") or []
+
+    def changed_operations(self, host: str | None = None) -> list[str]:
+        """Names of operations that changed something (on `host`, if given)."""
+        ops = (self.payload.get("results") or {}).get("operations", [])
+        return [op["name"] for op in ops if op["success"] and (host is None or host in op["success"])]
+
+    def planned_changes(self, host: str) -> list[str]:
+        return [op["name"] for op in self.plan if host in op["hosts_with_change"]]
+
+    def explain(self) -> str:
+        return f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-6000:]}\n--- totals: {self.totals}"
+
+
+def run_deploy(deploy: str, inventory: str | Path, *extra: str, limit: str | None = None, dry: bool = False,
+               cwd: Path = PROJECT_ROOT, env: dict | None = None, timeout: int = 900) -> DeployRun:
+    """`pyinfra <inventory> deploys/<deploy>.py --json -y` and its parsed result."""
+    path = deploy if deploy.endswith(".py") else f"deploys/{deploy}.py"
+    cmd = [PYINFRA, str(inventory), str(PROJECT_ROOT / path), "--json", "-y", *extra]
+    if limit:
+        cmd += ["--limit", limit]
+    if dry:
+        cmd.append("--dry")
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    payload = {}
+    start = proc.stdout.find("{")
+    if start >= 0:
+        try:
+            payload = json.loads(proc.stdout[start:])
+        except json.JSONDecodeError:
+            payload = {}
+    run = DeployRun(proc.returncode, proc.stdout, proc.stderr, payload)
+    _assert_no_secret_printed(run, inventory)
+    return run
+
+
+def _assert_no_secret_printed(run: DeployRun, inventory) -> None:
+    """Every run: no value of the lab's secrets store appears in pyinfra's output."""
+    store = Path(inventory).parent / "secrets.yaml"
+    if not store.exists():
+        return
+    for name, value in (yaml.safe_load(store.read_text()) or {}).items():
+        value = str(value)
+        assert value not in run.stdout and value not in run.stderr, f"secret {name} appeared in pyinfra's output"
+
+
+def assert_converges(deploy: str, inventory, *extra: str, limit: str | None = None, expect_changes=True) -> DeployRun:
+    run = run_deploy(deploy, inventory, *extra, limit=limit)
+    assert run.returncode == 0, run.explain()
+    assert run.totals.get("error") == 0 and not run.failed_hosts, run.explain()
+    if expect_changes:
+        assert run.changes > 0, f"a deploy on a fresh host changed nothing\n{run.explain()}"
+    return run
+
+
+def assert_idempotent(deploy: str, inventory, *extra: str, limit: str | None = None) -> DeployRun:
+    run = run_deploy(deploy, inventory, *extra, limit=limit)
+    assert run.returncode == 0, run.explain()
+    assert run.changes == 0, f"second run changed: {run.changed_operations()}\n{run.explain()}"
+    assert run.totals.get("no_change", 0) > 0, run.explain()
+    return run
+
+
+def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | None = None) -> DeployRun:
+    """After someone broke `host`: the next run changes it back (then is idempotent again)."""
+    run = run_deploy(deploy, inventory, *extra, limit=limit)
+    assert run.returncode == 0, run.explain()
+    assert run.changed_operations(host), f"nothing was repaired on {host}\n{run.explain()}"
+    assert_idempotent(deploy, inventory, *extra, limit=limit)
+    return run
