@@ -50,13 +50,13 @@ class DeployRun:
         return f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-6000:]}\n--- totals: {self.totals}"
 
 
-def run_deploy(deploy: str, inventory: str | Path, *extra: str, limit: str | None = None, dry: bool = False,
+def run_deploy(deploy: str, inventory: str | Path, *extra: str, limit: str | list[str] | None = None, dry: bool = False,
                cwd: Path = PROJECT_ROOT, env: dict | None = None, timeout: int = 900) -> DeployRun:
     """`pyinfra <inventory> deploys/<deploy>.py --json -y` and its parsed result."""
     path = deploy if deploy.endswith(".py") else f"deploys/{deploy}.py"
     cmd = [PYINFRA, str(inventory), str(PROJECT_ROOT / path), "--json", "-y", *extra]
-    if limit:
-        cmd += ["--limit", limit]
+    for pattern in ([limit] if isinstance(limit, str) else limit or []):
+        cmd += ["--limit", pattern]
     if dry:
         cmd.append("--dry")
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
@@ -83,7 +83,7 @@ def _assert_no_secret_printed(run: DeployRun, inventory) -> None:
         assert value not in run.stdout and value not in run.stderr, f"secret {name} appeared in pyinfra's output"
 
 
-def assert_converges(deploy: str, inventory, *extra: str, limit: str | None = None, expect_changes=True) -> DeployRun:
+def assert_converges(deploy: str, inventory, *extra: str, limit: str | list[str] | None = None, expect_changes=True) -> DeployRun:
     run = run_deploy(deploy, inventory, *extra, limit=limit)
     assert run.returncode == 0, run.explain()
     assert run.totals.get("error") == 0 and not run.failed_hosts, run.explain()
@@ -92,7 +92,7 @@ def assert_converges(deploy: str, inventory, *extra: str, limit: str | None = No
     return run
 
 
-def assert_idempotent(deploy: str, inventory, *extra: str, limit: str | None = None) -> DeployRun:
+def assert_idempotent(deploy: str, inventory, *extra: str, limit: str | list[str] | None = None) -> DeployRun:
     run = run_deploy(deploy, inventory, *extra, limit=limit)
     assert run.returncode == 0, run.explain()
     assert run.changes == 0, f"second run changed: {run.changed_operations()}\n{run.explain()}"
@@ -100,7 +100,7 @@ def assert_idempotent(deploy: str, inventory, *extra: str, limit: str | None = N
     return run
 
 
-def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | None = None) -> DeployRun:
+def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | list[str] | None = None) -> DeployRun:
     """After someone broke `host`: the next run changes it back (then is idempotent again)."""
     run = run_deploy(deploy, inventory, *extra, limit=limit)
     assert run.returncode == 0, run.explain()

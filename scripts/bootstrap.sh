@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepares this machine for the lab and the tests: the system packages (Debian/Ubuntu,
+# as root), the virtualenv .venv and the project's pinned Python packages.
+# Idempotent and quick when everything is in place; `make lab` and `make test` call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
+# apt-cacher-ng is the lab's apt proxy; caddy, prometheus and zbar-tools run in tests.
+SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make)
+
+missing=()
+for package in "${SYSTEM_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: missing system packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+stamp=.venv/.homelab-installed
+if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
+  echo "bootstrap: installing Python packages into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  cp pyproject.toml "$stamp"
+fi
