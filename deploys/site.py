@@ -9,5 +9,5 @@ from pyinfra import local
 
 HERE = Path(__file__).parent
 
-for device_deploy in ("base.py",):
+for device_deploy in ("le_potato.py",):
     local.include(str(HERE / device_deploy))

@@ -35,3 +35,19 @@ class HostProfile(FactBase):
 
 def is_debian_like(profile: dict) -> bool:
     return profile.get("os_id") == "debian" or "debian" in profile.get("os_like", "").split() or profile.get("os_id") == "ubuntu"
+
+
+class FilesystemUsage(FactBase):
+    """Usage of the filesystem that holds `path` (or would, once it exists).
+
+    Returns a dict: mount, size_kb, avail_kb, used_percent.
+    """
+
+    def command(self, path: str) -> str:
+        return (f'p="{path}"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
+                'df -Pk "$p" | tail -n 1')
+
+    def process(self, output):
+        fields = output[-1].split()
+        return {"size_kb": int(fields[1]), "avail_kb": int(fields[3]),
+                "used_percent": int(fields[4].rstrip("%")), "mount": fields[5]}

@@ -1,13 +1,15 @@
 """Refuse one host with a clear reason while the others carry on."""
 
-from pyinfra import host, logger, state
+from pyinfra import logger, state
+from pyinfra.context import ctx_host
 
 
 def refuse(reason: str) -> None:
     """Mark the current host failed (pyinfra's summary lists it); other hosts continue."""
-    logger.error(f"{host.print_prefix}refused: {reason}")
-    state.fail_hosts({host})
+    current = ctx_host.get()  # the Host itself, not the context proxy: state keeps it
+    logger.error(f"{current.print_prefix}refused: {reason}")
+    state.fail_hosts({current})
 
 
 def is_refused() -> bool:
-    return host in state.failed_hosts
+    return ctx_host.get() in state.failed_hosts

@@ -51,6 +51,11 @@ def secret_file(dest: str, content: Secret, user: str = "root", group: str = "ro
         host.noop(f"{dest} is up to date")
 
 
+def pinned(package: str, version: str | None) -> str:
+    """`package=version` when group data holds a version, else the package name."""
+    return f"{package}={version}" if version else package
+
+
 @operation()
 def apt_installed(packages: list[str]):
     """

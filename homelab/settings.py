@@ -107,6 +107,22 @@ class GpuNode(SshDevice):
 class LePotato(SshDevice):
     """group_data/le_potato.py"""
 
+    node_exporter_port: Port
+    node_exporter_listen_address: IPAddress | None = None
+    node_exporter_textfile_dir: AbsolutePath
+    node_exporter_version: Version | None = None
+    apt_cache_port: Port
+    apt_cache_dir: AbsolutePath
+    apt_cache_expire_days: Annotated[int, Field(ge=1, le=365)]
+    apt_cache_warn_percent: Annotated[int, Field(ge=1, le=100)]
+    apt_cache_backends: dict[Literal["debian", "ubuntu", "ubuntu-ports"], HttpUrl]
+    apt_cache_upstream_proxy: HttpUrl | None = None
+    apt_cache_version: Version | None = None
+
+    @property
+    def node_exporter_address(self) -> str:
+        return self.node_exporter_listen_address or self.lan_address
+
 
 class TermuxPhone(Common):
     """group_data/termux_phones.py"""

@@ -23,3 +23,12 @@ def lab():
 @pytest.fixture(scope="session")
 def inventory(lab):
     return lab.inventory_file
+
+
+@pytest.fixture(scope="session")
+def converged_potato(lab, inventory):
+    """The Le Potato lab host, fresh, after one le_potato deploy (shared by its tests)."""
+    from tests.support import assert_converges
+
+    lab.reset("potato", log=lambda m: None)
+    return assert_converges("le_potato", inventory, limit="potato")

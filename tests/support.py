@@ -75,12 +75,12 @@ def run_deploy(deploy: str, inventory: str | Path, *extra: str, limit: str | lis
 
 def _assert_no_secret_printed(run: DeployRun, inventory) -> None:
     """Every run: no value of the lab's secrets store appears in pyinfra's output."""
-    store = Path(inventory).parent / "secrets.yaml"
-    if not store.exists():
-        return
-    for name, value in (yaml.safe_load(store.read_text()) or {}).items():
-        value = str(value)
-        assert value not in run.stdout and value not in run.stderr, f"secret {name} appeared in pyinfra's output"
+    for store in {Path(inventory).parent / "secrets.yaml", PROJECT_ROOT / ".lab" / "secrets.yaml"}:
+        if not store.exists():
+            continue
+        for name, value in (yaml.safe_load(store.read_text()) or {}).items():
+            value = str(value)
+            assert value not in run.stdout and value not in run.stderr, f"secret {name} appeared in pyinfra's output"
 
 
 def assert_converges(deploy: str, inventory, *extra: str, limit: str | list[str] | None = None, expect_changes=True) -> DeployRun:
@@ -107,3 +107,16 @@ def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | 
     assert run.changed_operations(host), f"nothing was repaired on {host}\n{run.explain()}"
     assert_idempotent(deploy, inventory, *extra, limit=limit)
     return run
+
+
+def inventory_variant(lab, directory: Path, overrides: dict[str, dict]) -> Path:
+    """A copy of the lab inventory with some hosts' data changed (by host name)."""
+    text = lab.inventory_file.read_text()
+    tail = "check_inventory_file(__file__)"
+    block = (f"_overrides = {overrides!r}\n"
+             "for _group in (gpu_nodes, le_potato, termux_phones, ipads, macbook):\n"
+             "    for _name, _data in _group:\n"
+             "        _data.update(_overrides.get(_name, {}))\n\n")
+    path = Path(directory) / "inventory.py"
+    path.write_text(text.replace(tail, block + tail))
+    return path

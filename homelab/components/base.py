@@ -6,6 +6,7 @@ component after it relies on apt and systemd.
 """
 
 from io import StringIO
+from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -41,9 +42,21 @@ def common_base() -> bool:
     files.put(name="Timezone name", src=StringIO(f"{cfg.timezone}\n"), dest="/etc/timezone", mode="644")
     files.template(name="Managed-by marker", src=template("base", "homelab-managed.j2"), dest=MARKER,
                    mode="644", site_name=cfg.site_name, host_name=host.name, role=role_of(host))
-    if cfg.apt_proxy_url:
+    # A proxy on this very host (the Le Potato's own cache) is set once it is installed.
+    if not apt_proxy_is_this_host(cfg):
+        apt_proxy_setting(cfg.apt_proxy_url)
+    return True
+
+
+def apt_proxy_is_this_host(cfg) -> bool:
+    return bool(cfg.apt_proxy_url) and urlsplit(cfg.apt_proxy_url).hostname in {
+        cfg.lan_address, host.name, "127.0.0.1", "localhost"}
+
+
+def apt_proxy_setting(url: str | None) -> None:
+    """apt fetches http repositories through `url`; https ones go direct (see template)."""
+    if url:
         files.template(name="apt proxy", src=template("base", "apt-proxy.conf.j2"), dest=APT_PROXY_CONF,
-                       mode="644", apt_proxy_url=cfg.apt_proxy_url)
+                       mode="644", apt_proxy_url=url)
     else:
         files.file(name="No apt proxy", path=APT_PROXY_CONF, present=False)
-    return True

@@ -165,6 +165,8 @@ class Lab:
                                 ssh_port=spec.ssh_port, ssh_user=spec.ssh_user)
                     if spec.kind == "debian":
                         data.update(apt_proxy_url=apt_proxy.url())
+                    if group == "le_potato":  # the lab's hosts reach mirrors only through the lab's proxy
+                        data.update(apt_cache_upstream_proxy=apt_proxy.url())
                     name = host.name
                 elif group == "macbook":
                     data.update(lan_address=network.HOST_SIDE)

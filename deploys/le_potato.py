@@ -1,0 +1,14 @@
+"""The Le Potato: node exporter and the site's apt cache.
+
+    pyinfra inventory.py deploys/le_potato.py
+"""
+
+from pyinfra import host
+
+from homelab.components.apt_cache import apt_cache
+from homelab.components.base import common_base
+from homelab.components.node_exporter import node_exporter
+
+if "le_potato" in host.groups and common_base():
+    apt_cache()
+    node_exporter()
