@@ -9,5 +9,6 @@ from pyinfra import local
 
 HERE = Path(__file__).parent
 
-for device_deploy in ("le_potato.py",):
+# The Le Potato first: the other hosts may fetch their packages through its cache.
+for device_deploy in ("le_potato.py", "gpu_node.py"):
     local.include(str(HERE / device_deploy))

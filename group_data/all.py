@@ -40,3 +40,10 @@ models = [
     },
     {"name": "clip-vit-b-32", "hf_repo": "openai/clip-vit-base-patch32", "revision": "main", "kind": "embedding"},
 ]
+
+# Paths on the control machine (the MacBook). Relative paths are relative to the
+# directory pyinfra runs in.
+# Files rendered for devices and people: Windows scripts, iPad profiles, QR codes.
+client_files_dir = "build"
+# The kubeconfig the GPU node's cluster is merged into, as context "<site_name>-<node>".
+kubeconfig_path = "~/.kube/config"

@@ -1,4 +1,53 @@
-"""The GPU node(s): WSL2 Ubuntu 22.04 with k3s and the serving stack."""
+"""The GPU node(s): WSL2 Ubuntu 22.04 with the NVIDIA Container Toolkit, k3s and the
+serving stack. The first host in the group is the k3s server, others join as agents."""
 
 # Run operations with sudo: WSL's default user is not root.
 _sudo = True
+
+# --- WSL2 --------------------------------------------------------------------------
+# None: detect WSL2 from the kernel release ("microsoft"). True/False overrides that,
+# e.g. for a self-built WSL kernel whose release string does not say "microsoft".
+wsl = None
+# The WSL distribution's name on Windows (`wsl -l -v`), used by the Windows script.
+wsl_distribution = "Ubuntu-22.04"
+
+# --- NVIDIA Container Toolkit (from NVIDIA's apt repository) -------------------------
+# All four packages (nvidia-container-toolkit, -base, libnvidia-container-tools,
+# libnvidia-container1) are held at this version.
+nvidia_toolkit_version = "1.18.1-1"
+# The repository (without the architecture) and its signing key, checked by sha256.
+nvidia_toolkit_repo_url = "https://nvidia.github.io/libnvidia-container/stable/deb"
+nvidia_toolkit_key_url = "https://nvidia.github.io/libnvidia-container/gpgkey"
+nvidia_toolkit_key_sha256 = "c880576d6cf75a48e5027a871bac70fd0421ab07d2b55f30877b21f1c87959c9"
+
+# --- k3s -----------------------------------------------------------------------------
+# The k3s release, and the sha256 of its binary and air-gap images per architecture
+# (from the release's sha256sum-<arch>.txt).
+k3s_version = "v1.34.2+k3s1"
+k3s_sha256 = {
+    "amd64": "15811d34187e03fe29d0e46108c42cc33e62cec1b3d9d80f50944536ebcad40a",
+    "arm64": "2e1db0e54a8b0d0ab8a264a119c9c617561f9290e7bb2722d795f8bc91b24cf8",
+}
+k3s_airgap_images_sha256 = {
+    "amd64": "24359781bd775f513691e98031853d79eac53e265f7d72d1e7325df4f3b18eb0",
+    "arm64": "41b34aab92bc5166135dc73217ead65766688fd3543166ce32ffff7e101bef46",
+}
+# Where the binary is downloaded from (a mirror serving the same file names works).
+k3s_release_url = "https://github.com/k3s-io/k3s/releases/download"
+# Offline install: a directory on the control machine holding this release's `k3s`
+# (or `k3s-arm64`) and `k3s-airgap-images-<arch>.tar.zst`. None: download.
+k3s_artifacts_dir = None
+# Port of the Kubernetes API.
+k3s_api_port = 6443
+# Packaged components k3s should not run: the lab has its own gateway (Caddy) and
+# needs no service load balancer.
+k3s_disable = ["traefik", "servicelb"]
+# Mode of /etc/rancher/k3s/k3s.yaml (it holds the cluster admin's key).
+k3s_write_kubeconfig_mode = "0600"
+# Extra names/addresses for the API certificate; the node's name and lan_address are
+# always included.
+k3s_extra_tls_san = []
+
+# --- The gateway (Caddy) ---------------------------------------------------------------
+# The lab's one API door: http(s)://<gpu node>:<gateway_port>/v1
+gateway_port = 8080

@@ -51,3 +51,34 @@ class FilesystemUsage(FactBase):
         fields = output[-1].split()
         return {"size_kb": int(fields[1]), "avail_kb": int(fields[3]),
                 "used_percent": int(fields[4].rstrip("%")), "mount": fields[5]}
+
+
+class GpuProbe(FactBase):
+    """Whether the NVIDIA GPU is visible: the device node (WSL2's /dev/dxg, bare metal's
+    /dev/nvidia0), nvidia-smi (WSL2 mounts it at /usr/lib/wsl/lib), and what it reports.
+
+    Returns a dict: devices (list), smi (path or None), name, memory_mib (or None).
+    """
+
+    def command(self) -> str:
+        return (
+            'for d in /dev/dxg /dev/nvidia0; do [ -e "$d" ] && echo "device=$d"; done; '
+            'for s in /usr/lib/wsl/lib/nvidia-smi "$(command -v nvidia-smi)"; do '
+            '[ -x "$s" ] || continue; echo "smi=$s"; '
+            '"$s" --query-gpu=name,memory.total --format=csv,noheader,nounits 2>/dev/null | head -n 1 | sed "s/^/gpu=/"; '
+            "break; done; true"
+        )
+
+    def process(self, output):
+        probe = {"devices": [], "smi": None, "name": None, "memory_mib": None}
+        for line in output:
+            key, _, value = line.partition("=")
+            if key == "device":
+                probe["devices"].append(value)
+            elif key == "smi":
+                probe["smi"] = value
+            elif key == "gpu" and "," in value:
+                name, memory = value.rsplit(",", 1)
+                probe["name"] = name.strip()
+                probe["memory_mib"] = int(memory.strip()) if memory.strip().isdigit() else None
+        return probe

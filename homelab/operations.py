@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from io import BytesIO
+from pathlib import Path
 
-from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, operation
+from pyinfra import host, logger
+from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, operation
 from pyinfra.api.util import try_int
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
@@ -81,3 +83,62 @@ def apt_installed(packages: list[str]):
         return
     yield from apt.update._inner()
     yield from apt.packages._inner(packages=missing)
+
+
+def _stop(state, host, reason: str) -> bool:
+    host.log_styled(f"stopped: {reason}", fg="red", log_func=logger.error)
+    return False
+
+
+@operation()
+def stop_host(reason: str):
+    """
+    Fail this host here, after the operations before it have run (e.g. after writing
+    /etc/wsl.conf, which only takes effect once the person restarts WSL). Other hosts
+    carry on; pyinfra's summary lists this one as failed.
+
+    + reason: what the person must do, shown in red
+
+    **Example:**
+
+    .. code:: python
+
+        stop_host(name="systemd is not PID 1", reason="run `wsl --shutdown` on Windows, then re-run")
+    """
+    yield FunctionCommand(_stop, (reason,), {})
+
+
+def _write_local(path: str, body: bytes, mode: int) -> bool:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(body)
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
+    return True
+
+
+@operation()
+def local_file(path: str, content: str | Secret, mode: int = 0o644):
+    """
+    A file on the control machine (the MacBook), written by a remote host's deploy: a
+    script for Windows, a fetched kubeconfig. Changes only when content or mode differ.
+
+    + path: local path (relative paths are relative to where pyinfra runs)
+    + content: the whole file; a Secret when it holds one (then it is never shown)
+    + mode: permissions, 0o600 for anything secret
+
+    **Example:**
+
+    .. code:: python
+
+        local_file(name="Windows script", path="build/gpu-node/windows-setup.ps1", content=script)
+    """
+    body = (content.reveal() if isinstance(content, Secret) else content).encode()
+    target = Path(path).expanduser()
+    if target.is_file() and target.read_bytes() == body and (target.stat().st_mode & 0o777) == mode:
+        host.noop(f"{path} is up to date")
+        return
+    yield FunctionCommand(_write_local, (str(target), body, mode), {})

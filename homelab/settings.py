@@ -57,6 +57,8 @@ Timezone = Annotated[str, AfterValidator(_timezone)]
 DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Arch = Literal["amd64", "arm64"]
 
 
 class Strict(BaseModel):
@@ -91,6 +93,8 @@ class Common(Strict):
     secrets_file: str
     apt_proxy_url: HttpUrl | None = None
     lan_address: IPAddress | None = None
+    client_files_dir: str
+    kubeconfig_path: str
     models: Annotated[list[CatalogueModel], Field(min_length=1)]
 
 
@@ -102,6 +106,23 @@ class SshDevice(Common):
 
 class GpuNode(SshDevice):
     """group_data/gpu_nodes.py"""
+
+    wsl: bool | None = None
+    wsl_distribution: Annotated[str, Field(min_length=1)]
+    nvidia_toolkit_version: Version
+    nvidia_toolkit_repo_url: HttpUrl
+    nvidia_toolkit_key_url: HttpUrl
+    nvidia_toolkit_key_sha256: Sha256
+    k3s_version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$")]
+    k3s_sha256: dict[Arch, Sha256]
+    k3s_airgap_images_sha256: dict[Arch, Sha256]
+    k3s_release_url: HttpUrl
+    k3s_artifacts_dir: str | None = None
+    k3s_api_port: Port
+    k3s_disable: list[Literal["traefik", "servicelb", "metrics-server", "local-storage", "coredns"]]
+    k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
+    k3s_extra_tls_san: list[str]
+    gateway_port: Port
 
 
 class LePotato(SshDevice):

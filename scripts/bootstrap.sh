@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
-# apt-cacher-ng is the lab's apt proxy; caddy, prometheus and zbar-tools run in tests.
-SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make)
+# apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository.
+SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

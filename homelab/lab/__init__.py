@@ -20,7 +20,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from homelab.lab import apt_proxy, machine, network, rootfs
+from homelab.lab import apt_proxy, machine, network, rootfs, stand_ins
 from homelab.lab.machine import MachineSpec
 from homelab.validation import load_inventory
 from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_recorded_process, why_lab_cannot_run
@@ -74,7 +74,7 @@ class Lab:
                 specs.append(MachineSpec(
                     name=name, group=group, kind=kind, address=network.host_address(index),
                     ssh_port=host.data.get("ssh_port") or 22, ssh_user=host.data.get("ssh_user") or "root",
-                    netns=f"hlab-{name}"[:15], veth=f"hlv{index}",
+                    netns=f"hlab-{name}"[:15], veth=f"hlv{index}", gpu_stand_in=group == "gpu_nodes",
                 ))
                 index += 1
         return inventory, specs
@@ -110,6 +110,15 @@ class Lab:
         if not is_recorded_process_alive(state.get("apt_proxy")):
             state["apt_proxy"] = apt_proxy.start(self.state_dir)
             log(f"apt proxy for the lab at {apt_proxy.url()}")
+        gpu_nodes = inventory.get_group("gpu_nodes", [])
+        if gpu_nodes:
+            pins = gpu_nodes[0].data
+            state["gpu_overrides"] = stand_ins.build_mirror(self.state_dir / "mirror", pins.nvidia_toolkit_version,
+                                                            pins.k3s_version)
+            if not is_recorded_process_alive(state.get("mirror")):
+                state["mirror"] = stand_ins.serve_mirror(self.state_dir / "mirror",
+                                                         self.state_dir / "logs" / "mirror.log")
+                log(f"stand-in mirror for NVIDIA's and k3s's downloads at {stand_ins.mirror_url()}")
         known = []
         for spec in specs:
             host_key = self._host_key(spec.name)
@@ -134,11 +143,11 @@ class Lab:
             self._save(state)
         for spec in specs:
             machine.wait_until_ssh_answers(spec, self.ssh_base())
-        self._write_inventory(inventory, specs)
+        self._write_inventory(inventory, specs, state.get("gpu_overrides", {}))
         log(f"lab is up: {len(specs)} hosts; inventory {self.inventory_file}")
         return state
 
-    def _write_inventory(self, inventory, specs: list[MachineSpec]) -> None:
+    def _write_inventory(self, inventory, specs: list[MachineSpec], gpu_overrides: dict) -> None:
         by_name = {spec.name: spec for spec in specs}
         ssh_data = {
             "ssh_key": str(self.ssh_key),
@@ -158,7 +167,9 @@ class Lab:
         for group in groups:
             entries = []
             for host in inventory.get_group(group):
-                data = dict(inventory.get_host_data(host.name), secrets_file=str(self.secrets_file))
+                data = dict(inventory.get_host_data(host.name), secrets_file=str(self.secrets_file),
+                            client_files_dir=str(self.state_dir / "build"),
+                            kubeconfig_path=str(self.state_dir / "build" / "kubeconfig"))
                 spec = by_name.get(host.name)
                 if spec:
                     data.update(ssh_data, ssh_hostname=spec.address, lan_address=spec.address,
@@ -167,6 +178,8 @@ class Lab:
                         data.update(apt_proxy_url=apt_proxy.url())
                     if group == "le_potato":  # the lab's hosts reach mirrors only through the lab's proxy
                         data.update(apt_cache_upstream_proxy=apt_proxy.url())
+                    if group == "gpu_nodes":  # WSL2 and GPU stand-ins, downloads from the stand-in mirror
+                        data.update(wsl=True, **gpu_overrides)
                     name = host.name
                 elif group == "macbook":
                     data.update(lan_address=network.HOST_SIDE)
@@ -204,9 +217,11 @@ class Lab:
             log(f"stopping lab host {name}")
             self._stop_host(record)
         stop_recorded_process(state.get("apt_proxy"))
+        stop_recorded_process(state.get("mirror"))
         network.remove_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout")
         network.remove_bridge()
-        for path in (self.state_file, self.inventory_file, self.known_hosts, self.state_dir / "apt-cacher-ng"):
+        for path in (self.state_file, self.inventory_file, self.known_hosts, self.state_dir / "apt-cacher-ng",
+                     self.state_dir / "mirror", self.state_dir / "build"):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

@@ -32,7 +32,9 @@ def start(state_dir: Path) -> dict:
         path.mkdir(parents=True, exist_ok=True)
     record = spawn(["apt-cacher-ng", "-c", str(conf), "ForeGround=1", f"Port={PORT}", f"BindAddress={HOST_SIDE}",
                     f"CacheDir={cache}", f"LogDir={logs}", f"SocketPath={state_dir / 'apt-cacher-ng.socket'}",
-                    f"PidFile={state_dir / 'apt-cacher-ng.pid'}"], logs / "console.log")
+                    f"PidFile={state_dir / 'apt-cacher-ng.pid'}",
+                    # the stand-in mirror for NVIDIA's repository listens on 8473
+                    "AllowUserPorts=80 8473"], logs / "console.log")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

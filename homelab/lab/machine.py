@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from homelab.lab.stand_ins import nspawn_gpu_args, write_gpu_stand_ins
 from homelab.lab.system import LabError, run, spawn, stop_recorded_process
 
 HOSTS_DIR = Path("/var/lib/homelab-lab/hosts")
@@ -32,6 +33,7 @@ class MachineSpec:
     ssh_user: str
     netns: str
     veth: str
+    gpu_stand_in: bool = False  # /dev/dxg and nvidia-smi stand-ins (GPU nodes)
 
     @property
     def base(self) -> Path:
@@ -113,6 +115,8 @@ def provision(spec: MachineSpec, client_pubkey: str, host_key: Path) -> None:
     _write(ssh_dir / "authorized_keys", client_pubkey, 0o600, uid_gid)
     _write(root / "etc/ssh/ssh_host_ed25519_key", host_key.read_text(), 0o600)
     _write(root / "etc/ssh/ssh_host_ed25519_key.pub", host_key.with_suffix(".pub").read_text(), 0o644)
+    if spec.gpu_stand_in:
+        write_gpu_stand_ins(root)
     _write(root / "etc/ssh/sshd_config.d/10-lab.conf",
            f"# written by the homelab lab\nPort {spec.ssh_port}\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
            f"PasswordAuthentication no\n{sshd_extra}", 0o644)
@@ -123,6 +127,7 @@ def boot(spec: MachineSpec, log_file: Path) -> dict:
         "systemd-nspawn", "--quiet", "-D", str(spec.root), "--boot", "-M", f"hlab-{spec.name}",
         f"--network-namespace-path=/run/netns/{spec.netns}", "--register=no", "--keep-unit",
         "--timezone=off", "--resolv-conf=off", "--link-journal=no", "--console=read-only",
+        *(nspawn_gpu_args() if spec.gpu_stand_in else []),
     ], log_file)
 
 

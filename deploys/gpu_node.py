@@ -1,0 +1,21 @@
+"""The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, k3s (server,
+or agent for further nodes), and the kubeconfig merged on this machine.
+
+    pyinfra inventory.py deploys/gpu_node.py
+"""
+
+from pyinfra import host
+
+from homelab import k3s
+from homelab.components.base import common_base
+from homelab.components.gpu_check import gpu_check
+from homelab.components.k3s_install import k3s_install
+from homelab.components.k3s_prereq import k3s_prereq
+from homelab.components.kubeconfig import kubeconfig
+from homelab.components.nvidia_toolkit import nvidia_container_toolkit
+from homelab.components.wsl import wsl
+
+if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
+    nvidia_container_toolkit()
+    if k3s_install(config_changes=k3s_prereq()) and k3s.role(host) == "server":
+        kubeconfig()

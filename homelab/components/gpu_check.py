@@ -1,0 +1,46 @@
+"""The GPU must be visible before anything is built on it: /dev/dxg on WSL2 (the
+Windows driver's paravirtual GPU) or /dev/nvidia0 on bare metal, and nvidia-smi
+answering. Inside WSL there must be no Linux NVIDIA driver: it would shadow the
+Windows driver's libraries in /usr/lib/wsl/lib."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+
+from homelab.components.wsl import is_wsl
+from homelab.facts import GpuProbe, HostProfile
+from homelab.guards import refuse
+from homelab.validation import settings_for
+
+LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
+
+
+def gpu_problem(probe: dict, wsl: bool, packages: dict) -> str | None:
+    """What is wrong with the GPU setup and how to fix it, or None."""
+    if wsl:
+        drivers = sorted(p for p in packages if p.startswith(LINUX_DRIVER_PREFIXES))
+        if drivers:
+            return (f"a Linux NVIDIA driver is installed inside WSL ({', '.join(drivers)}); WSL2 uses the Windows "
+                    f"driver. Fix: inside WSL run `sudo apt purge {' '.join(drivers)}`")
+        if "/dev/dxg" not in probe["devices"] or not probe["smi"]:
+            return ("no GPU visible in WSL2 (/dev/dxg or /usr/lib/wsl/lib/nvidia-smi missing). Fix: on Windows install "
+                    "the current NVIDIA Game Ready/Studio driver (Windows side only, nothing inside WSL), run "
+                    "`wsl --update` and `wsl --shutdown`, then re-run")
+    elif "/dev/nvidia0" not in probe["devices"] or not probe["smi"]:
+        return ("no NVIDIA GPU visible (/dev/nvidia0 or nvidia-smi missing). Fix: on this Linux host install the "
+                "NVIDIA driver (e.g. `sudo ubuntu-drivers install`) and reboot, then re-run")
+    if not probe["name"]:
+        return f"{probe['smi']} does not report a GPU. Fix: check the driver with `nvidia-smi` on the host"
+    return None
+
+
+@deploy("GPU check")
+def gpu_check() -> bool:
+    """Returns False when the host was refused."""
+    cfg = settings_for(host)
+    wsl = is_wsl(cfg, host.get_fact(HostProfile))
+    problem = gpu_problem(host.get_fact(GpuProbe), wsl, host.get_fact(DebPackages) if wsl else {})
+    if problem:
+        refuse(problem)
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""k3s itself at the pinned version: the binary checked by sha256 (downloaded, or copied
+from a local artifact directory together with the air-gap images), kubectl/crictl/ctr
+links, the systemd unit, and a restart only when config, token, binary or unit changed.
+
+No get.k3s.io script runs: for a host whose configuration is in config.yaml, all it
+would do is this, and here every step is visible, pinned and idempotent."""
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+from homelab import k3s
+from homelab.facts import HostProfile
+from homelab.guards import refuse
+from homelab.paths import template
+from homelab.services import keep_running
+from homelab.validation import settings_for
+
+
+def binary_name(arch: str) -> str:
+    return "k3s" if arch == "amd64" else f"k3s-{arch}"
+
+
+def images_name(arch: str) -> str:
+    return f"k3s-airgap-images-{arch}.tar.zst"
+
+
+def download_url(cfg, arch: str) -> str:
+    return f"{cfg.k3s_release_url.rstrip('/')}/{quote(cfg.k3s_version, safe='')}/{binary_name(arch)}"
+
+
+@lru_cache
+def _sha256_of(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def artifact_problem(path: Path, expected: str) -> str | None:
+    if not path.is_file():
+        return f"{path} is missing from k3s_artifacts_dir"
+    stat = path.stat()
+    actual = _sha256_of(str(path), stat.st_size, stat.st_mtime)
+    if actual != expected:
+        return f"{path} has sha256 {actual}, group data pins {expected}: fetch the files of the pinned k3s_version"
+    return None
+
+
+@deploy("k3s install")
+def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
+    cfg = settings_for(host)
+    arch = host.get_fact(HostProfile)["deb_arch"]
+    if arch not in cfg.k3s_sha256:
+        refuse(f"no k3s_sha256 for architecture {arch!r}: add it to group_data/gpu_nodes.py")
+        return False
+    changes = list(config_changes)
+    if cfg.k3s_artifacts_dir:
+        artifacts = Path(cfg.k3s_artifacts_dir).expanduser().resolve()
+        binary_src, images_src = artifacts / binary_name(arch), artifacts / images_name(arch)
+        problem = (artifact_problem(binary_src, cfg.k3s_sha256[arch])
+                   or artifact_problem(images_src, cfg.k3s_airgap_images_sha256[arch]))
+        if problem:
+            refuse(f"offline k3s install: {problem}")
+            return False
+        changes.append(files.put(name=f"k3s {cfg.k3s_version} binary (offline)", src=str(binary_src),
+                                 dest=k3s.BINARY, mode="755"))
+        files.directory(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755")
+        changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
+                                 dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
+    else:
+        changes.append(files.download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
+                                      dest=k3s.BINARY, sha256sum=cfg.k3s_sha256[arch], mode="755"))
+    for tool in ("kubectl", "crictl", "ctr"):
+        files.link(name=f"{tool} -> k3s", path=f"/usr/local/bin/{tool}", target=k3s.BINARY)
+    role, unit = k3s.role(host), k3s.unit(host)
+    unit_file = files.template(name=f"{unit}.service", src=template("k3s", "k3s.service.j2"),
+                               dest=f"/etc/systemd/system/{unit}.service", mode="644", role=role, binary=k3s.BINARY)
+    keep_running(unit, configs=changes, units=[unit_file])
+    return True

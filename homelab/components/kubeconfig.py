@@ -1,0 +1,108 @@
+"""The cluster's kubeconfig on the control machine: read from the k3s server (never
+through a temporary copy on its disk), the server URL rewritten to the node's LAN
+address, and merged into the MacBook's kubeconfig (mode 0600) as context
+"<site_name>-<node>", next to whatever other clusters it holds."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import yaml
+from pyinfra import host
+from pyinfra.api import FunctionCommand, OperationError, StringCommand, deploy, operation
+from pyinfra.facts.files import Sha256File
+
+from homelab import k3s
+from homelab.validation import settings_for
+
+
+def merge_kubeconfig(existing: dict | None, k3s_config: dict, name: str, server: str) -> dict:
+    """`existing` with k3s's single cluster/user/context added under `name` (replacing
+    an older entry of that name), its server set to `server`."""
+    merged = dict(existing or {})
+    merged.setdefault("apiVersion", "v1")
+    merged.setdefault("kind", "Config")
+    merged.setdefault("preferences", {})
+    cluster = dict(k3s_config["clusters"][0]["cluster"], server=server)
+    user = dict(k3s_config["users"][0]["user"])
+    entries = {
+        "clusters": {"name": name, "cluster": cluster},
+        "users": {"name": name, "user": user},
+        "contexts": {"name": name, "context": {"cluster": name, "user": name}},
+    }
+    for section, entry in entries.items():
+        merged[section] = [item for item in merged.get(section) or [] if item.get("name") != name] + [entry]
+    if not merged.get("current-context"):
+        merged["current-context"] = name
+    return merged
+
+
+def _has_context(path: Path, name: str, server: str) -> bool:
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    clusters = {c.get("name"): c.get("cluster", {}) for c in config.get("clusters") or []}
+    return clusters.get(name, {}).get("server") == server and any(
+        c.get("name") == name for c in config.get("contexts") or [])
+
+
+def _fetch_and_merge(state, host, remote: str, local: str, stamp: str, name: str, server: str) -> bool:
+    command = StringCommand("cat", remote)
+    for _ in range(60):  # a k3s started moments ago writes its kubeconfig within seconds
+        ok, output = host.run_shell_command(command, print_output=False, print_input=False, _sudo=True)
+        if ok and output.stdout_lines:
+            break
+        time.sleep(1)
+    else:
+        raise OperationError(f"{remote} did not appear on {host.name}: is k3s running?")
+    text = "\n".join(output.stdout_lines) + "\n"
+    target = Path(local).expanduser()
+    existing = yaml.safe_load(target.read_text()) if target.exists() else None
+    merged = merge_kubeconfig(existing, yaml.safe_load(text), name, server)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(yaml.safe_dump(merged, default_flow_style=False, sort_keys=False))
+    tmp.chmod(0o600)
+    tmp.replace(target)
+    Path(stamp).parent.mkdir(parents=True, exist_ok=True)
+    Path(stamp).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+    return True
+
+
+@operation()
+def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: str, server: str):
+    """
+    Merge the server's kubeconfig into `local` on the control machine as `context`.
+    `stamp` records the sha256 of the remote file last merged, so that an unchanged
+    cluster and an intact local entry cost one fact and no change.
+
+    **Example:**
+
+    .. code:: python
+
+        kubeconfig_on_control_machine(remote="/etc/rancher/k3s/k3s.yaml", local="~/.kube/config",
+                                      stamp="build/gpu-node/kubeconfig.sha256", context="homelab-gpu-node",
+                                      server="https://192.168.1.50:6443")
+    """
+    remote_sha = host.get_fact(Sha256File, path=remote)
+    stamp_path = Path(stamp)
+    merged_before = stamp_path.exists() and stamp_path.read_text().strip() == remote_sha
+    local_path = Path(local).expanduser()
+    if remote_sha and merged_before and _has_context(local_path, context, server) \
+            and (local_path.stat().st_mode & 0o777) == 0o600:
+        host.noop(f"context {context} is up to date in {local}")
+        return
+    yield FunctionCommand(_fetch_and_merge, (remote, local, stamp, context, server), {})
+
+
+@deploy("kubeconfig on the control machine")
+def kubeconfig():
+    cfg = settings_for(host)
+    kubeconfig_on_control_machine(
+        name=f"context {k3s.context_name(host)} in {cfg.kubeconfig_path}", remote=k3s.KUBECONFIG,
+        local=cfg.kubeconfig_path, stamp=f"{cfg.client_files_dir}/{host.name}/kubeconfig.sha256",
+        context=k3s.context_name(host), server=f"https://{cfg.lan_address}:{cfg.k3s_api_port}")

@@ -1,0 +1,41 @@
+"""NVIDIA Container Toolkit from NVIDIA's apt repository: the signing key checked by
+sha256 into its own keyring (signed-by, no apt-key), and all four packages held at
+the pinned version. k3s finds nvidia-container-runtime itself when it starts, so no
+`nvidia-ctk runtime configure` is needed. Never installs a driver."""
+
+from urllib.parse import urlsplit
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from homelab.operations import apt_installed, pinned
+from homelab.paths import template
+from homelab.validation import settings_for
+
+PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
+            "libnvidia-container1"]
+# ASCII-armoured keys work with signed-by when the file ends in .asc (apt >= 1.4).
+KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.asc"
+SOURCES = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
+
+
+def repo_url_for(cfg) -> str:
+    """Through the site's apt cache, an https repository is fetched as http://HTTPS///host/...
+    so that the cache can fetch it over HTTPS and keep it; apt still checks signatures."""
+    url = cfg.nvidia_toolkit_repo_url
+    if cfg.apt_proxy_url and url.startswith("https://"):
+        parts = urlsplit(url)
+        return f"http://HTTPS///{parts.netloc}{parts.path}"
+    return url
+
+
+@deploy("NVIDIA Container Toolkit")
+def nvidia_container_toolkit():
+    cfg = settings_for(host)
+    files.download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
+                   sha256sum=cfg.nvidia_toolkit_key_sha256, mode="644")
+    files.template(name="Repository", src=template("nvidia_toolkit", "nvidia-container-toolkit.list.j2"),
+                   dest=SOURCES, mode="644", keyring=KEYRING, repo_url=repo_url_for(cfg))
+    apt_installed(name=f"Toolkit packages {cfg.nvidia_toolkit_version}",
+                  packages=[pinned(package, cfg.nvidia_toolkit_version) for package in PACKAGES])

@@ -1,0 +1,39 @@
+"""What the k3s components share: paths, unit names, and who is server or agent.
+
+The first host of the gpu_nodes group is the k3s server; every other one joins it as
+an agent, using the cluster token from the secrets store.
+"""
+
+from pyinfra import inventory
+
+from homelab.validation import settings_for
+
+BINARY = "/usr/local/bin/k3s"
+CONFIG_DIR = "/etc/rancher/k3s"
+CONFIG = f"{CONFIG_DIR}/config.yaml"
+TOKEN_FILE = f"{CONFIG_DIR}/cluster-token"
+KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
+TOKEN_SECRET = "k3s_token"
+
+
+def server_host():
+    return inventory.get_group("gpu_nodes")[0]
+
+
+def role(host) -> str:
+    return "server" if host.name == server_host().name else "agent"
+
+
+def unit(host) -> str:
+    return "k3s" if role(host) == "server" else "k3s-agent"
+
+
+def server_url() -> str:
+    cfg = settings_for(server_host())
+    return f"https://{cfg.lan_address}:{cfg.k3s_api_port}"
+
+
+def context_name(host) -> str:
+    return f"{settings_for(host).site_name}-{host.name}"

@@ -1,0 +1,204 @@
+"""Stand-ins for what cannot run here: NVIDIA's and k3s's download servers, k3s itself,
+and the GPU. Each is named as a stand-in wherever it shows up.
+
+- A mirror on this machine (http://10.77.0.1:8473) serving
+  - a signed apt repository with stand-in packages of the NVIDIA Container Toolkit at
+    the version pinned in group data (empty packages that install a STAND-IN note);
+  - a stand-in `k3s` at the pinned version's path: a small program that, as `k3s
+    server`, writes the kubeconfig k3s would write, tells systemd it is ready and waits.
+  The lab inventory points the GPU node's download URLs and sha256 pins at these; the
+  real pins are checked separately from pyinfra's plan.
+- On the GPU-node lab hosts: /dev/dxg (bound to /dev/null) and an nvidia-smi at
+  /usr/lib/wsl/lib/nvidia-smi that reports an RTX 4070 Ti with 12 GB, as WSL2 would.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from homelab.lab.network import HOST_SIDE
+from homelab.lab.system import LabError, run, spawn
+
+MIRROR_PORT = 8473
+NVIDIA_PACKAGES = {
+    "nvidia-container-toolkit": ["nvidia-container-toolkit-base", "libnvidia-container-tools"],
+    "nvidia-container-toolkit-base": [],
+    "libnvidia-container-tools": ["libnvidia-container1"],
+    "libnvidia-container1": [],
+}
+
+NVIDIA_SMI = """#!/bin/sh
+# homelab lab STAND-IN for WSL2's nvidia-smi (no GPU in the lab): answers the one
+# query the deploy makes, as an RTX 4070 Ti with 12 GB would.
+case "$*" in
+  *--query-gpu=name,memory.total*) echo "NVIDIA GeForce RTX 4070 Ti, 12282" ;;
+  *) echo "homelab lab stand-in for nvidia-smi: NVIDIA GeForce RTX 4070 Ti, 12282 MiB" ;;
+esac
+"""
+
+K3S = r'''#!/usr/bin/python3
+"""homelab lab STAND-IN for k3s: there is no Kubernetes in the lab. As `k3s server` it
+writes the kubeconfig k3s would write (mode from config.yaml), tells systemd it is
+ready and waits; as `k3s agent` it only waits. Anything else prints this note."""
+import os
+import socket
+import sys
+import time
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: default
+  cluster:
+    certificate-authority-data: U1RBTkQtSU4gQ0E=
+    server: https://127.0.0.1:{port}
+users:
+- name: default
+  user:
+    client-certificate-data: U1RBTkQtSU4gQ0VSVA==
+    client-key-data: U1RBTkQtSU4gS0VZ
+contexts:
+- name: default
+  context:
+    cluster: default
+    user: default
+current-context: default
+"""
+
+
+def setting(name, default):
+    try:
+        for line in open("/etc/rancher/k3s/config.yaml"):
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return default
+
+
+def notify_ready():
+    address = os.environ.get("NOTIFY_SOCKET")
+    if address:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.connect("\0" + address[1:] if address.startswith("@") else address)
+        sock.sendall(b"READY=1")
+
+
+role = sys.argv[1] if len(sys.argv) > 1 else ""
+if role == "server":
+    path = "/etc/rancher/k3s/k3s.yaml"
+    with open(path, "w") as handle:
+        handle.write(KUBECONFIG.format(port=setting("https-listen-port", "6443")))
+    os.chmod(path, int(setting("write-kubeconfig-mode", "0600"), 8))
+if role in ("server", "agent"):
+    notify_ready()
+    while True:
+        time.sleep(3600)
+print("homelab lab stand-in for k3s (no Kubernetes here)")
+'''
+
+
+def mirror_url() -> str:
+    return f"http://{HOST_SIDE}:{MIRROR_PORT}"
+
+
+def write_gpu_stand_ins(root: Path) -> None:
+    """nvidia-smi where WSL2 mounts the Windows driver's tools (/dev/dxg is bound at boot)."""
+    smi = root / "usr/lib/wsl/lib/nvidia-smi"
+    smi.parent.mkdir(parents=True, exist_ok=True)
+    smi.write_text(NVIDIA_SMI)
+    smi.chmod(0o755)
+
+
+def nspawn_gpu_args() -> list[str]:
+    return ["--bind-ro=/dev/null:/dev/dxg"]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _build_deb(work: Path, name: str, version: str, depends: list[str]) -> Path:
+    tree = work / f"{name}_{version}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    doc = tree / "usr/share/doc" / name
+    doc.mkdir(parents=True)
+    (doc / "STAND-IN").write_text(f"homelab lab stand-in for NVIDIA's {name} {version}; it contains nothing else.\n")
+    fields = [f"Package: {name}", f"Version: {version}", "Architecture: amd64", "Maintainer: homelab lab <lab@localhost>",
+              "Section: utils", "Priority: optional"]
+    if depends:
+        fields.append("Depends: " + ", ".join(f"{dep} (= {version})" for dep in depends))
+    fields.append(f"Description: homelab lab stand-in for {name}")
+    (tree / "DEBIAN/control").write_text("\n".join(fields) + "\n")
+    deb = work / f"{name}_{version}_amd64.deb"
+    run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", tree, deb)
+    return deb
+
+
+def _apt_repository(repo: Path, debs: list[Path], gnupg: Path) -> None:
+    """A flat, signed apt repository at repo/ (what `deb URL/amd64 /` reads)."""
+    repo.mkdir(parents=True, exist_ok=True)
+    stanzas = []
+    for deb in debs:
+        shutil.copy(deb, repo / deb.name)
+        control = run("dpkg-deb", "--field", deb).stdout.strip()
+        stanzas.append(f"{control}\nFilename: ./{deb.name}\nSize: {deb.stat().st_size}\nSHA256: {_sha256(deb)}\n")
+    packages = repo / "Packages"
+    packages.write_text("\n".join(stanzas))
+    release = (f"Origin: homelab-lab\nLabel: homelab lab stand-in for NVIDIA's repository\nArchitectures: amd64\n"
+               f"Date: {email.utils.formatdate(usegmt=True)}\nSHA256:\n"
+               f" {_sha256(packages)} {packages.stat().st_size} Packages\n")
+    (repo / "Release").write_text(release)
+    env = {**os.environ, "GNUPGHOME": str(gnupg)}
+    subprocess.run(["gpg", "--batch", "--yes", "--clearsign", "-o", str(repo / "InRelease"), str(repo / "Release")],
+                   check=True, env=env, capture_output=True)
+
+
+def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict:
+    """Fill `directory` with the stand-ins; returns the lab inventory's overrides."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    gnupg = directory.parent / "mirror-gnupg"
+    if not (gnupg / "pubring.kbx").exists():
+        gnupg.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "homelab lab stand-in repository",
+                        "ed25519", "sign", "never"], check=True, env={**os.environ, "GNUPGHOME": str(gnupg)},
+                       capture_output=True)
+    key = directory / "nvidia" / "gpgkey"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(subprocess.run(["gpg", "--armor", "--export"], check=True, capture_output=True,
+                                   env={**os.environ, "GNUPGHOME": str(gnupg)}).stdout)
+    with tempfile.TemporaryDirectory() as work:
+        debs = [_build_deb(Path(work), name, nvidia_version, deps) for name, deps in NVIDIA_PACKAGES.items()]
+        _apt_repository(directory / "nvidia/stable/deb/amd64", debs, gnupg)
+    k3s = directory / "k3s" / k3s_version / "k3s"
+    k3s.parent.mkdir(parents=True)
+    k3s.write_text(K3S)
+    k3s.chmod(0o755)
+    return {
+        "nvidia_toolkit_repo_url": f"{mirror_url()}/nvidia/stable/deb",
+        "nvidia_toolkit_key_url": f"{mirror_url()}/nvidia/gpgkey",
+        "nvidia_toolkit_key_sha256": _sha256(key),
+        "k3s_release_url": f"{mirror_url()}/k3s",
+        "k3s_sha256": {"amd64": _sha256(k3s), "arm64": _sha256(k3s)},
+    }
+
+
+def serve_mirror(directory: Path, log_file: Path) -> dict:
+    record = spawn(["python3", "-m", "http.server", str(MIRROR_PORT), "--bind", HOST_SIDE,
+                    "--directory", str(directory)], log_file)
+    for _ in range(50):
+        try:
+            socket.create_connection((HOST_SIDE, MIRROR_PORT), timeout=1).close()
+            return record
+        except OSError:
+            time.sleep(0.1)
+    raise LabError(f"the lab's stand-in mirror did not start; see {log_file}")
