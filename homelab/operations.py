@@ -8,7 +8,7 @@ from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.util import try_int
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, Sha256File
@@ -142,3 +142,39 @@ def local_file(path: str, content: str | Secret, mode: int = 0o644):
         host.noop(f"{path} is up to date")
         return
     yield FunctionCommand(_write_local, (str(target), body, mode), {})
+
+
+@operation()
+def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
+    """
+    Download `src` to `dest` only if `dest` does not already have `sha256`; the file is
+    checked before it is moved into place, so a wrong download never lands at `dest`
+    (pyinfra's files.download moves first and checks after).
+
+    + src: URL
+    + dest: remote path
+    + sha256: the pinned checksum
+    + mode: permissions of `dest`
+
+    **Example:**
+
+    .. code:: python
+
+        verified_download(name="k3s", src="https://github.com/k3s-io/k3s/releases/download/v1.34.2%2Bk3s1/k3s",
+                          dest="/usr/local/bin/k3s", sha256="15811d34...", mode="755")
+    """
+    current = host.get_fact(File, path=dest)
+    if current and host.get_fact(Sha256File, path=dest) == sha256:
+        if try_int(current["mode"]) == try_int(mode):
+            host.noop(f"{dest} has sha256 {sha256[:12]}...")
+            return
+        yield chmod(dest, mode)
+        return
+    temp = host.get_temp_filename(dest)
+    yield StringCommand("curl", "-sSLf", "--retry", "3", "-o", QuoteString(temp), QuoteString(src))
+    yield StringCommand(
+        "echo", QuoteString(f"{sha256}  {temp}"), "|", "sha256sum", "--check", "--quiet", "||",
+        "{", "rm", "-f", QuoteString(temp), ";", "echo", QuoteString(f"sha256 of {src} is not the pinned {sha256}"),
+        ">&2", ";", "exit", "1", ";", "}")
+    yield chmod(temp, mode)
+    yield StringCommand("mv", QuoteString(temp), QuoteString(dest))

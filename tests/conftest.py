@@ -32,3 +32,12 @@ def converged_potato(lab, inventory):
 
     lab.reset("potato", log=lambda m: None)
     return assert_converges("le_potato", inventory, limit="potato")
+
+
+@pytest.fixture(scope="session")
+def converged_gpu_node(lab, inventory):
+    """The GPU-node lab host (WSL2 + GPU stand-ins), fresh, after one gpu_node deploy."""
+    from tests.support import assert_converges
+
+    lab.reset("gpu-node", log=lambda m: None)
+    return assert_converges("gpu_node", inventory, limit="gpu-node")

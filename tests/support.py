@@ -109,14 +109,28 @@ def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | 
     return run
 
 
-def inventory_variant(lab, directory: Path, overrides: dict[str, dict]) -> Path:
-    """A copy of the lab inventory with some hosts' data changed (by host name)."""
+def inventory_variant(lab, directory: Path, overrides: dict[str, dict], remove: dict[str, list[str]] | None = None
+                      ) -> Path:
+    """A copy of the lab inventory with some hosts' data changed or removed (by host name),
+    so that group data applies again for the removed keys."""
     text = lab.inventory_file.read_text()
     tail = "check_inventory_file(__file__)"
-    block = (f"_overrides = {overrides!r}\n"
+    block = (f"_overrides = {overrides!r}\n_remove = {remove or {}!r}\n"
              "for _group in (gpu_nodes, le_potato, termux_phones, ipads, macbook):\n"
              "    for _name, _data in _group:\n"
-             "        _data.update(_overrides.get(_name, {}))\n\n")
+             "        _data.update(_overrides.get(_name, {}))\n"
+             "        for _key in _remove.get(_name, []):\n"
+             "            _data.pop(_key, None)\n\n")
     path = Path(directory) / "inventory.py"
     path.write_text(text.replace(tail, block + tail))
     return path
+
+
+def planned_commands(inventory, deploy: str, host: str) -> dict[str, list[str]]:
+    """The commands `deploy` would run on `host` (nothing is executed); see plan_commands.py."""
+    path = deploy if deploy.endswith(".py") else f"deploys/{deploy}.py"
+    proc = subprocess.run([sys.executable, str(PROJECT_ROOT / "tests" / "plan_commands.py"), str(inventory),
+                           str(PROJECT_ROOT / path), host], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout)

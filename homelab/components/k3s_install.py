@@ -18,6 +18,7 @@ from pyinfra.operations import files
 from homelab import k3s
 from homelab.facts import HostProfile
 from homelab.guards import refuse
+from homelab.operations import verified_download
 from homelab.paths import template
 from homelab.services import keep_running
 from homelab.validation import settings_for
@@ -76,8 +77,8 @@ def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
         changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
                                  dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
     else:
-        changes.append(files.download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
-                                      dest=k3s.BINARY, sha256sum=cfg.k3s_sha256[arch], mode="755"))
+        changes.append(verified_download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
+                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch], mode="755"))
     for tool in ("kubectl", "crictl", "ctr"):
         files.link(name=f"{tool} -> k3s", path=f"/usr/local/bin/{tool}", target=k3s.BINARY)
     role, unit = k3s.role(host), k3s.unit(host)

@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab.operations import apt_installed, pinned
+from homelab.operations import apt_installed, pinned, verified_download
 from homelab.paths import template
 from homelab.validation import settings_for
 
@@ -33,8 +33,8 @@ def repo_url_for(cfg) -> str:
 @deploy("NVIDIA Container Toolkit")
 def nvidia_container_toolkit():
     cfg = settings_for(host)
-    files.download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
-                   sha256sum=cfg.nvidia_toolkit_key_sha256, mode="644")
+    verified_download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
+                      sha256=cfg.nvidia_toolkit_key_sha256, mode="644")
     files.template(name="Repository", src=template("nvidia_toolkit", "nvidia-container-toolkit.list.j2"),
                    dest=SOURCES, mode="644", keyring=KEYRING, repo_url=repo_url_for(cfg))
     apt_installed(name=f"Toolkit packages {cfg.nvidia_toolkit_version}",

@@ -221,7 +221,7 @@ class Lab:
         network.remove_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout")
         network.remove_bridge()
         for path in (self.state_file, self.inventory_file, self.known_hosts, self.state_dir / "apt-cacher-ng",
-                     self.state_dir / "mirror", self.state_dir / "build"):
+                     self.state_dir / "build"):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

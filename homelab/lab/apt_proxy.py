@@ -33,8 +33,9 @@ def start(state_dir: Path) -> dict:
     record = spawn(["apt-cacher-ng", "-c", str(conf), "ForeGround=1", f"Port={PORT}", f"BindAddress={HOST_SIDE}",
                     f"CacheDir={cache}", f"LogDir={logs}", f"SocketPath={state_dir / 'apt-cacher-ng.socket'}",
                     f"PidFile={state_dir / 'apt-cacher-ng.pid'}",
-                    # the stand-in mirror for NVIDIA's repository listens on 8473
-                    "AllowUserPorts=80 8473"], logs / "console.log")
+                    # the stand-in mirror for NVIDIA's repository: port 8473, never cached
+                    "AllowUserPorts=80 8473", f"DontCache={HOST_SIDE.replace('.', '[.]')}:8473"],
+                   logs / "console.log")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

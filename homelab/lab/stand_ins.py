@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -163,7 +164,14 @@ def _apt_repository(repo: Path, debs: list[Path], gnupg: Path) -> None:
 
 
 def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict:
-    """Fill `directory` with the stand-ins; returns the lab inventory's overrides."""
+    """Fill `directory` with the stand-ins (once per pinned versions); returns the lab
+    inventory's overrides."""
+    recipe = directory / "overrides.json"
+    wanted = {"nvidia": nvidia_version, "k3s": k3s_version}
+    if recipe.exists():
+        built = json.loads(recipe.read_text())
+        if built["versions"] == wanted:
+            return built["overrides"]
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     gnupg = directory.parent / "mirror-gnupg"
@@ -183,13 +191,15 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
     k3s.parent.mkdir(parents=True)
     k3s.write_text(K3S)
     k3s.chmod(0o755)
-    return {
+    overrides = {
         "nvidia_toolkit_repo_url": f"{mirror_url()}/nvidia/stable/deb",
         "nvidia_toolkit_key_url": f"{mirror_url()}/nvidia/gpgkey",
         "nvidia_toolkit_key_sha256": _sha256(key),
         "k3s_release_url": f"{mirror_url()}/k3s",
         "k3s_sha256": {"amd64": _sha256(k3s), "arm64": _sha256(k3s)},
     }
+    recipe.write_text(json.dumps({"versions": wanted, "overrides": overrides}))
+    return overrides
 
 
 def serve_mirror(directory: Path, log_file: Path) -> dict:
