@@ -41,3 +41,9 @@ def converged_gpu_node(lab, inventory):
 
     lab.reset("gpu-node", log=lambda m: None)
     return assert_converges("gpu_node", inventory, limit="gpu-node")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `runs_last` (they tear the lab down and up again) go after all others,
+    whose session fixtures assume converged hosts."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)

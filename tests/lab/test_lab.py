@@ -72,6 +72,7 @@ def test_a_wrong_host_key_is_refused_and_that_host_fails_alone(lab, tmp_path):
     assert run.totals["error"] == 0 and run.totals["no_change"] + run.totals["success"] > 0
 
 
+@pytest.mark.runs_last
 def test_down_removes_everything_it_made_and_up_brings_it_back(lab):
     state = lab.state()
     lab.down(log=lambda m: None)
