@@ -109,18 +109,25 @@ def assert_repairs(deploy: str, inventory, host: str, *extra: str, limit: str | 
     return run
 
 
-def inventory_variant(lab, directory: Path, overrides: dict[str, dict], remove: dict[str, list[str]] | None = None
-                      ) -> Path:
-    """A copy of the lab inventory with some hosts' data changed or removed (by host name),
-    so that group data applies again for the removed keys."""
+def inventory_variant(lab, directory: Path, overrides: dict[str, dict], remove: dict[str, list[str]] | None = None,
+                      move: dict[str, str] | None = None) -> Path:
+    """A copy of the lab inventory with some hosts' data changed or removed (by host name,
+    so that group data applies again for removed keys), or hosts moved to another group."""
     text = lab.inventory_file.read_text()
     tail = "check_inventory_file(__file__)"
-    block = (f"_overrides = {overrides!r}\n_remove = {remove or {}!r}\n"
-             "for _group in (gpu_nodes, le_potato, termux_phones, ipads, macbook):\n"
+    block = (f"_overrides = {overrides!r}\n_remove = {remove or {}!r}\n_move = {move or {}!r}\n"
+             "_groups = {'gpu_nodes': gpu_nodes, 'le_potato': le_potato, 'termux_phones': termux_phones,\n"
+             "           'ipads': ipads, 'macbook': macbook}\n"
+             "for _group in _groups.values():\n"
              "    for _name, _data in _group:\n"
              "        _data.update(_overrides.get(_name, {}))\n"
              "        for _key in _remove.get(_name, []):\n"
-             "            _data.pop(_key, None)\n\n")
+             "            _data.pop(_key, None)\n"
+             "for _name, _target in _move.items():\n"
+             "    for _group in _groups.values():\n"
+             "        for _entry in [e for e in _group if e[0] == _name]:\n"
+             "            _group.remove(_entry)\n"
+             "            _groups[_target].append(_entry)\n\n")
     path = Path(directory) / "inventory.py"
     path.write_text(text.replace(tail, block + tail))
     return path
