@@ -1,5 +1,6 @@
 """The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, k3s (server,
-or agent for further nodes), and the kubeconfig merged on this machine.
+or agent for further nodes), the kubeconfig merged on this machine, and the AI stack
+written for k3s to install.
 
     pyinfra inventory.py deploys/gpu_node.py
 """
@@ -7,6 +8,7 @@ or agent for further nodes), and the kubeconfig merged on this machine.
 from pyinfra import host
 
 from homelab import k3s
+from homelab.components.ai_stack import ai_stack
 from homelab.components.base import common_base
 from homelab.components.gpu_check import gpu_check
 from homelab.components.k3s_install import k3s_install
@@ -19,3 +21,4 @@ if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     nvidia_container_toolkit()
     if k3s_install(config_changes=k3s_prereq()) and k3s.role(host) == "server":
         kubeconfig()
+        ai_stack()

@@ -20,25 +20,68 @@ apt_proxy_url = None
 
 # The model catalogue: the one list that vLLM, LiteLLM, the model prefetch jobs and the
 # clients are generated from. Adding a model is adding an entry.
-#   name:     the model's name in the OpenAI API (lowercase, digits, '-')
-#   hf_repo:  the Hugging Face repository it is downloaded from
-#   revision: the repository revision (branch, tag or commit) to download
-#   kind:     completion (no chat template), chat, or embedding
+#   name:           the model's name in the OpenAI API (lowercase, digits, '-')
+#   hf_repo:        the Hugging Face repository it is downloaded from
+#   revision:       the repository commit to download (pinned)
+#   kind:           completion (no chat template of its own), chat, or embedding
+#   inputs:         what it embeds or reads: ["text"] or ["text", "image"]
+#   dtype:          vLLM's --dtype
+#   weights_gib:    GPU memory of the weights
+#   kv_layers, kv_heads, head_dim: the attention shape that sets the KV cache size per
+#                   token (2 x layers x kv_heads x head_dim x 2 bytes); None for
+#                   encoder-only (embedding) models, which keep no KV cache
+#   max_model_len:  the longest context served
+#   max_num_seqs:   how many sequences run at once (KV cache is sized for all of them)
+#   overhead_gib:   CUDA context, activations and CUDA graphs on top
+#   chat_template:  a file in files/chat_templates/ for models without their own
+#   lmcache_cpu_gib: LMCache CPU offload buffer for the KV cache (0: off)
+#   enabled:        False keeps the entry but serves nothing
 models = [
-    {"name": "gpt2", "hf_repo": "openai-community/gpt2", "revision": "main", "kind": "completion"},
+    {
+        "name": "gpt2",
+        "hf_repo": "openai-community/gpt2",
+        "revision": "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+        "kind": "completion",
+        "weights_gib": 0.25,
+        "kv_layers": 12, "kv_heads": 12, "head_dim": 64,
+        "max_model_len": 1024,
+        "max_num_seqs": 8,
+        "overhead_gib": 0.75,
+        "chat_template": "plain-dialogue.jinja",
+    },
     {
         "name": "mistral-7b-instruct",
         "hf_repo": "TheBloke/Mistral-7B-Instruct-v0.2-GPTQ",
-        "revision": "main",
+        "revision": "7532d6bc89ef9300fb39d2d94ed4414ec534b72a",
         "kind": "chat",
+        "weights_gib": 4.2,
+        "kv_layers": 32, "kv_heads": 8, "head_dim": 128,
+        "max_model_len": 8192,
+        "max_num_seqs": 2,
+        "overhead_gib": 1.0,
+        "lmcache_cpu_gib": 8,
     },
     {
         "name": "all-minilm-l6-v2",
         "hf_repo": "sentence-transformers/all-MiniLM-L6-v2",
-        "revision": "main",
+        "revision": "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
         "kind": "embedding",
+        "weights_gib": 0.05,
+        "max_model_len": 256,
+        "max_num_seqs": 32,
+        "overhead_gib": 0.5,
     },
-    {"name": "clip-vit-b-32", "hf_repo": "openai/clip-vit-base-patch32", "revision": "main", "kind": "embedding"},
+    {
+        "name": "clip-vit-b-32",
+        "hf_repo": "openai/clip-vit-base-patch32",
+        "revision": "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
+        "kind": "embedding",
+        "inputs": ["text", "image"],
+        "weights_gib": 0.3,
+        "max_model_len": 77,
+        "max_num_seqs": 16,
+        "overhead_gib": 0.6,
+    },
 ]
 
 # Paths on the control machine (the MacBook). Relative paths are relative to the

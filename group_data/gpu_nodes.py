@@ -51,3 +51,42 @@ k3s_extra_tls_san = []
 # --- The gateway (Caddy) ---------------------------------------------------------------
 # The lab's one API door: http(s)://<gpu node>:<gateway_port>/v1
 gateway_port = 8080
+
+# --- The AI stack on k3s (written to k3s's auto-deploy directory on the server) -------
+# Namespace of the serving stack (vLLM, LiteLLM, the gateway, Open WebUI, model cache).
+stack_namespace = "ai"
+# Namespace of Prometheus and Grafana.
+monitoring_namespace = "monitoring"
+# GPU memory of the card, and what to leave free for Windows' desktop and the driver.
+gpu_vram_gib = 12.0
+gpu_vram_headroom_gib = 1.0
+# The model cache: a directory on the node (hostPath) every model is downloaded into
+# once, and the size of its PersistentVolume.
+model_cache_path = "/mnt/models"
+model_cache_size_gib = 100
+# Chart versions (Helm releases installed by k3s's Helm controller).
+device_plugin_chart_version = "0.20.0"
+vllm_stack_chart_version = "0.1.12"
+kube_prometheus_stack_chart_version = "88.5.3"
+open_webui_chart_version = "16.0.0"
+# Container images, by tag. vLLM serves models without LMCache; lmcache/vllm-openai
+# serves those with lmcache_cpu_gib > 0 (LMCache's image, built with sm_89 for Ada).
+vllm_image = "vllm/vllm-openai:v0.11.0"
+lmcache_image = "lmcache/vllm-openai:v0.3.15"
+vllm_router_image = "lmcache/lmstack-router:v0.1.12"
+litellm_image = "ghcr.io/berriai/litellm:main-v1.80.8-stable.1"
+# How vLLM's router spreads requests over engines: roundrobin, session, prefixaware, kvaware.
+router_routing_logic = "prefixaware"
+# Components that can be switched off; switching one off removes it from the cluster
+# on the next run.
+monitoring_enabled = True
+open_webui_enabled = True
+# llm-d's router (Gateway API Inference Extension "standalone" chart) in front of the
+# chat model: an optional profile, off by default. It needs GAIE's CRDs, downloaded from
+# GitHub and checked against llm_d_crds_sha256 (set it when you switch llm-d on).
+llm_d_enabled = False
+llm_d_chart_version = "v1.5.0"
+llm_d_crds_url = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/v1.5.0/manifests.yaml"
+llm_d_crds_sha256 = None
+# Prometheus keeps metrics this long.
+prometheus_retention = "15d"

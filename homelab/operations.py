@@ -178,3 +178,27 @@ def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
         ">&2", ";", "exit", "1", ";", "}")
     yield chmod(temp, mode)
     yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
+
+
+@operation()
+def manifest_removed(path: str, kubectl: str = "/usr/local/bin/k3s kubectl"):
+    """
+    Take a k3s auto-deploy manifest away for good: delete its objects from the cluster
+    (k3s keeps them when only the file goes; a deleted HelmChart uninstalls its
+    release), then remove the file. Nothing to do when the file is not there.
+
+    + path: the manifest in /var/lib/rancher/k3s/server/manifests
+    + kubectl: how to call kubectl on the server
+
+    **Example:**
+
+    .. code:: python
+
+        manifest_removed(name="Open WebUI switched off",
+                         path="/var/lib/rancher/k3s/server/manifests/homelab-open-webui.yaml")
+    """
+    if not host.get_fact(File, path=path):
+        host.noop(f"{path} is absent")
+        return
+    yield StringCommand(kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", QuoteString(path))
+    yield StringCommand("rm", "-f", QuoteString(path))

@@ -59,6 +59,14 @@ Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Arch = Literal["amd64", "arm64"]
+def _image(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+", value) or value.endswith(":latest"):
+        raise ValueError(f"{value!r} is not an image with a pinned tag (write it like 'vllm/vllm-openai:v0.11.0')")
+    return value
+
+
+# An image with an explicit tag: "latest" or no tag would drift.
+Image = Annotated[str, AfterValidator(_image)]
 
 
 class Strict(BaseModel):
@@ -72,6 +80,25 @@ class CatalogueModel(Strict):
     hf_repo: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
     revision: Annotated[str, Field(min_length=1)]
     kind: Literal["completion", "chat", "embedding"]
+    inputs: list[Literal["text", "image"]] = ["text"]
+    dtype: Literal["float16", "bfloat16", "auto"] = "float16"
+    weights_gib: Annotated[float, Field(gt=0, le=1024)]
+    kv_layers: Annotated[int, Field(ge=1)] | None = None
+    kv_heads: Annotated[int, Field(ge=1)] | None = None
+    head_dim: Annotated[int, Field(ge=1)] | None = None
+    max_model_len: Annotated[int, Field(ge=16)]
+    max_num_seqs: Annotated[int, Field(ge=1, le=1024)]
+    overhead_gib: Annotated[float, Field(ge=0, le=64)]
+    chat_template: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*\.jinja$")] | None = None
+    lmcache_cpu_gib: Annotated[int, Field(ge=0, le=1024)] = 0
+    enabled: bool = True
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """2 (K and V) x layers x KV heads x head size x 2 bytes (fp16/bf16)."""
+        if self.kv_layers is None:
+            return 0
+        return 2 * self.kv_layers * (self.kv_heads or 0) * (self.head_dim or 0) * 2
 
 
 class Common(Strict):
@@ -123,6 +150,28 @@ class GpuNode(SshDevice):
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
     k3s_extra_tls_san: list[str]
     gateway_port: Port
+    stack_namespace: DeviceName
+    monitoring_namespace: DeviceName
+    gpu_vram_gib: Annotated[float, Field(gt=0, le=1024)]
+    gpu_vram_headroom_gib: Annotated[float, Field(ge=0, le=64)]
+    model_cache_path: AbsolutePath
+    model_cache_size_gib: Annotated[int, Field(ge=1)]
+    device_plugin_chart_version: Version
+    vllm_stack_chart_version: Version
+    kube_prometheus_stack_chart_version: Version
+    open_webui_chart_version: Version
+    vllm_image: Image
+    lmcache_image: Image
+    vllm_router_image: Image
+    litellm_image: Image
+    router_routing_logic: Literal["roundrobin", "session", "prefixaware", "kvaware"]
+    monitoring_enabled: bool
+    open_webui_enabled: bool
+    llm_d_enabled: bool
+    llm_d_chart_version: Version
+    llm_d_crds_url: HttpUrl
+    llm_d_crds_sha256: Sha256 | None = None
+    prometheus_retention: Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
 
 
 class LePotato(SshDevice):

@@ -1,0 +1,51 @@
+"""The AI hosting stack, written into k3s's auto-deploy directory on the k3s server:
+k3s applies the files and its Helm controller installs and keeps the releases. A
+component switched off in group data is deleted from the cluster first, then its file
+removed (k3s does not delete what a removed file created)."""
+
+from io import StringIO
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from homelab import k3s, vram
+from homelab.operations import manifest_removed, secret_file, verified_download
+from homelab.secrets import Secret
+from homelab.secrets_access import store_for
+from homelab.stack import manifests
+from homelab.stack.common import StackContext
+from homelab.validation import settings_for
+
+
+def stack_context(host_, inventory_) -> StackContext:
+    cfg = settings_for(host_)
+    exporters = []
+    for potato in inventory_.get_group("le_potato", []):
+        potato_cfg = settings_for(potato)
+        exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
+    return StackContext(cfg=cfg, plan=vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib),
+                        node_exporters=exporters, has_hf_token=store_for(host_).has("hf_token"))
+
+
+def manifest_path(name: str) -> str:
+    return f"{k3s.MANIFESTS_DIR}/{name}.yaml"
+
+
+@deploy("AI stack manifests")
+def ai_stack():
+    ctx = stack_context(host, inventory)
+    files.directory(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700")
+    secret_file(name=f"{manifests.SECRETS_FILE}.yaml (Secrets from the secrets store)",
+                dest=manifest_path(manifests.SECRETS_FILE),
+                content=Secret(manifests.secrets_text(ctx, store_for(host))))
+    wanted = manifests.wanted(ctx)
+    for name, objects in wanted.items():
+        files.put(name=f"{name}.yaml", src=StringIO(manifests.dump(objects)), dest=manifest_path(name), mode="600")
+    if ctx.cfg.llm_d_enabled:
+        verified_download(name="homelab-llm-d-crds.yaml (GAIE CRDs)", src=ctx.cfg.llm_d_crds_url,
+                          dest=manifest_path("homelab-llm-d-crds"), sha256=ctx.cfg.llm_d_crds_sha256, mode="600")
+        wanted["homelab-llm-d-crds"] = []
+    for name in manifests.ALL_FILES:
+        if name != manifests.SECRETS_FILE and name not in wanted:
+            manifest_removed(name=f"{name}.yaml switched off", path=manifest_path(name))

@@ -1,0 +1,77 @@
+"""LiteLLM, the OpenAI API gateway behind Caddy: its config.yaml (model_list generated
+from the catalogue) in a ConfigMap, the master key and vLLM's API key from Secrets, the
+Prometheus callback on. Plain manifests: LiteLLM's own chart insists on a database,
+which a proxy without virtual keys does not need."""
+
+from __future__ import annotations
+
+import hashlib
+
+import yaml
+
+from homelab.stack import vllm
+from homelab.stack.common import MANAGED, StackContext, secret_ref
+from homelab.stack.secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
+
+NAME = "litellm"
+PORT = 4000
+MODES = {"chat": "chat", "completion": "completion", "embedding": "embedding"}
+
+
+def litellm_config(models, api_base: str) -> dict:
+    """LiteLLM's config.yaml. Keys come from the environment (os.environ/...), never inline."""
+    model_list = []
+    for model in models:
+        # hosted_vllm speaks vLLM's chat/completions dialect; embeddings go through the
+        # plain OpenAI-compatible client.
+        provider = "openai" if model.kind == "embedding" else "hosted_vllm"
+        model_list.append({
+            "model_name": model.name,
+            "litellm_params": {"model": f"{provider}/{model.name}", "api_base": api_base,
+                               "api_key": "os.environ/VLLM_API_KEY"},
+            "model_info": {"mode": MODES[model.kind], "input_modalities": list(model.inputs)},
+        })
+    return {
+        "model_list": model_list,
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        "litellm_settings": {"callbacks": ["prometheus"], "require_auth_for_metrics_endpoint": False,
+                             "drop_params": True},
+    }
+
+
+def config_text(ctx: StackContext) -> str:
+    api_base = f"http://{vllm.ROUTER_SERVICE}.{ctx.namespace}.svc.cluster.local/v1"
+    return yaml.safe_dump(litellm_config(ctx.models, api_base), sort_keys=False)
+
+
+def manifests(ctx: StackContext) -> list[dict]:
+    text = config_text(ctx)
+    labels = {**MANAGED, "app": NAME}
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": f"{NAME}-config", "namespace": ctx.namespace, "labels": labels},
+                  "data": {"config.yaml": text}}
+    probe = {"httpGet": {"path": "/health/liveliness", "port": PORT}, "periodSeconds": 15, "failureThreshold": 4}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": NAME}}, "template": {
+            # the pod restarts when its configuration changes
+            "metadata": {"labels": {"app": NAME},
+                         "annotations": {"homelab/config-sha256": hashlib.sha256(text.encode()).hexdigest()}},
+            "spec": {"containers": [{
+                "name": NAME, "image": ctx.cfg.litellm_image, "imagePullPolicy": "IfNotPresent",
+                "args": ["--config", "/etc/litellm/config.yaml", "--port", str(PORT)],
+                "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)},
+                        {"name": "VLLM_API_KEY", **secret_ref(*VLLM_API_KEY)}],
+                "ports": [{"name": "http", "containerPort": PORT}],
+                "readinessProbe": {**probe, "httpGet": {"path": "/health/readiness", "port": PORT}},
+                "livenessProbe": probe,
+                "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/litellm", "readOnly": True}],
+            }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}]}}},
+    }
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
+               "spec": {"type": "ClusterIP", "selector": {"app": NAME},
+                        "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]}}
+    return [config_map, deployment, service]
