@@ -4,6 +4,7 @@
     python tasks.py --help
     python tasks.py lab up | down | status | reset HOST
     python tasks.py secrets list | set NAME
+    python tasks.py plan                       # the VRAM plan of the model catalogue
 """
 
 from __future__ import annotations
@@ -72,6 +73,31 @@ def lab_reset(host):
         Lab().reset(host, log=click.echo)
     except LabError as exc:
         _fail(str(exc))
+
+
+@cli.command()
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def plan(inventory_file):
+    """Show how the model catalogue is planned onto each GPU node's memory."""
+    from homelab import vram
+    from homelab.settings import GpuNode
+    from homelab.validation import InvalidInventory, load_inventory, settings_for
+
+    try:
+        inventory = load_inventory(inventory_file)
+        nodes = [(host.name, settings_for(host)) for host in inventory.get_group("gpu_nodes", [])]
+    except InvalidInventory as exc:  # the planner's own verdict is part of the report
+        _fail(exc.report())
+    fits = True
+    for name, cfg in nodes:
+        assert isinstance(cfg, GpuNode)
+        result = vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)
+        click.echo(f"{name}:\n{result.table()}\n")
+        if not result.fits:
+            fits = False
+            click.secho(result.advice(), fg="red", err=True)
+    if not fits:
+        sys.exit(1)
 
 
 @cli.group()

@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from homelab.settings import ROLE_SCHEMAS, Common
+from homelab import vram
+from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
 # in group_data/<group>.py.
@@ -173,6 +174,9 @@ def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
         if wanted is not None and wanted not in catalogue:
             problems.append(Problem(name, "default_model", f"{wanted!r} is not in the model catalogue",
                                     f"use one of {catalogue}, or add the model to `models` in group_data/all.py"))
+    for name, cfg in settings.items():
+        if isinstance(cfg, GpuNode):
+            problems.extend(_gpu_node_checks(name, cfg))
     addresses: dict[str, str] = {}
     for name, cfg in settings.items():
         address = getattr(cfg, "lan_address", None)
@@ -182,6 +186,19 @@ def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
             problems.append(Problem(name, "lan_address", f"{address} is also the address of '{addresses[address]}'",
                                     "give every device its own address in inventory.py"))
         addresses.setdefault(address, name)
+    return problems
+
+
+def _gpu_node_checks(name: str, cfg: GpuNode) -> list[Problem]:
+    problems = []
+    plan = vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)
+    if not plan.fits:
+        table = plan.table().replace("\n", "\n        ")
+        problems.append(Problem(name, "models", f"the enabled models do not fit the GPU:\n        {table}",
+                                plan.advice()))
+    if cfg.llm_d_enabled and not cfg.llm_d_crds_sha256:
+        problems.append(Problem(name, "llm_d_crds_sha256", "llm-d is switched on but its CRDs' checksum is not set",
+                                "set it to the sha256 of llm_d_crds_url in group_data/gpu_nodes.py"))
     return problems
 
 

@@ -127,8 +127,8 @@ BAD_INPUTS = {
         replace={"all.py": ("apt_proxy_url = None", 'apt_proxy_url = "potato:3142"')},
         expect=["key 'apt_proxy_url': 'potato:3142' is not an http(s) URL", "group_data/all.py"]),
     "catalogue_entry_of_unknown_kind": dict(
-        replace={"all.py": ('"openai/clip-vit-base-patch32", "revision": "main", "kind": "embedding"',
-                            '"openai/clip-vit-base-patch32", "revision": "main", "kind": "vision"')},
+        replace={"all.py": ('"kind": "embedding",\n        "inputs": ["text", "image"]',
+                            '"kind": "vision",\n        "inputs": ["text", "image"]')},
         expect=["key 'models[3:'clip-vit-b-32'].kind': 'vision' is not allowed",
                 "use one of 'completion', 'chat' or 'embedding'"]),
     "duplicate_address": dict(
@@ -146,6 +146,17 @@ BAD_INPUTS = {
     "empty_catalogue": dict(
         group_lines={"all.py": "models = []"},
         expect=["key 'models': must not be empty"]),
+    "catalogue_that_does_not_fit_the_gpu": dict(
+        replace={"all.py": ('"max_num_seqs": 2,', '"max_num_seqs": 6,')},
+        expect=["host 'gpu-node', key 'models': the enabled models do not fit the GPU:", "DOES NOT FIT",
+                "Lower max_model_len or max_num_seqs", "mistral-7b-instruct: 6.00 GiB"]),
+    "llm_d_without_its_crds_checksum": dict(
+        replace={"gpu_nodes.py": ("llm_d_enabled = False", "llm_d_enabled = True")},
+        expect=["key 'llm_d_crds_sha256': llm-d is switched on but its CRDs' checksum is not set"]),
+    "image_without_a_pinned_tag": dict(
+        replace={"gpu_nodes.py": ('litellm_image = "ghcr.io/berriai/litellm:main-v1.80.8-stable.1"',
+                                  'litellm_image = "ghcr.io/berriai/litellm:latest"')},
+        expect=["key 'litellm_image': 'ghcr.io/berriai/litellm:latest' is not an image with a pinned tag"]),
     "sudo_as_a_word": dict(
         replace={"le_potato.py": ("_sudo = True", '_sudo = "yes"')},
         expect=["host 'potato', key '_sudo': must be True or False, got str 'yes'", "group_data/le_potato.py"]),

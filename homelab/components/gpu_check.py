@@ -15,8 +15,9 @@ from homelab.validation import settings_for
 LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
 
 
-def gpu_problem(probe: dict, wsl: bool, packages: dict) -> str | None:
-    """What is wrong with the GPU setup and how to fix it, or None."""
+def gpu_problem(probe: dict, wsl: bool, packages: dict, planned_gib: float | None = None) -> str | None:
+    """What is wrong with the GPU setup and how to fix it, or None. `planned_gib` is the
+    GPU memory group data plans with (gpu_vram_gib)."""
     if wsl:
         drivers = sorted(p for p in packages if p.startswith(LINUX_DRIVER_PREFIXES))
         if drivers:
@@ -31,6 +32,10 @@ def gpu_problem(probe: dict, wsl: bool, packages: dict) -> str | None:
                 "NVIDIA driver (e.g. `sudo ubuntu-drivers install`) and reboot, then re-run")
     if not probe["name"]:
         return f"{probe['smi']} does not report a GPU. Fix: check the driver with `nvidia-smi` on the host"
+    if planned_gib and probe["memory_mib"] and probe["memory_mib"] < planned_gib * 1024 * 0.97:
+        return (f"{probe['name']} has {probe['memory_mib']} MiB, but the VRAM plan assumes {planned_gib} GiB. "
+                f"Fix: set gpu_vram_gib to {probe['memory_mib'] / 1024:.1f} in group_data/gpu_nodes.py "
+                "(`python tasks.py plan` shows what then fits)")
     return None
 
 
@@ -39,7 +44,7 @@ def gpu_check() -> bool:
     """Returns False when the host was refused."""
     cfg = settings_for(host)
     wsl = is_wsl(cfg, host.get_fact(HostProfile))
-    problem = gpu_problem(host.get_fact(GpuProbe), wsl, host.get_fact(DebPackages) if wsl else {})
+    problem = gpu_problem(host.get_fact(GpuProbe), wsl, host.get_fact(DebPackages) if wsl else {}, cfg.gpu_vram_gib)
     if problem:
         refuse(problem)
         return False

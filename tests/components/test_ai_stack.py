@@ -1,0 +1,214 @@
+"""The AI stack's manifests, as they landed in k3s's auto-deploy directory on the
+GPU-node lab host: valid for Kubernetes and for the charts, driven by the catalogue,
+fitting the GPU, secrets only by name, and switched-off components removed."""
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from homelab.secrets import SecretsStore
+from homelab.validation import load_inventory, settings_for
+from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs, inventory_variant,
+                           planned_commands)
+
+pytestmark = pytest.mark.lab
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+KUBERNETES_VERSION = "1.34.0"  # k3s v1.34
+# Keys of a subchart that the parent chart's values.yaml does not list (grafana's own chart).
+SUBCHART_KEYS = {"kube-prometheus-stack": {"grafana.dashboardProviders", "grafana.dashboards"}}
+
+
+@pytest.fixture(scope="module")
+def landed(lab, converged_gpu_node):
+    """{file name: (text, [objects])} of every manifest on the host."""
+    names = lab.ssh("gpu-node", f"ls {MANIFESTS}", sudo=True).stdout.split()
+    out = {}
+    for name in names:
+        text = lab.ssh("gpu-node", f"cat {MANIFESTS}/{name}", sudo=True).stdout
+        out[name] = (text, [o for o in yaml.safe_load_all(text) if o])
+    return out
+
+
+@pytest.fixture(scope="module")
+def cfg(lab):
+    return settings_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT).get_host("gpu-node"))
+
+
+def helm_charts(landed):
+    return {o["metadata"]["name"]: o for _, objs in landed.values() for o in objs if o["kind"] == "HelmChart"}
+
+
+def chart_values(landed, name):
+    return yaml.safe_load(helm_charts(landed)[name]["spec"]["valuesContent"])
+
+
+def test_file_names_are_valid_for_k3s(landed):
+    assert set(landed) == {"homelab-secrets.yaml", "homelab-device-plugin.yaml", "homelab-model-cache.yaml",
+                           "homelab-vllm.yaml", "homelab-litellm.yaml", "homelab-monitoring.yaml",
+                           "homelab-open-webui.yaml"}
+    for name in landed:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.yaml", name), name
+
+
+def test_every_object_is_valid_for_kubernetes_or_the_helmchart_crd(landed):
+    crd = json.loads((FIXTURES / "helmchart-crd-schema.json").read_text())
+    count = 0
+    for name, (_, objects) in landed.items():
+        for obj in objects:
+            if obj["kind"] == "HelmChart":
+                jsonschema.validate(obj, crd)
+            else:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            count += 1
+    assert count >= 15
+
+
+def _keys_outside(values: dict, index: dict, extra: set[str]) -> list[str]:
+    known, open_paths = set(index["keys"]), set(index["open"])
+    unknown = []
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else key
+            if any(path == p or path.startswith(p + ".") for p in open_paths | extra):
+                continue
+            if path not in known:
+                unknown.append(path)
+                continue
+            if isinstance(value, dict) and value:
+                walk(value, path)
+
+    walk(values, "")
+    return unknown
+
+
+@pytest.mark.parametrize("release,chart", [("nvidia-device-plugin", "nvidia-device-plugin-0.20.0"),
+                                           ("vllm", "vllm-stack-0.1.12"),
+                                           ("kube-prometheus-stack", "kube-prometheus-stack-88.5.3"),
+                                           ("open-webui", "open-webui-16.0.0")])
+def test_chart_values_use_only_upstream_keys(landed, release, chart):
+    charts = helm_charts(landed)
+    assert charts[release]["spec"]["version"] == chart.rsplit("-", 1)[1]
+    index = json.loads((FIXTURES / "charts" / f"{chart}.keys.json").read_text())
+    values = chart_values(landed, release)
+    assert _keys_outside(values, index, SUBCHART_KEYS.get(release, set())) == []
+
+
+def test_vllm_values_validate_against_the_chart_schema(landed):
+    schema = json.loads((FIXTURES / "charts" / "vllm-stack-0.1.12.values.schema.json").read_text())
+    jsonschema.validate(chart_values(landed, "vllm"), schema)
+
+
+def test_the_catalogue_drives_vllm_litellm_and_the_prefetch_jobs(landed, cfg):
+    catalogue = {m.name: m for m in cfg.models if m.enabled}
+    specs = {s["name"]: s for s in chart_values(landed, "vllm")["servingEngineSpec"]["modelSpec"]}
+    assert set(specs) == set(catalogue)
+    for name, spec in specs.items():
+        args = spec["vllmConfig"]["extraArgs"]
+        assert args[args.index("--served-model-name") + 1] == name
+        assert spec["modelURL"] == f"/models/{name}"
+        assert spec["vllmConfig"]["maxModelLen"] == catalogue[name].max_model_len
+    litellm_config = yaml.safe_load(next(o for o in landed["homelab-litellm.yaml"][1]
+                                         if o["kind"] == "ConfigMap")["data"]["config.yaml"])
+    assert {m["model_name"] for m in litellm_config["model_list"]} == set(catalogue)
+    assert litellm_config["litellm_settings"]["callbacks"] == ["prometheus"]
+    jobs = {o["metadata"]["labels"]["homelab/model"]: o for o in landed["homelab-model-cache.yaml"][1]
+            if o["kind"] == "Job"}
+    assert set(jobs) == set(catalogue)
+    for name, job in jobs.items():
+        script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+        assert f"hf download {catalogue[name].hf_repo} --revision {catalogue[name].revision}" in script
+        assert "'*.safetensors'" in script
+
+
+def test_model_specifics(landed):
+    specs = {s["name"]: s for s in chart_values(landed, "vllm")["servingEngineSpec"]["modelSpec"]}
+    mistral, gpt2, minilm = specs["mistral-7b-instruct"], specs["gpt2"], specs["all-minilm-l6-v2"]
+    assert mistral["lmcacheConfig"] == {"enabled": True, "cpuOffloadingBufferSize": "8"}
+    assert mistral["repository"] == "lmcache/vllm-openai" and "quantization" not in str(mistral["vllmConfig"])
+    assert mistral["vllmConfig"]["enablePrefixCaching"] is True and minilm["vllmConfig"]["enablePrefixCaching"] is False
+    assert minilm["vllmConfig"]["runner"] == "pooling" and minilm["vllmConfig"]["convert"] == "embed"
+    assert "--chat-template" in gpt2["vllmConfig"]["extraArgs"]
+    assert all("v0" not in s["vllmConfig"] for s in specs.values())
+    # engines start one at a time: each but the first waits for the previous one's /health
+    waits = [s["initContainer"]["args"][0] for s in specs.values()]
+    assert sum("/health" in w for w in waits) == len(specs) - 1
+
+
+def test_gpu_shares_fit_the_budget(landed, cfg):
+    specs = chart_values(landed, "vllm")["servingEngineSpec"]["modelSpec"]
+    total = sum(s["vllmConfig"]["gpuMemoryUtilization"] for s in specs)
+    assert total <= (cfg.gpu_vram_gib - cfg.gpu_vram_headroom_gib) / cfg.gpu_vram_gib
+    assert all(s["requestGPU"] == 1 and s["runtimeClassName"] == "nvidia" for s in specs)
+    sharing = yaml.safe_load(chart_values(landed, "nvidia-device-plugin")["config"]["map"]["homelab-time-slicing"])
+    assert sharing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": len(specs)}]
+
+
+def test_secrets_only_by_name(lab, landed):
+    values = [str(v) for v in (yaml.safe_load(lab.secrets_file.read_text()) or {}).values()]
+    assert len(values) >= 3
+    for name, (text, objects) in landed.items():
+        if name == "homelab-secrets.yaml":
+            assert {o["kind"] for o in objects} == {"Namespace", "Secret"}
+            continue
+        assert not [v for v in values if v in text], f"a secret value is inline in {name}"
+        assert "Secret" not in {o["kind"] for o in objects}
+    mode = lab.ssh("gpu-node", f"stat -c %a {MANIFESTS}/homelab-secrets.yaml", sudo=True).stdout.strip()
+    assert mode == "600"
+    vllm = chart_values(landed, "vllm")
+    assert vllm["servingEngineSpec"]["vllmApiKey"] == {"secretName": "vllm-api-key", "secretKey": "key"}
+    litellm = next(o for o in landed["homelab-litellm.yaml"][1] if o["kind"] == "Deployment")
+    env = {e["name"]: e for e in litellm["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LITELLM_MASTER_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "litellm-master-key"
+
+
+def test_vllm_stays_inside_the_cluster(landed):
+    assert chart_values(landed, "vllm")["routerSpec"]["serviceType"] == "ClusterIP"
+    services = [o for _, objs in landed.values() for o in objs if o["kind"] == "Service"]
+    assert all(s["spec"]["type"] == "ClusterIP" for s in services)
+
+
+def test_monitoring_scrapes_litellm_and_the_potato(landed, lab):
+    prometheus = chart_values(landed, "kube-prometheus-stack")["prometheus"]["prometheusSpec"]
+    assert prometheus["serviceMonitorSelectorNilUsesHelmValues"] is False
+    jobs = {c["job_name"]: c for c in prometheus["additionalScrapeConfigs"]}
+    assert jobs["litellm"]["metrics_path"] == "/metrics/"
+    assert jobs["le-potato"]["static_configs"][0]["targets"] == [f"{lab.spec('potato').address}:9100"]
+    assert chart_values(landed, "vllm")["servingEngineSpec"]["serviceMonitor"]["enabled"] is True
+    grafana = chart_values(landed, "kube-prometheus-stack")["grafana"]
+    assert grafana["dashboards"]["homelab"]["node-exporter-full"]["gnetId"] == 1860
+
+
+def test_open_webui_points_at_litellm(landed):
+    webui = chart_values(landed, "open-webui")
+    assert webui["openaiBaseApiUrl"] == "http://litellm.ai.svc.cluster.local:4000/v1"
+    assert webui["openaiApiKeyExistingSecret"] == "litellm-master-key" and webui["ollama"]["enabled"] is False
+
+
+def test_edited_manifest_is_repaired(lab, landed, inventory):
+    lab.ssh("gpu-node", f"sed -i 's/routingLogic: prefixaware/routingLogic: roundrobin/' {MANIFESTS}/homelab-vllm.yaml",
+            sudo=True)
+    run = assert_repairs("gpu_node", inventory, "gpu-node", limit="gpu-node")
+    assert run.changed_operations("gpu-node") == ["AI stack manifests | homelab-vllm.yaml"]
+
+
+def test_switching_a_component_off_deletes_it_from_the_cluster(lab, landed, tmp_path):
+    variant = inventory_variant(lab, tmp_path, {"gpu-node": {"open_webui_enabled": False}})
+    plan = planned_commands(variant, "gpu_node", "gpu-node")
+    assert plan["AI stack manifests | homelab-open-webui.yaml switched off"] == [
+        f"/usr/local/bin/k3s kubectl delete --ignore-not-found --wait=false -f {MANIFESTS}/homelab-open-webui.yaml",
+        f"rm -f {MANIFESTS}/homelab-open-webui.yaml"]
+    try:
+        assert_converges("gpu_node", variant, limit="gpu-node")
+        assert lab.ssh("gpu-node", f"test -e {MANIFESTS}/homelab-open-webui.yaml", sudo=True, check=False).returncode
+        assert_idempotent("gpu_node", variant, limit="gpu-node")
+    finally:
+        assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
+    assert lab.ssh("gpu-node", f"test -e {MANIFESTS}/homelab-open-webui.yaml", sudo=True).returncode == 0
