@@ -5,6 +5,7 @@
     python tasks.py lab up | down | status | reset HOST
     python tasks.py secrets list | set NAME
     python tasks.py plan                       # the VRAM plan of the model catalogue
+    python tasks.py keys list | create | rotate | revoke | show DEVICE
 """
 
 from __future__ import annotations
@@ -98,6 +99,91 @@ def plan(inventory_file):
             click.secho(result.advice(), fg="red", err=True)
     if not fits:
         sys.exit(1)
+
+
+@cli.group()
+def keys():
+    """API tokens of the devices (one per device, checked by the gateway)."""
+
+
+def _devices_and_store(inventory_file):
+    from homelab import devices
+    from homelab.validation import load_inventory, settings_for
+
+    inventory = load_inventory(inventory_file)
+    first = next(iter(inventory))
+    return devices, devices.api_devices(inventory), SecretsStore(settings_for(first).secrets_file)
+
+
+def _known_device(device, names):
+    if device not in names:
+        _fail(f"{device!r} is not a device that uses the API; devices: {', '.join(names)}")
+
+
+INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
+                                help="The inventory whose devices and secrets store to use.")
+
+
+@keys.command("list")
+@INVENTORY_OPTION
+def keys_list(inventory_file):
+    """List every API device and the state of its token (fingerprints, never tokens)."""
+    devices, names, store = _devices_and_store(inventory_file)
+    for name in names:
+        if devices.is_revoked(store, name):
+            state = f"revoked since {store.get(devices.revoked_key(name)).reveal()}"
+        elif store.has(devices.token_key(name)):
+            state = f"active, fingerprint {devices.fingerprint(store.get(devices.token_key(name)).reveal())}"
+        else:
+            state = "no token yet (made by the next deploy)"
+        click.echo(f"{name:<16} {state}")
+
+
+@keys.command("create")
+@click.argument("device")
+@INVENTORY_OPTION
+def keys_create(device, inventory_file):
+    """Give DEVICE a token (also lifts a revocation). Active after the next deploy."""
+    devices, names, store = _devices_and_store(inventory_file)
+    _known_device(device, names)
+    if store.has(devices.token_key(device)) and not devices.is_revoked(store, device):
+        _fail(f"{device} already has a token; to replace it: python tasks.py keys rotate {device}")
+    devices.rotate(store, device)
+    click.echo(f"{device}: token created; deploy the GPU node to activate it (show it: keys show {device})")
+
+
+@keys.command("rotate")
+@click.argument("device")
+@INVENTORY_OPTION
+def keys_rotate(device, inventory_file):
+    """Replace DEVICE's token; the old one stops working after the next deploy."""
+    devices, names, store = _devices_and_store(inventory_file)
+    _known_device(device, names)
+    devices.rotate(store, device)
+    click.echo(f"{device}: new token; deploy the GPU node (the old token then stops working) and the clients")
+
+
+@keys.command("revoke")
+@click.argument("device")
+@INVENTORY_OPTION
+def keys_revoke(device, inventory_file):
+    """Take DEVICE's token away; it stops working after the next deploy."""
+    devices, names, store = _devices_and_store(inventory_file)
+    _known_device(device, names)
+    devices.revoke(store, device)
+    click.echo(f"{device}: revoked; deploy the GPU node to make it take effect")
+
+
+@keys.command("show")
+@click.argument("device")
+@INVENTORY_OPTION
+def keys_show(device, inventory_file):
+    """Print DEVICE's token (to set up a client by hand)."""
+    devices, names, store = _devices_and_store(inventory_file)
+    _known_device(device, names)
+    if devices.is_revoked(store, device):
+        _fail(f"{device} is revoked")
+    click.echo(store.get(devices.token_key(device)).reveal())
 
 
 @cli.group()

@@ -51,6 +51,18 @@ k3s_extra_tls_san = []
 # --- The gateway (Caddy) ---------------------------------------------------------------
 # The lab's one API door: http(s)://<gpu node>:<gateway_port>/v1
 gateway_port = 8080
+# Client addresses the gateway accepts (networks or single addresses); others get 403.
+gateway_allowlist = ["192.168.1.0/24"]
+# HTTPS with Caddy's own CA (the iPad's home-screen app needs it). Its root certificate
+# is fetched to <client_files_dir>/<gpu node>/gateway-root-ca.crt for the client profiles.
+gateway_tls = False
+# Largest request body accepted (long prompts, images for CLIP), in MB.
+gateway_body_limit_mb = 25
+# How long one request may take (long generations stream for minutes), in minutes.
+gateway_timeout_minutes = 15
+# Caddy's image. Pinned to 2.6: the tests run Debian's Caddy 2.6.2 on the very
+# Caddyfile the cluster runs, and 2.6 accepts it as written (remote_ip, not client_ip).
+caddy_image = "caddy:2.6.4-alpine"
 
 # --- The AI stack on k3s (written to k3s's auto-deploy directory on the server) -------
 # Namespace of the serving stack (vLLM, LiteLLM, the gateway, Open WebUI, model cache).

@@ -202,3 +202,39 @@ def manifest_removed(path: str, kubectl: str = "/usr/local/bin/k3s kubectl"):
         return
     yield StringCommand(kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", QuoteString(path))
     yield StringCommand("rm", "-f", QuoteString(path))
+
+
+def _download(state, host, remote: str, local: str) -> bool:
+    target = Path(local)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return host.get_file(remote, str(target))
+
+
+@operation()
+def fetched_file(remote: str, local: str):
+    """
+    A public file from the host copied to the control machine (a CA's root certificate),
+    again only when it changed. When the host does not have it yet, says so and waits
+    for a later run.
+
+    + remote: path on the host
+    + local: path on the control machine
+
+    **Example:**
+
+    .. code:: python
+
+        fetched_file(name="Gateway root CA", remote="/var/lib/homelab/caddy/caddy/pki/authorities/local/root.crt",
+                     local="build/gpu-node/gateway-root-ca.crt")
+    """
+    remote_sha = host.get_fact(Sha256File, path=remote)
+    if not remote_sha:
+        logger.warning(f"{host.print_prefix}{remote} does not exist yet (the service creates it when it first "
+                       "starts): run the deploy again later to fetch it")
+        host.noop(f"{remote} not there yet")
+        return
+    target = Path(local)
+    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == remote_sha:
+        host.noop(f"{local} is up to date")
+        return
+    yield FunctionCommand(_download, (remote, local), {})

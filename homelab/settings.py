@@ -60,7 +60,7 @@ AbsolutePath = Annotated[str, Field(pattern=r"^/")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Arch = Literal["amd64", "arm64"]
 def _image(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+", value) or value.endswith(":latest"):
+    if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*:[A-Za-z0-9._-]+", value) or value.endswith(":latest"):
         raise ValueError(f"{value!r} is not an image with a pinned tag (write it like 'vllm/vllm-openai:v0.11.0')")
     return value
 
@@ -150,6 +150,11 @@ class GpuNode(SshDevice):
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
     k3s_extra_tls_san: list[str]
     gateway_port: Port
+    gateway_allowlist: Annotated[list[IPNetwork], Field(min_length=1)]
+    gateway_tls: bool
+    gateway_body_limit_mb: Annotated[int, Field(ge=1, le=1024)]
+    gateway_timeout_minutes: Annotated[int, Field(ge=1, le=240)]
+    caddy_image: Image
     stack_namespace: DeviceName
     monitoring_namespace: DeviceName
     gpu_vram_gib: Annotated[float, Field(gt=0, le=1024)]

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
-# apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository.
-SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg)
+# apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository;
+# caddy runs the gateway's Caddyfile in the tests; curl calls it from the lab's outsider.
+SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg caddy curl)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

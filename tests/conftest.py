@@ -1,3 +1,7 @@
+# pyinfra's CLI package monkey-patches the standard library for gevent when imported
+# (tests load inventories through it); patch first, before ssl is imported by anything.
+import pyinfra_cli  # noqa: F401  isort: skip
+
 import os
 
 import pytest

@@ -3,29 +3,34 @@ k3s applies the files and its Helm controller installs and keeps the releases. A
 component switched off in group data is deleted from the cluster first, then its file
 removed (k3s does not delete what a removed file created)."""
 
+import hashlib
 from io import StringIO
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab import k3s, vram
-from homelab.operations import manifest_removed, secret_file, verified_download
+from homelab import devices, k3s, vram
+from homelab.operations import fetched_file, manifest_removed, secret_file, verified_download
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
-from homelab.stack import manifests
+from homelab.stack import gateway, manifests
 from homelab.stack.common import StackContext
 from homelab.validation import settings_for
 
 
 def stack_context(host_, inventory_) -> StackContext:
     cfg = settings_for(host_)
+    store = store_for(host_)
     exporters = []
     for potato in inventory_.get_group("le_potato", []):
         potato_cfg = settings_for(potato)
         exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
+    tokens = devices.active_tokens(store, devices.api_devices(inventory_))
+    digest = hashlib.sha256("\n".join(f"{d}:{t}" for d, t in sorted(tokens.items())).encode()).hexdigest()
     return StackContext(cfg=cfg, plan=vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib),
-                        node_exporters=exporters, has_hf_token=store_for(host_).has("hf_token"))
+                        node_exporters=exporters, has_hf_token=store.has("hf_token"), node_name=host_.name,
+                        api_devices=sorted(tokens), tokens_digest=digest)
 
 
 def manifest_path(name: str) -> str:
@@ -49,3 +54,6 @@ def ai_stack():
     for name in manifests.ALL_FILES:
         if name != manifests.SECRETS_FILE and name not in wanted:
             manifest_removed(name=f"{name}.yaml switched off", path=manifest_path(name))
+    if ctx.cfg.gateway_tls:
+        fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
+                     local=f"{ctx.cfg.client_files_dir}/{host.name}/gateway-root-ca.crt")

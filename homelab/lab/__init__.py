@@ -28,6 +28,8 @@ from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_re
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Inventory groups whose devices the lab simulates, and as what.
 SIMULATED_GROUPS = {"gpu_nodes": "debian", "le_potato": "debian", "termux_phones": "termux"}
+# The lab's gateway allowlist: every lab host, not the outsider (10.77.0.250).
+ALLOWLIST = "10.77.0.0/25"
 
 __all__ = ["Lab", "LabError", "why_lab_cannot_run"]
 
@@ -179,7 +181,7 @@ class Lab:
                     if group == "le_potato":  # the lab's hosts reach mirrors only through the lab's proxy
                         data.update(apt_cache_upstream_proxy=apt_proxy.url())
                     if group == "gpu_nodes":  # WSL2 and GPU stand-ins, downloads from the stand-in mirror
-                        data.update(wsl=True, **gpu_overrides)
+                        data.update(wsl=True, gateway_allowlist=[ALLOWLIST], **gpu_overrides)
                     name = host.name
                 elif group == "macbook":
                     data.update(lan_address=network.HOST_SIDE)

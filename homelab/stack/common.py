@@ -17,6 +17,9 @@ class StackContext:
     plan: VramPlan
     node_exporters: list[str] = field(default_factory=list)  # "address:port" of the Le Potatoes
     has_hf_token: bool = False
+    node_name: str = "gpu-node"
+    api_devices: list[str] = field(default_factory=list)  # devices with a live gateway token
+    tokens_digest: str = ""  # changes when a token is rotated or revoked
 
     @property
     def models(self):

@@ -16,6 +16,7 @@ from homelab.stack.secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
 NAME = "litellm"
 PORT = 4000
 MODES = {"chat": "chat", "completion": "completion", "embedding": "embedding"}
+DEVICE_HEADER = "X-Homelab-Device"
 
 
 def litellm_config(models, api_base: str) -> dict:
@@ -33,9 +34,13 @@ def litellm_config(models, api_base: str) -> dict:
         })
     return {
         "model_list": model_list,
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        # the gateway names the device in X-Homelab-Device: LiteLLM's end user in logs and metrics
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
+                             "user_header_mappings": [{"header_name": DEVICE_HEADER, "litellm_user_role": "customer"}]},
+        # metrics per device (a handful of end users: no cardinality worry); the metrics
+        # endpoint is in-cluster only, the gateway never forwards it
         "litellm_settings": {"callbacks": ["prometheus"], "require_auth_for_metrics_endpoint": False,
-                             "drop_params": True},
+                             "enable_end_user_cost_tracking_prometheus_only": True, "drop_params": True},
     }
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import yaml
 
-from homelab.stack import device_plugin, litellm, llm_d, model_cache, monitoring, open_webui, secrets, vllm
+from homelab.stack import device_plugin, gateway, litellm, llm_d, model_cache, monitoring, open_webui, secrets, vllm
 from homelab.stack.common import StackContext
 
 SECRETS_FILE = "homelab-secrets"
 # Every file this project can write, so that a switched-off component's file is found
 # and its objects deleted.
 ALL_FILES = [SECRETS_FILE, "homelab-device-plugin", "homelab-model-cache", "homelab-vllm", "homelab-litellm",
+             "homelab-gateway",
              "homelab-monitoring", "homelab-open-webui", "homelab-llm-d", "homelab-llm-d-crds"]
 
 
@@ -23,6 +24,7 @@ def wanted(ctx: StackContext) -> dict[str, list[dict]]:
         "homelab-model-cache": model_cache.manifests(ctx),
         "homelab-vllm": vllm.manifests(ctx),
         "homelab-litellm": litellm.manifests(ctx),
+        "homelab-gateway": gateway.manifests(ctx),
     }
     if ctx.cfg.monitoring_enabled:
         files["homelab-monitoring"] = monitoring.manifests(ctx)

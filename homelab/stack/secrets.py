@@ -4,6 +4,7 @@ manifest refers to them by name."""
 
 from __future__ import annotations
 
+from homelab.devices import active_tokens, token_env
 from homelab.stack.common import MANAGED, StackContext, namespace
 
 VLLM_API_KEY = ("vllm-api-key", "key")
@@ -11,6 +12,7 @@ LITELLM_MASTER_KEY = ("litellm-master-key", "key")
 HF_TOKEN = ("hf-token", "token")
 OPEN_WEBUI_SECRET = ("open-webui-secret", "key")
 GRAFANA_ADMIN = ("grafana-admin", "admin-user", "admin-password")
+GATEWAY_TOKENS = "gateway-tokens"  # one key per device: its token's environment variable name
 
 
 def _secret(name: str, ns: str, data: dict[str, str]) -> dict:
@@ -24,6 +26,8 @@ def manifests(ctx: StackContext, store) -> list[dict]:
     objects = [namespace(ns), namespace(mon),
                _secret(VLLM_API_KEY[0], ns, {VLLM_API_KEY[1]: store.get("vllm_api_key").reveal()}),
                _secret(LITELLM_MASTER_KEY[0], ns, {LITELLM_MASTER_KEY[1]: store.get("litellm_master_key").reveal()})]
+    tokens = active_tokens(store, ctx.api_devices)
+    objects.append(_secret(GATEWAY_TOKENS, ns, {token_env(device): token for device, token in sorted(tokens.items())}))
     if ctx.has_hf_token:
         objects.append(_secret(HF_TOKEN[0], ns, {HF_TOKEN[1]: store.get("hf_token").reveal()}))
     if ctx.cfg.open_webui_enabled:

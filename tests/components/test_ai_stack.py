@@ -51,8 +51,8 @@ def chart_values(landed, name):
 
 def test_file_names_are_valid_for_k3s(landed):
     assert set(landed) == {"homelab-secrets.yaml", "homelab-device-plugin.yaml", "homelab-model-cache.yaml",
-                           "homelab-vllm.yaml", "homelab-litellm.yaml", "homelab-monitoring.yaml",
-                           "homelab-open-webui.yaml"}
+                           "homelab-vllm.yaml", "homelab-litellm.yaml", "homelab-gateway.yaml",
+                           "homelab-monitoring.yaml", "homelab-open-webui.yaml"}
     for name in landed:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.yaml", name), name
 
@@ -212,3 +212,19 @@ def test_switching_a_component_off_deletes_it_from_the_cluster(lab, landed, tmp_
     finally:
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
     assert lab.ssh("gpu-node", f"test -e {MANIFESTS}/homelab-open-webui.yaml", sudo=True).returncode == 0
+
+
+def test_gateway_on_the_node_network_with_tokens_by_name(landed, cfg):
+    objects = {o["kind"]: o for o in landed["homelab-gateway.yaml"][1]}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
+    container = pod["containers"][0]
+    assert container["image"] == cfg.caddy_image and container["ports"][0]["hostPort"] == cfg.gateway_port
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert {name for name, ref in env.items() if ref["name"] == "gateway-tokens"} == {
+        "HOMELAB_TOKEN_IPAD", "HOMELAB_TOKEN_MACBOOK", "HOMELAB_TOKEN_PIXEL"}
+    caddyfile = objects["ConfigMap"]["data"]["Caddyfile"]
+    assert "{$HOMELAB_TOKEN_PIXEL}" in caddyfile and "reverse_proxy litellm.ai.svc.cluster.local:4000" in caddyfile
+    assert f"@outside not remote_ip {' '.join(cfg.gateway_allowlist)}" in caddyfile
+    secrets = {o["metadata"]["name"]: o for o in landed["homelab-secrets.yaml"][1] if o["kind"] == "Secret"}
+    assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_MASTER_KEY"}

@@ -1,0 +1,67 @@
+"""The devices that use the lab's API, and their tokens in the secrets store.
+
+A device's token is `device_token.<device>` in the secrets store, made on first use.
+Revoking writes `device_token_revoked.<device>`: the gateway then leaves the device out,
+and no deploy makes it a new token until `python tasks.py keys create` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+
+# Groups whose hosts call the API through the gateway.
+API_CLIENT_GROUPS = ("termux_phones", "ipads", "macbook")
+
+
+def device_name(host) -> str:
+    """The name a device goes by: its inventory name, or its group's for @local."""
+    if not host.name.startswith("@"):
+        return host.name
+    return next((g for g in API_CLIENT_GROUPS if g in host.groups), host.name.lstrip("@"))
+
+
+def api_devices(inventory) -> list[str]:
+    names = []
+    for group in API_CLIENT_GROUPS:
+        for host in inventory.get_group(group, []):
+            names.append(device_name(host))
+    return sorted(set(names))
+
+
+def token_key(device: str) -> str:
+    return f"device_token.{device}"
+
+
+def revoked_key(device: str) -> str:
+    return f"device_token_revoked.{device}"
+
+
+def token_env(device: str) -> str:
+    """The environment variable that carries the device's token into the gateway."""
+    return "HOMELAB_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", device).upper()
+
+
+def is_revoked(store, device: str) -> bool:
+    return store.has(revoked_key(device))
+
+
+def active_tokens(store, devices: list[str]) -> dict[str, str]:
+    """device -> token for every device not revoked (tokens made on first use)."""
+    return {d: store.get(token_key(d)).reveal() for d in devices if not is_revoked(store, d)}
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def rotate(store, device: str) -> None:
+    store.delete(revoked_key(device))
+    store.delete(token_key(device))
+    store.get(token_key(device))
+
+
+def revoke(store, device: str) -> None:
+    store.delete(token_key(device))
+    store.set(revoked_key(device), datetime.now(timezone.utc).isoformat(timespec="seconds"))
