@@ -6,6 +6,8 @@
     python tasks.py secrets list | set NAME
     python tasks.py plan                       # the VRAM plan of the model catalogue
     python tasks.py keys list | create | rotate | revoke | show DEVICE
+    python tasks.py doctor                     # read-only health check of every device
+    python tasks.py smoke [--device DEVICE]    # end to end through the gateway
 """
 
 from __future__ import annotations
@@ -99,6 +101,58 @@ def plan(inventory_file):
             click.secho(result.advice(), fg="red", err=True)
     if not fits:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def doctor(inventory_file):
+    """Check every device, read-only: what is right, what is wrong and how to fix it."""
+    from homelab import doctor as doctor_checks
+    from homelab import table
+    from homelab.validation import InvalidInventory, load_inventory
+
+    try:
+        inventory = load_inventory(inventory_file)
+    except InvalidInventory as exc:
+        _fail(exc.report())
+    checks = []
+    with click.progressbar(list(inventory), label="checking devices", file=sys.stderr,
+                           item_show_func=lambda h: h.name if h else "") as hosts:
+        for host in hosts:
+            checks += doctor_checks.host_checks(host)
+    click.echo(table.render(["device", "check", "state", "detail"],
+                            [[c.device, c.check, "ok" if c.ok else "FAIL", c.detail] for c in checks]))
+    failed = [c for c in checks if not c.ok]
+    for check in failed:
+        click.secho(f"{check.device}: {check.check}: {check.fix}", fg="red")
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@click.option("--device", default="macbook", show_default=True, help="Whose token to call with.")
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def smoke(device, inventory_file):
+    """End to end through the gateway: models, completion, streamed chat, text and image embeddings."""
+    from pathlib import Path
+
+    from homelab import devices, smoke as smoke_test, table
+    from homelab.clients import api_base_url_for, enabled_models
+    from homelab.validation import load_inventory, settings_for
+
+    inventory = load_inventory(inventory_file)
+    server = inventory.get_group("gpu_nodes")[0]
+    cfg = settings_for(server)
+    store = SecretsStore(cfg.secrets_file)
+    if devices.is_revoked(store, device) or not store.has(devices.token_key(device)):
+        _fail(f"{device} has no active token (python tasks.py keys list)")
+    root_ca = Path(cfg.client_files_dir) / server.name / "gateway-root-ca.crt"
+    base_url = api_base_url_for(cfg)
+    click.echo(f"smoke test of {base_url} as {device}", err=True)
+    steps = smoke_test.run(base_url, store.get(devices.token_key(device)).reveal(), enabled_models(cfg),
+                           verify=str(root_ca) if root_ca.is_file() else True)
+    click.echo(table.render(["step", "result", "seconds", "detail"],
+                            [[s.name, "ok" if s.ok else "FAIL", f"{s.seconds:.2f}", s.detail] for s in steps]))
+    sys.exit(0 if all(s.ok for s in steps) else 1)
 
 
 @cli.group()

@@ -9,6 +9,7 @@ from pyinfra import local
 
 HERE = Path(__file__).parent
 
-# The Le Potato first: the other hosts may fetch their packages through its cache.
-for device_deploy in ("le_potato.py", "gpu_node.py"):
+# The Le Potato first: the other hosts may fetch their packages through its cache. The
+# clients last: they need the GPU node's gateway (and its root CA, with HTTPS).
+for device_deploy in ("le_potato.py", "gpu_node.py", "clients.py"):
     local.include(str(HERE / device_deploy))

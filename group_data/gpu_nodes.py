@@ -56,6 +56,8 @@ gateway_allowlist = ["192.168.1.0/24"]
 # HTTPS with Caddy's own CA (the iPad's home-screen app needs it). Its root certificate
 # is fetched to <client_files_dir>/<gpu node>/gateway-root-ca.crt for the client profiles.
 gateway_tls = False
+# Open WebUI's port on the gateway (same allowlist; Open WebUI has its own login).
+open_webui_port = 8081
 # Largest request body accepted (long prompts, images for CLIP), in MB.
 gateway_body_limit_mb = 25
 # How long one request may take (long generations stream for minutes), in minutes.

@@ -5,3 +5,6 @@ ssh_port = 8022
 
 # The model the phone's CLI uses when none is named (must be in the catalogue).
 default_model = "mistral-7b-instruct"
+
+# Installed with Termux's own package manager: python runs the widgets, aichat is the CLI.
+termux_packages = ["python", "curl", "aichat"]

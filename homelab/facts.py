@@ -82,3 +82,15 @@ class GpuProbe(FactBase):
                 probe["name"] = name.strip()
                 probe["memory_mib"] = int(memory.strip()) if memory.strip().isdigit() else None
         return probe
+
+
+class TermuxPackages(FactBase):
+    """Names of the packages Termux's package manager has installed (`pkg list-installed`)."""
+
+    default = set
+
+    def command(self) -> str:
+        return "pkg list-installed 2>/dev/null || true"
+
+    def process(self, output):
+        return {line.split("/", 1)[0] for line in output if "/" in line and "installed" in line}

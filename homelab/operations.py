@@ -15,18 +15,20 @@ from pyinfra.facts.files import File, Sha256File
 from pyinfra.operations import apt
 from pyinfra.operations.util.files import chmod, chown
 
+from homelab.facts import TermuxPackages
 from homelab.secrets import Secret
 
 
 @operation()
-def secret_file(dest: str, content: Secret, user: str = "root", group: str = "root", mode: str = "600"):
+def secret_file(dest: str, content: Secret, user: str | None = "root", group: str | None = "root", mode: str = "600"):
     """
     Ship a file that holds a secret. Unlike files.put, it never shows a diff of the
     content (even with --diff) and never puts the content on a command line.
 
     + dest: remote path
-    + content: the whole file, as a Secret (from the secrets store)
-    + user, group, mode: ownership and permissions, mode 600 by default
+    + content: the whole file, as a Secret (from the secrets store); str or bytes inside
+    + user, group: ownership; None leaves it to the connecting user (Termux has no root)
+    + mode: permissions, 600 by default
 
     **Example:**
 
@@ -36,20 +38,23 @@ def secret_file(dest: str, content: Secret, user: str = "root", group: str = "ro
     """
     if not isinstance(content, Secret):
         raise OperationError("secret_file takes a Secret, so the value never prints")
-    body = content.reveal().encode()
+    body = content.reveal()
+    body = body.encode() if isinstance(body, str) else body
     current = host.get_fact(File, path=dest)
     if current is False:
         raise OperationError(f"{dest} exists and is not a file")
+    owner_wrong = current and ((user and current["user"] != user) or (group and current["group"] != group))
     if not current or host.get_fact(Sha256File, path=dest) != hashlib.sha256(body).hexdigest():
         yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
-        yield chown(dest, user, group)
+        if user or group:
+            yield chown(dest, user, group)
         yield chmod(dest, mode)
         return
-    if current["user"] != user or current["group"] != group:
+    if owner_wrong:
         yield chown(dest, user, group)
     if try_int(current["mode"]) != try_int(mode):
         yield chmod(dest, mode)
-    if current["user"] == user and current["group"] == group and try_int(current["mode"]) == try_int(mode):
+    if not owner_wrong and try_int(current["mode"]) == try_int(mode):
         host.noop(f"{dest} is up to date")
 
 
@@ -238,3 +243,25 @@ def fetched_file(remote: str, local: str):
         host.noop(f"{local} is up to date")
         return
     yield FunctionCommand(_download, (remote, local), {})
+
+
+@operation()
+def termux_packages(packages: list[str]):
+    """
+    Install Termux packages with Termux's own `pkg` (pyinfra's pkg operations are
+    BSD's). One fact; nothing runs when all are installed.
+
+    + packages: Termux package names
+
+    **Example:**
+
+    .. code:: python
+
+        termux_packages(name="CLI tools", packages=["python", "curl", "aichat"])
+    """
+    installed = host.get_fact(TermuxPackages)
+    missing = [package for package in packages if package not in installed]
+    if not missing:
+        host.noop(f"{', '.join(packages)} installed")
+        return
+    yield StringCommand("pkg", "install", "-y", *(QuoteString(p) for p in missing))

@@ -152,6 +152,7 @@ class GpuNode(SshDevice):
     gateway_port: Port
     gateway_allowlist: Annotated[list[IPNetwork], Field(min_length=1)]
     gateway_tls: bool
+    open_webui_port: Port
     gateway_body_limit_mb: Annotated[int, Field(ge=1, le=1024)]
     gateway_timeout_minutes: Annotated[int, Field(ge=1, le=240)]
     caddy_image: Image
@@ -203,6 +204,7 @@ class TermuxPhone(Common):
     """group_data/termux_phones.py"""
 
     default_model: str
+    termux_packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$")]]
 
 
 class Ipad(Common):
@@ -213,6 +215,9 @@ class Ipad(Common):
 
 class Macbook(Common):
     """group_data/macbook.py"""
+
+    default_model: str
+    client_home: str
 
 
 # A host belongs to exactly one of these groups; the group decides its schema.

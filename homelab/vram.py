@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from homelab import table
+
 GIB = 1024**3
 
 
@@ -57,15 +59,12 @@ class VramPlan:
         return next(share for share in self.shares if share.name == name)
 
     def table(self) -> str:
-        rows = [("model", "weights", "KV/token", "context", "KV cache", "overhead", "needs", "GPU share")]
-        for s in self.shares:
-            rows.append((s.name, f"{s.weights_gib:.2f} GiB", f"{s.kv_bytes_per_token // 1024} KiB",
-                         f"{s.context_tokens}", f"{s.kv_gib:.2f} GiB", f"{s.overhead_gib:.2f} GiB",
-                         f"{s.need_gib:.2f} GiB", f"{s.utilization:.2f}"))
-        rows.append(("total", "", "", "", "", "", f"{self.need_gib:.2f} GiB", f"{self.utilization:.2f}"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * width for width in widths))
+        rows = [[s.name, f"{s.weights_gib:.2f} GiB", f"{s.kv_bytes_per_token // 1024} KiB", f"{s.context_tokens}",
+                 f"{s.kv_gib:.2f} GiB", f"{s.overhead_gib:.2f} GiB", f"{s.need_gib:.2f} GiB", f"{s.utilization:.2f}"]
+                for s in self.shares]
+        rows.append(["total", "", "", "", "", "", f"{self.need_gib:.2f} GiB", f"{self.utilization:.2f}"])
+        lines = table.render(["model", "weights", "KV/token", "context", "KV cache", "overhead", "needs", "GPU share"],
+                             rows).split("\n")
         verdict = "fits" if self.fits else "DOES NOT FIT"
         lines.append(f"GPU {self.gpu_gib:.1f} GiB - headroom {self.headroom_gib:.1f} GiB = budget "
                      f"{self.budget_gib:.2f} GiB (share {self.budget_gib / self.gpu_gib:.2f}): {verdict}")

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 # systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
 # apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository;
-# caddy runs the gateway's Caddyfile in the tests; curl calls it from the lab's outsider.
-SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg caddy curl)
+# caddy runs the gateway's Caddyfile in the tests; curl calls it from the lab's outsider;
+# zbar-tools decodes the iPad's QR codes; openssl reads the profile's certificate.
+SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg caddy curl
+                 zbar-tools openssl)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -28,6 +30,7 @@ fi
 stamp=.venv/.homelab-installed
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  # (this machine's pip config names a local index that may be absent: drop those warnings)
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
   cp pyproject.toml "$stamp"
 fi

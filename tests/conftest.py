@@ -51,3 +51,18 @@ def pytest_collection_modifyitems(items):
     """Tests marked `runs_last` (they tear the lab down and up again) go after all others,
     whose session fixtures assume converged hosts."""
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
+@pytest.fixture(scope="session")
+def gateway(lab, tmp_path_factory):
+    """Caddy + LiteLLM + the vLLM stand-in running on this machine (tests/gateway_harness.py)."""
+    from tests.gateway_harness import CADDY, Gateway
+
+    if not CADDY:
+        pytest.skip("caddy is not installed (apt-get install caddy)")
+    gw = Gateway(lab, tmp_path_factory.mktemp("gateway"))
+    try:
+        gw.start()
+        yield gw
+    finally:
+        gw.stop_all()

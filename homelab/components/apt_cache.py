@@ -11,7 +11,7 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from homelab.components.base import apt_proxy_is_this_host, apt_proxy_setting
 from homelab.facts import FilesystemUsage

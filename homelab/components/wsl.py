@@ -22,6 +22,8 @@ def windows_ports(cfg) -> dict[str, int]:
     ports = {"SSH": cfg.ssh_port, "Kubernetes API": cfg.k3s_api_port}
     if host.name == server_host().name:
         ports["API gateway"] = cfg.gateway_port
+        if cfg.open_webui_enabled:
+            ports["Open WebUI"] = cfg.open_webui_port
     return ports
 
 

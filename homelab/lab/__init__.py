@@ -183,8 +183,9 @@ class Lab:
                     if group == "gpu_nodes":  # WSL2 and GPU stand-ins, downloads from the stand-in mirror
                         data.update(wsl=True, gateway_allowlist=[ALLOWLIST], **gpu_overrides)
                     name = host.name
-                elif group == "macbook":
-                    data.update(lan_address=network.HOST_SIDE)
+                elif group == "macbook":  # this machine, with its own home for the client files
+                    data.update(lan_address=network.HOST_SIDE,
+                                client_home=str(self.state_dir / "build" / "macbook-home"))
                     name = "@local"
                 else:
                     data.pop("lan_address", None)

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from homelab.lab.stand_ins import nspawn_gpu_args, write_gpu_stand_ins
+from homelab.lab.stand_ins import nspawn_gpu_args, write_gpu_stand_ins, write_termux_stand_ins
 from homelab.lab.system import LabError, run, spawn, stop_recorded_process
 
 HOSTS_DIR = Path("/var/lib/homelab-lab/hosts")
@@ -96,7 +96,8 @@ def provision(spec: MachineSpec, client_pubkey: str, host_key: Path) -> None:
         for sub in ("bin", "etc", "tmp", "var/lib", "share"):
             path = root / TERMUX_PREFIX.lstrip("/") / sub
             path.mkdir(parents=True, exist_ok=True)
-        _chroot(spec, "chown", "-R", f"{uid_gid[0]}:{uid_gid[1]}", "/data/data/com.termux")
+        write_termux_stand_ins(root, TERMUX_PREFIX)
+        _chroot(spec, "chown", "-R", "-h", f"{uid_gid[0]}:{uid_gid[1]}", "/data/data/com.termux")
         # Real Termux has no /etc/os-release: make it unreadable for the phone's user.
         os.chmod(root / "usr/lib/os-release", 0o600)
         sshd_extra = (f"SetEnv PREFIX={TERMUX_PREFIX} TMPDIR={TERMUX_PREFIX}/tmp "

@@ -107,6 +107,44 @@ print("homelab lab stand-in for k3s (no Kubernetes here)")
 '''
 
 
+TERMUX_PKG = r"""#!/bin/sh
+# homelab lab STAND-IN for Termux's pkg (no Termux here): `pkg install` records the
+# package under $PREFIX/var/lib/homelab-lab-pkg and, for the few whose programs the lab's
+# Debian has, links them into $PREFIX/bin; `pkg list-installed` prints apt's format.
+db="$PREFIX/var/lib/homelab-lab-pkg"
+mkdir -p "$db"
+case "$1" in
+  install)
+    shift
+    for package in "$@"; do
+      case "$package" in -*) continue ;; esac
+      echo "$package" > "$db/$package"
+      case "$package" in
+        python) ln -sf /usr/bin/python3 "$PREFIX/bin/python3"; ln -sf /usr/bin/python3 "$PREFIX/bin/python" ;;
+        curl) ln -sf /usr/bin/curl "$PREFIX/bin/curl" ;;
+      esac
+      echo "stand-in: installed $package"
+    done ;;
+  list-installed)
+    echo "Listing..."
+    for entry in "$db"/*; do
+      [ -e "$entry" ] && echo "$(basename "$entry")/stable,now 0-homelab-lab all [installed]"
+    done ;;
+  *) echo "homelab lab stand-in for pkg: only install and list-installed" >&2; exit 1 ;;
+esac
+"""
+
+
+def write_termux_stand_ins(root: Path, prefix: str) -> None:
+    """Termux's pkg (stand-in) and the bash every Termux has at $PREFIX/bin/bash."""
+    bin_dir = root / prefix.lstrip("/") / "bin"
+    (bin_dir / "pkg").write_text(TERMUX_PKG)
+    (bin_dir / "pkg").chmod(0o755)
+    bash = bin_dir / "bash"
+    if not bash.is_symlink():
+        bash.symlink_to("/bin/bash")
+
+
 def mirror_url() -> str:
     return f"http://{HOST_SIDE}:{MIRROR_PORT}"
 

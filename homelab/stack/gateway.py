@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from homelab.devices import token_env
 from homelab.rendering import render
-from homelab.stack import litellm
+from homelab.stack import litellm, open_webui
 from homelab.stack.common import MANAGED, StackContext, secret_ref
 from homelab.stack.secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
 
@@ -32,16 +32,20 @@ class GatewayDevice:
         return "device_" + self.env.removeprefix("HOMELAB_TOKEN_").lower()
 
 
-def caddyfile(devices: list[str], allowlist: list[str], upstream: str, port: int, tls_names: list[str] | None,
-              body_limit_mb: int, timeout_minutes: int) -> str:
-    """The Caddyfile, for the cluster and for the tests alike."""
+def _site_address(port: int, tls_names: list[str] | None) -> str:
     if tls_names:
-        site_address = ", ".join(f"https://{name}:{port}" for name in tls_names)
-    else:
-        site_address = f"http://:{port}"
-    return render("gateway", "Caddyfile.j2", site_address=site_address, tls=bool(tls_names),
+        return ", ".join(f"https://{name}:{port}" for name in tls_names)
+    return f"http://:{port}"
+
+
+def caddyfile(devices: list[str], allowlist: list[str], upstream: str, port: int, tls_names: list[str] | None,
+              body_limit_mb: int, timeout_minutes: int, webui_upstream: str | None = None,
+              webui_port: int | None = None) -> str:
+    """The Caddyfile, for the cluster and for the tests alike."""
+    return render("gateway", "Caddyfile.j2", site_address=_site_address(port, tls_names), tls=bool(tls_names),
                   devices=[GatewayDevice(name) for name in sorted(devices)], allowlist=allowlist, upstream=upstream,
-                  body_limit_mb=body_limit_mb, timeout_minutes=timeout_minutes)
+                  body_limit_mb=body_limit_mb, timeout_minutes=timeout_minutes, webui_upstream=webui_upstream,
+                  webui_site_address=_site_address(webui_port, tls_names) if webui_upstream else None)
 
 
 def cluster_caddyfile(ctx: StackContext) -> str:
@@ -49,7 +53,9 @@ def cluster_caddyfile(ctx: StackContext) -> str:
     return caddyfile(ctx.api_devices, cfg.gateway_allowlist,
                      upstream=f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}",
                      port=cfg.gateway_port, tls_names=[cfg.lan_address, ctx.node_name] if cfg.gateway_tls else None,
-                     body_limit_mb=cfg.gateway_body_limit_mb, timeout_minutes=cfg.gateway_timeout_minutes)
+                     body_limit_mb=cfg.gateway_body_limit_mb, timeout_minutes=cfg.gateway_timeout_minutes,
+                     webui_upstream=f"{open_webui.NAME}.{ctx.namespace}.svc.cluster.local:80" if cfg.open_webui_enabled
+                     else None, webui_port=cfg.open_webui_port)
 
 
 def manifests(ctx: StackContext) -> list[dict]:
@@ -78,8 +84,10 @@ def manifests(ctx: StackContext) -> list[dict]:
                              "name": "caddy", "image": ctx.cfg.caddy_image, "imagePullPolicy": "IfNotPresent",
                              "args": ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                              "env": env,
-                             "ports": [{"name": "https" if ctx.cfg.gateway_tls else "http",
-                                        "containerPort": ctx.cfg.gateway_port, "hostPort": ctx.cfg.gateway_port}],
+                             "ports": [{"name": "api", "containerPort": ctx.cfg.gateway_port,
+                                        "hostPort": ctx.cfg.gateway_port},
+                                       *([{"name": "webui", "containerPort": ctx.cfg.open_webui_port,
+                                           "hostPort": ctx.cfg.open_webui_port}] if ctx.cfg.open_webui_enabled else [])],
                              "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                              "volumeMounts": [{"name": "caddyfile", "mountPath": "/etc/caddy", "readOnly": True},
                                               {"name": "data", "mountPath": "/data"}]}],

@@ -4,7 +4,6 @@ fitting the GPU, secrets only by name, and switched-off components removed."""
 
 import json
 import re
-import stat
 from pathlib import Path
 
 import jsonschema
@@ -12,7 +11,6 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from homelab.secrets import SecretsStore
 from homelab.validation import load_inventory, settings_for
 from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs, inventory_variant,
                            planned_commands)

@@ -1,140 +1,25 @@
-"""The API gateway for real: Debian's Caddy with exactly the Caddyfile the deploy renders,
-LiteLLM from PyPI with exactly the config.yaml the deploy renders, and a STAND-IN for
-vLLM (tests/stand_ins/openai_upstream.py) behind them. Clients call from this machine
+"""The API gateway for real (tests/gateway_harness.py: Debian's Caddy on the GPU-node lab
+host's address with exactly the Caddyfile the deploy renders, LiteLLM from PyPI with
+exactly its config.yaml, a STAND-IN for vLLM behind them). Clients call from this machine
 (10.77.0.1, on the lab's allowlist) and from the lab's outsider namespace (10.77.0.250,
 not on it)."""
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from click.testing import CliRunner
 
-from homelab.devices import active_tokens, api_devices, token_env
-from homelab.lab.network import HOST_SIDE, OUTSIDER_NAME
-from homelab.secrets import SecretsStore
+from homelab.lab.network import OUTSIDER_NAME
 from homelab.stack import gateway as gateway_stack
-from homelab.stack.litellm import litellm_config
-from homelab.validation import load_inventory, settings_for
 from tasks import cli
-from tests.support import PROJECT_ROOT, assert_converges, inventory_variant, run_deploy
+from tests.gateway_harness import TLS_PORT, VLLM_KEY
+from tests.support import assert_converges, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
-UPSTREAM_PORT, LITELLM_PORT, TLS_PORT = 18181, 18182, 18443
-VLLM_KEY = "stand-in-vllm-key"
-CADDY = shutil.which("caddy")
-
-
-def wait_for(url: str, timeout: float = 180, **kwargs) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(url, timeout=2, **kwargs).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer")
-        time.sleep(0.5)
-
-
-class Gateway:
-    """Caddy + LiteLLM + the vLLM stand-in, as the cluster runs them."""
-
-    def __init__(self, lab, work: Path):
-        self.lab, self.work = lab, work
-        self.inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
-        self.cfg = settings_for(self.inventory.get_host("gpu-node"))
-        self.store = SecretsStore(lab.secrets_file)
-        self.models = [m for m in self.cfg.models if m.enabled]
-        self.url = f"http://{HOST_SIDE}:{self.cfg.gateway_port}"
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def _start(self, name, cmd, env=None):
-        log = open(self.work / f"{name}.log", "w")
-        self.processes[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                                cwd=self.work)
-
-    def start(self):
-        self._start("upstream", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/openai_upstream.py"),
-                                 str(UPSTREAM_PORT), VLLM_KEY, *(m.name for m in self.models)])
-        config = litellm_config(self.models, f"http://127.0.0.1:{UPSTREAM_PORT}/v1")
-        (self.work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        self._start("litellm", [str(Path(sys.executable).with_name("litellm")), "--config", "config.yaml",
-                                "--host", "127.0.0.1", "--port", str(LITELLM_PORT)],
-                    {"LITELLM_MASTER_KEY": self.master_key, "VLLM_API_KEY": VLLM_KEY})
-        wait_for(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness")
-        self.start_caddy()
-
-    @property
-    def master_key(self) -> str:
-        return self.store.get("litellm_master_key").reveal()
-
-    def tokens(self) -> dict[str, str]:
-        return active_tokens(self.store, api_devices(self.inventory))
-
-    def caddyfile(self, tls_names=None, port=None) -> str:
-        return gateway_stack.caddyfile(sorted(self.tokens()), self.cfg.gateway_allowlist, f"127.0.0.1:{LITELLM_PORT}",
-                                       port or self.cfg.gateway_port, tls_names, self.cfg.gateway_body_limit_mb,
-                                       self.cfg.gateway_timeout_minutes)
-
-    def caddy_env(self) -> dict:
-        env = {token_env(device): token for device, token in self.tokens().items()}
-        return {**env, "LITELLM_MASTER_KEY": self.master_key, "XDG_DATA_HOME": str(self.work / "caddy-data"),
-                "XDG_CONFIG_HOME": str(self.work / "caddy-config")}
-
-    def start_caddy(self, name="caddy", tls_names=None, port=None):
-        """What the next deploy does to the cluster's gateway: new Caddyfile, new env, restart."""
-        self.stop(name)
-        path = self.work / f"{name}.Caddyfile"
-        path.write_text(self.caddyfile(tls_names, port))
-        self._start(name, [CADDY, "run", "--config", str(path), "--adapter", "caddyfile"], self.caddy_env())
-        target_port = port or self.cfg.gateway_port
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex((HOST_SIDE, target_port)) != 0:
-            assert time.monotonic() < deadline, (self.work / f"{name}.log").read_text()
-            time.sleep(0.2)
-
-    def stop(self, name):
-        proc = self.processes.pop(name, None)
-        if proc:
-            proc.terminate()
-            proc.wait(timeout=15)
-
-    def stop_all(self):
-        for name in list(self.processes):
-            self.stop(name)
-
-    def call(self, path, token=None, body=None, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if body is None:
-            return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
-        return requests.post(self.url + path, headers=headers, json=body, timeout=60, **kwargs)
-
-    def upstream_requests(self):
-        return requests.get(f"http://127.0.0.1:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
-
-
-@pytest.fixture(scope="module")
-def gateway(lab, tmp_path_factory):
-    if not CADDY:
-        pytest.skip("caddy is not installed (apt-get install caddy)")
-    gw = Gateway(lab, tmp_path_factory.mktemp("gateway"))
-    try:
-        gw.start()
-        yield gw
-    finally:
-        gw.stop_all()
-
-
 def chat(model="mistral-7b-instruct", **extra):
     return {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
 
@@ -197,7 +82,7 @@ def test_text_embedding(gateway):
 
 def test_the_device_name_reaches_litellm(gateway):
     gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2"))
-    metrics = requests.get(f"http://127.0.0.1:{LITELLM_PORT}/metrics/", timeout=10).text
+    metrics = requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text
     assert 'end_user="pixel"' in metrics
 
 
@@ -206,7 +91,7 @@ def test_a_device_cannot_claim_another_name(gateway):
     response = requests.post(gateway.url + "/v1/chat/completions", json=chat(model="gpt2"), timeout=60,
                              headers={"Authorization": f"Bearer {token}", "X-Homelab-Device": "macbook"})
     assert response.status_code == 200
-    metrics = requests.get(f"http://127.0.0.1:{LITELLM_PORT}/metrics/", timeout=10).text
+    metrics = requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text
     assert 'end_user="ipad"' in metrics
 
 
@@ -257,14 +142,14 @@ def test_revoked_token_stops_working(gateway, lab):
 
 
 def test_https_with_caddys_internal_ca_and_its_root_on_the_control_machine(gateway, lab, tmp_path):
-    gateway.start_caddy("caddy-tls", tls_names=[HOST_SIDE], port=TLS_PORT)
+    gateway.start_caddy("caddy-tls", tls_names=[gateway.address], port=TLS_PORT)
     try:
         root = gateway.work / "caddy-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
         deadline = time.monotonic() + 30
         while not root.exists():
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        response = requests.get(f"https://{HOST_SIDE}:{TLS_PORT}/v1/models", verify=str(root), timeout=30,
+        response = requests.get(f"https://{gateway.address}:{TLS_PORT}/v1/models", verify=str(root), timeout=30,
                                 headers={"Authorization": f"Bearer {gateway.tokens()['pixel']}"})
         assert response.status_code == 200
         # the cluster's Caddy keeps its CA in a hostPath: the deploy fetches the root (never the leaf)
@@ -278,3 +163,11 @@ def test_https_with_caddys_internal_ca_and_its_root_on_the_control_machine(gatew
     finally:
         gateway.stop("caddy-tls")
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
+
+
+def test_open_webui_behind_the_same_allowlist(gateway):
+    url = f"http://{gateway.address}:{gateway.cfg.open_webui_port}/"
+    assert "stand-in" in requests.get(url, timeout=30).text  # reached the upstream playing Open WebUI
+    out = subprocess.run(["ip", "netns", "exec", f"hlab-{OUTSIDER_NAME}", "curl", "-s", "-o", "/dev/null", "-w",
+                          "%{http_code}", url], capture_output=True, text=True, timeout=30)
+    assert out.stdout == "403"

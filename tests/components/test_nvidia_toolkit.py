@@ -40,7 +40,7 @@ def test_plan_with_the_real_repository_checks_the_key_by_sha256(lab, converged_g
     key = " ".join(plan["NVIDIA Container Toolkit | Repository signing key"])
     assert "curl -sSLf --retry 3 -o /tmp/" in key and "https://nvidia.github.io/libnvidia-container/gpgkey" in key
     assert "c880576d6cf75a48e5027a871bac70fd0421ab07d2b55f30877b21f1c87959c9" in key and "sha256sum --check" in key
-    assert key.index("sha256sum --check") < key.index(f"mv /tmp/"), "checked before it is moved into place"
+    assert key.index("sha256sum --check") < key.index("mv /tmp/"), "checked before it is moved into place"
     assert plan["NVIDIA Container Toolkit | Repository"], "the repository line changes to NVIDIA's URL"
 
 

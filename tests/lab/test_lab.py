@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from homelab.lab import Lab, network
+from homelab.lab import network
 from homelab.lab.system import is_recorded_process_alive
 from homelab.validation import load_inventory
 from tests.support import PROJECT_ROOT, run_deploy

@@ -1,6 +1,6 @@
 """STAND-IN for vLLM (no GPU here): a small OpenAI-compatible server for the gateway tests.
 
-    python openai_upstream.py PORT API_KEY MODEL [MODEL ...]
+    python openai_upstream.py ADDRESS PORT API_KEY MODEL [MODEL ...]
 
 Answers /v1/models, /v1/chat/completions (streamed or not), /v1/completions and
 /v1/embeddings for the given model names, checks vLLM's API key, and records every
@@ -14,7 +14,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-PORT, API_KEY, MODELS = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+ADDRESS, PORT, API_KEY, MODELS = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 CHUNKS = ["Hello", " from", " the", " stand-in"]
 RECORD: list[dict] = []
 
@@ -100,4 +100,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+    ThreadingHTTPServer((ADDRESS, PORT), Handler).serve_forever()

@@ -1,0 +1,73 @@
+"""What every client setup is made of: the gateway's URLs, the device's token, the
+environment file, the CLI's configuration. The Termux, iPad and MacBook components
+render these for their devices."""
+
+from __future__ import annotations
+
+import yaml
+
+from homelab import devices, k3s
+from homelab.guards import refuse
+from homelab.secrets import Secret
+from homelab.secrets_access import store_for
+from homelab.validation import settings_for
+
+
+def _scheme(server_cfg) -> str:
+    return "https" if server_cfg.gateway_tls else "http"
+
+
+def api_base_url_for(server_cfg) -> str:
+    return f"{_scheme(server_cfg)}://{server_cfg.lan_address}:{server_cfg.gateway_port}/v1"
+
+
+def api_base_url() -> str:
+    return api_base_url_for(settings_for(k3s.server_host()))
+
+
+def open_webui_url() -> str | None:
+    cfg = settings_for(k3s.server_host())
+    if not cfg.open_webui_enabled:
+        return None
+    return f"{_scheme(cfg)}://{cfg.lan_address}:{cfg.open_webui_port}/"
+
+
+def device_token(host) -> Secret | None:
+    """The device's API token, or None (and the host refused) when it is revoked."""
+    store = store_for(host)
+    name = devices.device_name(host)
+    if devices.is_revoked(store, name):
+        refuse(f"the API token of {name} is revoked: `python tasks.py keys create {name}`, deploy the GPU node, "
+               "then the clients")
+        return None
+    return store.get(devices.token_key(name))
+
+
+def env_file(base_url: str, token: Secret, extra: dict[str, str] | None = None) -> Secret:
+    lines = ["# Managed by homelab (pyinfra): this device's access to the home lab's API. Secret: mode 0600.",
+             f'export OPENAI_BASE_URL="{base_url}"', f'export OPENAI_API_KEY="{token.reveal()}"']
+    lines += [f'export {key}="{value}"' for key, value in (extra or {}).items()]
+    return Secret("\n".join(lines) + "\n")
+
+
+def aichat_config(base_url: str, token: Secret, models, default_model: str) -> Secret:
+    """aichat's config.yaml: one openai-compatible client "homelab" with the catalogue's models."""
+    entries = []
+    for model in models:
+        entry = {"name": model.name}
+        if model.kind == "embedding":
+            entry["type"] = "embedding"
+        else:
+            entry["max_input_tokens"] = model.max_model_len
+        entries.append(entry)
+    config = {
+        "model": f"homelab:{default_model}",
+        "clients": [{"type": "openai-compatible", "name": "homelab", "api_base": base_url,
+                     "api_key": token.reveal(), "models": entries}],
+    }
+    header = "# Managed by homelab (pyinfra): the home lab's models for aichat. Secret (API key): mode 0600.\n"
+    return Secret(header + yaml.safe_dump(config, sort_keys=False))
+
+
+def enabled_models(cfg):
+    return [m for m in cfg.models if m.enabled]

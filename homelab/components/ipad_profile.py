@@ -1,0 +1,88 @@
+"""An iPad (no SSH): its files rendered on the control machine into a folder per device:
+a configuration profile with the gateway's root CA (when HTTPS is on) and a Web Clip to
+Open WebUI, QR codes of the base URL and (marked secret) of the token, and a page that
+walks the owner through installing and trusting it all."""
+
+from __future__ import annotations
+
+import plistlib
+import ssl
+import uuid
+from io import BytesIO
+from pathlib import Path
+
+import segno
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from homelab import clients, devices, k3s
+from homelab.operations import secret_file
+from homelab.paths import template
+from homelab.secrets import Secret
+from homelab.validation import settings_for
+
+CA_NAME = "homelab gateway root CA"
+
+
+def _uuid(site: str, device: str, payload: str) -> str:
+    """Stable, so that an unchanged profile renders byte for byte the same."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"homelab:{site}:{device}:{payload}")).upper()
+
+
+def mobileconfig(site: str, device: str, webclip_url: str | None, root_ca_der: bytes | None) -> bytes:
+    identifier = f"lab.{site}.{device}"
+    payloads = []
+    if root_ca_der:
+        payloads.append({"PayloadType": "com.apple.security.root", "PayloadVersion": 1,
+                         "PayloadIdentifier": f"{identifier}.root-ca", "PayloadUUID": _uuid(site, device, "root-ca"),
+                         "PayloadDisplayName": CA_NAME, "PayloadCertificateFileName": "homelab-root-ca.cer",
+                         "PayloadContent": root_ca_der})
+    if webclip_url:
+        payloads.append({"PayloadType": "com.apple.webClip.managed", "PayloadVersion": 1,
+                         "PayloadIdentifier": f"{identifier}.webclip", "PayloadUUID": _uuid(site, device, "webclip"),
+                         "PayloadDisplayName": "Open WebUI", "URL": webclip_url, "Label": f"{site} AI",
+                         "FullScreen": True, "IsRemovable": True})
+    profile = {"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": identifier,
+               "PayloadUUID": _uuid(site, device, "profile"), "PayloadDisplayName": f"{site} home lab",
+               "PayloadDescription": "The home lab's AI service: its root certificate and Open WebUI.",
+               "PayloadOrganization": site, "PayloadRemovalDisallowed": False, "PayloadContent": payloads}
+    return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+def qr_png(text: str) -> bytes:
+    out = BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=8, border=4)
+    return out.getvalue()
+
+
+def root_ca_der(cfg, server_name: str) -> bytes | None:
+    pem = Path(cfg.client_files_dir) / server_name / "gateway-root-ca.crt"
+    if not pem.is_file():
+        logger.warning(f"{host.print_prefix}HTTPS is on but {pem} is not fetched yet: deploy the GPU node (once the "
+                       "gateway has started), then the clients again; the profile goes without the CA until then")
+        return None
+    return ssl.PEM_cert_to_DER_cert(pem.read_text())
+
+
+@deploy("iPad profile")
+def ipad_profile():
+    cfg = settings_for(host)
+    token = clients.device_token(host)
+    if token is None:
+        return
+    device = devices.device_name(host)
+    server = settings_for(k3s.server_host())
+    folder = f"{cfg.client_files_dir}/{device}"
+    base_url, webui = clients.api_base_url(), clients.open_webui_url()
+    ca = root_ca_der(cfg, k3s.server_host().name) if server.gateway_tls else None
+    files.directory(name="Device folder", path=folder, mode="700")
+    files.put(name="homelab.mobileconfig", src=BytesIO(mobileconfig(cfg.site_name, device, webui, ca)),
+              dest=f"{folder}/homelab.mobileconfig", mode="644")
+    files.put(name="QR code: base URL", src=BytesIO(qr_png(base_url)), dest=f"{folder}/api-url-qr.png", mode="644")
+    secret_file(name="QR code: API token (secret)", dest=f"{folder}/SECRET-api-token-qr.png",
+                content=Secret(qr_png(token.reveal())), user=None, group=None)
+    files.template(name="INSTALL.md", src=template("clients", "INSTALL.md.j2"), dest=f"{folder}/INSTALL.md", mode="644",
+                   device=device, base_url=base_url, has_ca=ca is not None, ca_name=CA_NAME,
+                   webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
+                   models=[m.name for m in clients.enabled_models(cfg)])

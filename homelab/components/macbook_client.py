@@ -1,0 +1,36 @@
+"""The MacBook as a client of its own lab: the API's env file (mode 0600) loaded by the
+login shell, and aichat's configuration. (Its kubeconfig context comes from the GPU
+node deploy.)"""
+
+import os
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.server import Os
+from pyinfra.operations import files
+
+from homelab import clients
+from homelab.operations import secret_file
+from homelab.validation import settings_for
+
+
+@deploy("MacBook client")
+def macbook_client():
+    cfg = settings_for(host)
+    token = clients.device_token(host)
+    if token is None:
+        return
+    home = os.path.abspath(os.path.expanduser(cfg.client_home))
+    base_url = clients.api_base_url()
+    env_file = f"{home}/.config/homelab/openai.env"
+    aichat_dir = f"{home}/.config/aichat"
+    for directory in (f"{home}/.config/homelab", aichat_dir):
+        files.directory(name=directory, path=directory, mode="700")
+    # AICHAT_CONFIG_DIR: the same place on macOS as on Linux
+    secret_file(name="API env file", dest=env_file, user=None, group=None,
+                content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
+    secret_file(name="aichat config", dest=f"{aichat_dir}/config.yaml", user=None, group=None,
+                content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
+    rc_file = ".zshrc" if host.get_fact(Os) == "Darwin" else ".bashrc"
+    files.line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",
+               line=f"[ -f {env_file} ] && . {env_file}")

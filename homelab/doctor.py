@@ -1,0 +1,191 @@
+"""`python tasks.py doctor`: a read-only look at every device, one SSH round trip each.
+
+Each check says what is right or wrong and, when wrong, how to fix it. Nothing is
+changed on any host: the probe only reads (and asks kubectl, which reads).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from homelab import k3s, vram
+from homelab.components.gpu_check import gpu_problem
+from homelab.facts import GpuProbe
+from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
+from homelab.stack.common import StackContext
+from homelab.stack.device_plugin import gpu_shares
+from homelab.validation import role_of, settings_for
+
+DISK_FULL_PERCENT = 90
+MARK = "=====homelab-doctor:"
+
+
+@dataclass(frozen=True)
+class Check:
+    device: str
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def ssh_command(cfg, host_name: str, remote: str) -> list[str]:
+    """The ssh call pyinfra would make: same address, port, user, key and pinned host keys."""
+    cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=8", "-o", "LogLevel=ERROR",
+           "-o", f"StrictHostKeyChecking={cfg.ssh_strict_host_key_checking}", "-p", str(cfg.ssh_port)]
+    if cfg.ssh_key:
+        cmd += ["-i", cfg.ssh_key]
+    if cfg.ssh_known_hosts_file:
+        cmd += ["-o", f"UserKnownHostsFile={cfg.ssh_known_hosts_file}"]
+    target = cfg.ssh_hostname or host_name
+    return [*cmd, f"{cfg.ssh_user}@{target}" if cfg.ssh_user else target, remote]
+
+
+def probe_script(cfg) -> str:
+    """One shell script per host; sections start with MARK<name>."""
+    sections = {
+        "os": "( . /etc/os-release 2>/dev/null; echo \"${ID:-unknown} ${VERSION_ID:-}\" ); uname -m; "
+              "cat /proc/1/comm 2>/dev/null || echo unknown; uname -r",
+    }
+    sudo = "sudo -n " if cfg.sudo else ""
+    if isinstance(cfg, GpuNode):
+        sections["gpu"] = ("for d in /dev/dxg /dev/nvidia0; do [ -e \"$d\" ] && echo \"device=$d\"; done; "
+                           "for s in /usr/lib/wsl/lib/nvidia-smi \"$(command -v nvidia-smi)\"; do [ -x \"$s\" ] || "
+                           "continue; echo \"smi=$s\"; \"$s\" --query-gpu=name,memory.total "
+                           "--format=csv,noheader,nounits 2>/dev/null | head -n 1 | sed 's/^/gpu=/'; break; done")
+        sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
+        sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
+        sections["disk"] = f"df -P {cfg.model_cache_path} 2>/dev/null | tail -n 1"
+    if isinstance(cfg, LePotato):
+        sections["services"] = "systemctl is-active prometheus-node-exporter apt-cacher-ng"
+        sections["disk"] = f"df -P {cfg.apt_cache_dir} 2>/dev/null | tail -n 1"
+    return "; ".join(f"echo '{MARK}{name}'; {script}" for name, script in sections.items())
+
+
+def parse_sections(output: str) -> dict[str, str]:
+    sections, current = {}, None
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            current = line[len(MARK):]
+            sections[current] = ""
+        elif current:
+            sections[current] += line + "\n"
+    return sections
+
+
+def _gpu_probe(text: str) -> dict:
+    return GpuProbe().process(text.splitlines())
+
+
+def _disk_check(device: str, what: str, line: str, fix: str) -> Check:
+    fields = line.split()
+    if len(fields) < 5:
+        return Check(device, what, False, "no such directory", fix)
+    used = int(fields[4].rstrip("%"))
+    detail = f"{used}% used, {int(fields[3]) // 1024 // 1024} GiB free on {fields[5]}"
+    return Check(device, what, used < DISK_FULL_PERCENT, detail, fix if used >= DISK_FULL_PERCENT else "")
+
+
+def _k3s_checks(device: str, cfg, sections: dict) -> list[Check]:
+    try:
+        nodes = json.loads(sections.get("nodes", ""))["items"]
+    except (ValueError, KeyError):
+        first = (sections.get("nodes") or "no answer").strip().splitlines()[0][:120]
+        return [Check(device, "k3s Ready", False, f"kubectl did not answer: {first}",
+                      "sudo systemctl status k3s; sudo journalctl -u k3s -e (then re-run the GPU node deploy)")]
+    checks = []
+    for node in nodes:
+        name = node["metadata"]["name"]
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+        checks.append(Check(device, f"k3s node {name} Ready", ready, "Ready" if ready else "NotReady",
+                            "" if ready else "sudo journalctl -u k3s -e; kubectl describe node " + name))
+        shares = int(node["status"].get("allocatable", {}).get("nvidia.com/gpu", "0"))
+        wanted = gpu_shares_for(cfg)
+        checks.append(Check(device, f"GPU shares on {name}", shares >= wanted, f"{shares} allocatable, {wanted} needed",
+                            "" if shares >= wanted else "kubectl -n kube-system logs -l app.kubernetes.io/name="
+                            "nvidia-device-plugin (is the node labelled nvidia.com/gpu.present=true?)"))
+    try:
+        pods = json.loads(sections.get("pods", ""))["items"]
+    except (ValueError, KeyError):
+        pods = []
+    unready = []
+    for pod in pods:
+        phase = pod.get("status", {}).get("phase")
+        if phase == "Succeeded":
+            continue
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        if phase != "Running" or not statuses or not all(s.get("ready") for s in statuses):
+            unready.append(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
+    checks.append(Check(device, "pods Ready", not unready, f"{len(unready)} not ready: {', '.join(unready[:5])}"
+                        if unready else f"{len(pods)} pods ready",
+                        "kubectl describe pod -n <namespace> <pod>; kubectl logs ..." if unready else ""))
+    return checks
+
+
+def gpu_shares_for(cfg) -> int:
+    return gpu_shares(StackContext(cfg=cfg, plan=vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)))
+
+
+def gateway_check(device: str, cfg: GpuNode) -> Check:
+    scheme = "https" if cfg.gateway_tls else "http"
+    url = f"{scheme}://{cfg.lan_address}:{cfg.gateway_port}/v1/models"
+    root_ca = Path(cfg.client_files_dir) / device / "gateway-root-ca.crt"
+    try:
+        response = requests.get(url, timeout=8, verify=str(root_ca) if root_ca.is_file() else True)
+    except requests.RequestException as exc:
+        return Check(device, "gateway answering", False, f"{url}: {type(exc).__name__}",
+                     "kubectl -n " + cfg.stack_namespace + " get pods -l app=gateway; is the Windows firewall rule "
+                     "for the port in place (windows-setup.ps1)?")
+    ok = response.status_code == 401 and "invalid_api_key" in response.text
+    return Check(device, "gateway answering", ok, f"{url} -> {response.status_code} without a token",
+                 "" if ok else "the answer is not the gateway's 401: check what listens on " +
+                 f"{urlsplit(url).netloc}")
+
+
+def host_checks(host) -> list[Check]:
+    cfg = settings_for(host)
+    device = host.name
+    if not isinstance(cfg, (SshDevice, TermuxPhone)):
+        return []
+    proc = subprocess.run(ssh_command(cfg, host.name, probe_script(cfg)), capture_output=True, text=True, timeout=60)
+    if proc.returncode == 255:
+        error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no answer"
+        changed = "IDENTIFICATION HAS CHANGED" in proc.stderr or "verification failed" in proc.stderr
+        fix = ("its host key is not the pinned one: if the device was reinstalled, remove the old key "
+               f"(ssh-keygen -R {cfg.ssh_hostname}) and connect once to pin the new one" if changed else
+               "is it switched on and on the network? (Termux: is sshd running?)")
+        return [Check(device, "SSH with the pinned host key", False, error[:120], fix)]
+    checks = [Check(device, "SSH with the pinned host key", True, f"{cfg.ssh_hostname}:{cfg.ssh_port}")]
+    sections = parse_sections(proc.stdout)
+    os_name, arch, init, kernel = (sections.get("os", "").split("\n") + ["unknown"] * 4)[:4]
+    checks.append(Check(device, "OS and arch", True, f"{os_name.strip()} {arch}"))
+    if isinstance(cfg, GpuNode):
+        wsl = cfg.wsl if cfg.wsl is not None else "microsoft" in kernel.lower()
+        if wsl:
+            ok = init == "systemd"
+            checks.append(Check(device, "systemd is PID 1 in WSL", ok, f"PID 1 is {init}",
+                                "" if ok else "run `wsl --shutdown` on Windows and start the distribution again"))
+        probe = _gpu_probe(sections.get("gpu", ""))
+        problem = gpu_problem(probe, wsl, {}, cfg.gpu_vram_gib)
+        checks.append(Check(device, "GPU visible", problem is None,
+                            probe["name"] or "no GPU", problem or ""))
+        if role_of(host) == "gpu_nodes" and k3s.role(host) == "server":
+            checks += _k3s_checks(device, cfg, sections)
+            checks.append(gateway_check(device, cfg))
+        checks.append(_disk_check(device, "model cache disk", sections.get("disk", ""),
+                                  f"free space under {cfg.model_cache_path} or disable models"))
+    if isinstance(cfg, LePotato):
+        states = sections.get("services", "").split()
+        ok = states == ["active", "active"]
+        checks.append(Check(device, "node exporter and apt cache running", ok, " ".join(states) or "unknown",
+                            "" if ok else "re-run `pyinfra inventory.py deploys/le_potato.py` (it starts them)"))
+        checks.append(_disk_check(device, "apt cache disk", sections.get("disk", ""),
+                                  "lower apt_cache_expire_days or move apt_cache_dir to USB storage"))
+    return checks
+

@@ -1,0 +1,69 @@
+"""The Termux client on the lab's Termux-like host: non-root user, sshd on 8022, Termux's
+paths; its `pkg` is a stand-in (homelab/lab/stand_ins.py)."""
+
+import pytest
+import yaml
+
+from homelab.secrets import SecretsStore
+from tests.support import assert_converges, assert_idempotent, assert_repairs
+
+pytestmark = pytest.mark.lab
+HOME = "/data/data/com.termux/files/home"
+
+
+@pytest.fixture(scope="module")
+def converged_pixel(lab, inventory):
+    lab.reset("pixel", log=lambda m: None)
+    return assert_converges("clients", inventory, limit="pixel")
+
+
+def test_converges_as_the_termux_user_without_root(lab, converged_pixel):
+    assert lab.spec("pixel").ssh_port == 8022 and lab.ssh("pixel", "id -u").stdout.strip() != "0"
+    modes = lab.ssh("pixel", f"stat -c '%a %U %n' {HOME}/.config/homelab/openai.env {HOME}/.config/aichat/config.yaml "
+                             f"{HOME}/.shortcuts/ask-lab {HOME}/.shortcuts/lab-health").stdout.split("\n")
+    assert [line.split()[:2] for line in modes if line] == [["600", "termux"], ["600", "termux"], ["700", "termux"],
+                                                           ["700", "termux"]]
+    assert set(lab.ssh("pixel", "pkg list-installed").stdout.split()) >= {
+        "python/stable,now", "curl/stable,now", "aichat/stable,now"}
+    shebang = lab.ssh("pixel", f"head -n 1 {HOME}/.shortcuts/ask-lab").stdout.strip()
+    assert shebang == "#!/data/data/com.termux/files/usr/bin/bash"
+
+
+def test_second_run_changes_nothing(converged_pixel, inventory):
+    assert_idempotent("clients", inventory, limit="pixel")
+
+
+def test_the_shell_loads_the_env_file(lab, converged_pixel):
+    token = SecretsStore(lab.secrets_file).get("device_token.pixel").reveal()
+    out = lab.ssh("pixel", "bash -ic 'echo \"$OPENAI_BASE_URL|$OPENAI_API_KEY\"' 2>/dev/null").stdout.strip()
+    assert out == f"http://{lab.spec('gpu-node').address}:8080/v1|{token}"
+
+
+def test_aichat_lists_the_catalogue(lab, converged_pixel):
+    config = yaml.safe_load(lab.ssh("pixel", f"cat {HOME}/.config/aichat/config.yaml").stdout)
+    client = config["clients"][0]
+    assert client["type"] == "openai-compatible" and client["api_base"].endswith(":8080/v1")
+    assert [m["name"] for m in client["models"]] == ["gpt2", "mistral-7b-instruct", "all-minilm-l6-v2",
+                                                     "clip-vit-b-32"]
+    assert config["model"] == "homelab:mistral-7b-instruct"
+
+
+def test_drift_is_repaired(lab, converged_pixel, inventory):
+    lab.ssh("pixel", f"echo 'export OPENAI_API_KEY=stolen' >> {HOME}/.config/homelab/openai.env && "
+                     f"rm {HOME}/.shortcuts/lab-health && chmod 644 {HOME}/.config/aichat/config.yaml")
+    run = assert_repairs("clients", inventory, "pixel", limit="pixel")
+    assert set(run.changed_operations("pixel")) == {
+        "Termux client | API env file", "Termux client | Widget lab-health", "Termux client | aichat config"}
+    assert "stolen" not in lab.ssh("pixel", f"cat {HOME}/.config/homelab/openai.env").stdout
+
+
+def test_widgets_and_cli_config_reach_the_gateway(lab, converged_pixel, gateway):
+    """From the phone, with its own env file and token, through the gateway (running on
+    the GPU-node lab host's address) to LiteLLM and the vLLM stand-in."""
+    health = lab.ssh("pixel", f"{HOME}/.shortcuts/lab-health")
+    assert health.stdout.startswith("lab UP") and "mistral-7b-instruct" in health.stdout, health.stderr
+    answer = lab.ssh("pixel", f"{HOME}/.shortcuts/ask-lab 'Is the lab up?'")
+    assert answer.stdout.strip() == "Hello from the stand-in", answer.stderr
+    config = yaml.safe_load(lab.ssh("pixel", f"cat {HOME}/.config/aichat/config.yaml").stdout)["clients"][0]
+    models = gateway.call("/v1/models", config["api_key"])
+    assert models.status_code == 200 and config["api_base"] == gateway.url + "/v1"
