@@ -8,12 +8,16 @@
     python tasks.py keys list | create | rotate | revoke | show DEVICE
     python tasks.py doctor                     # read-only health check of every device
     python tasks.py smoke [--device DEVICE]    # end to end through the gateway
+    python tasks.py backup | restore ARCHIVE
+    python tasks.py bench                      # timings on the lab
+    python tasks.py scan                       # kubescape / trivy against the cluster
 """
 
 from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 
 import click
 
@@ -133,8 +137,6 @@ def doctor(inventory_file):
 @click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
 def smoke(device, inventory_file):
     """End to end through the gateway: models, completion, streamed chat, text and image embeddings."""
-    from pathlib import Path
-
     from homelab import devices, smoke as smoke_test, table
     from homelab.clients import api_base_url_for, enabled_models
     from homelab.validation import load_inventory, settings_for
@@ -153,6 +155,120 @@ def smoke(device, inventory_file):
     click.echo(table.render(["step", "result", "seconds", "detail"],
                             [[s.name, "ok" if s.ok else "FAIL", f"{s.seconds:.2f}", s.detail] for s in steps]))
     sys.exit(0 if all(s.ok for s in steps) else 1)
+
+
+def _passphrase(confirm: bool) -> str:
+    import os
+
+    value = os.environ.get("HOMELAB_BACKUP_PASSPHRASE")
+    if value:
+        return value
+    return click.prompt("passphrase for the secrets store in the archive", hide_input=True,
+                        confirmation_prompt=confirm)
+
+
+def _server(inventory_file):
+    from homelab.validation import load_inventory, settings_for
+
+    server = load_inventory(inventory_file).get_group("gpu_nodes")[0]
+    return server.name, settings_for(server)
+
+
+@cli.command()
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@click.option("--to", "out_dir", default="backups", show_default=True, help="Directory for the archive.")
+def backup(inventory_file, out_dir):
+    """Archive k3s's config, datastore and manifests, Grafana, and the encrypted secrets store."""
+    from homelab import backup as backups
+
+    name, cfg = _server(inventory_file)
+    try:
+        archive = backups.take(name, cfg, Path(cfg.secrets_file), Path(out_dir), _passphrase(confirm=True),
+                               log=lambda m: click.echo(f"  {m}", err=True))
+    except backups.BackupError as exc:
+        _fail(f"backup failed: {exc}")
+    click.echo(str(archive))
+
+
+@cli.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def restore(archive, inventory_file):
+    """Put ARCHIVE back: k3s's files and datastore on the server, the secrets store here."""
+    from homelab import backup as backups
+
+    name, cfg = _server(inventory_file)
+    try:
+        manifest = backups.restore(Path(archive), cfg, name, Path(cfg.secrets_file), _passphrase(confirm=False),
+                                   log=lambda m: click.echo(f"  {m}", err=True))
+    except backups.BackupError as exc:
+        _fail(f"restore failed: {exc}")
+    click.echo(f"restored the backup of {manifest['created']}; now run the deploys: they should change nothing")
+
+
+@cli.command()
+@click.option("--fresh/--no-fresh", default=True, show_default=True,
+              help="Reset every lab host first, to time a converge from scratch.")
+@click.option("--json-out", default="build/bench.json", show_default=True, help="Where to write the results.")
+def bench(fresh, json_out):
+    """Time the whole site on the lab: fresh converge, no-op re-run, commands per host, SSH floor."""
+    import json as json_lib
+
+    from homelab import bench as benchmark
+    from homelab import table
+    from homelab.lab import PROJECT_ROOT
+
+    lab = Lab()
+    if not lab.is_up():
+        _fail("the lab is down: python tasks.py lab up")
+    if fresh:
+        for name in list(lab.state()["hosts"]):
+            click.echo(f"resetting {name}", err=True)
+            lab.reset(name, log=lambda m: None)
+    site = PROJECT_ROOT / "deploys" / "site.py"
+    click.echo("converging the site", err=True)
+    converge = benchmark.timed_run(lab.inventory_file, site, PROJECT_ROOT)
+    click.echo("re-running it (no-op)", err=True)
+    noop = benchmark.timed_run(lab.inventory_file, site, PROJECT_ROOT)
+    floor = benchmark.ssh_floor(lab.inventory_file)
+    hosts = sorted(set(converge["commands"]) | set(noop["commands"]))
+    rows = [[h, str(converge["commands"].get(h, 0)), str(noop["commands"].get(h, 0)),
+             f"{floor[h] * 1000:.0f} ms" if h in floor else "-"] for h in hosts]
+    click.echo(table.render(["host", "commands (converge)", "commands (no-op)", "floor: one SSH round trip"], rows))
+    click.echo(f"converge: {converge['seconds']} s ({converge['changes']} changes); "
+               f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes)")
+    result = {"converge": converge, "noop": noop, "ssh_floor_seconds": floor, "fresh": fresh}
+    Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_out).write_text(json_lib.dumps(result, indent=2))
+    click.echo(f"results: {json_out}", err=True)
+
+
+@cli.command()
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def scan(inventory_file):
+    """Scan the cluster with kubescape and/or trivy, if installed on this machine."""
+    import shutil
+    import subprocess
+
+    from homelab.validation import load_inventory, settings_for
+
+    server = load_inventory(inventory_file).get_group("gpu_nodes")[0]
+    cfg = settings_for(server)
+    context = f"{cfg.site_name}-{server.name}"
+    kubeconfig = str(Path(cfg.kubeconfig_path).expanduser())
+    scanners = {
+        "kubescape": ["kubescape", "scan", "framework", "nsa", "--kubeconfig", kubeconfig, "--kube-context", context],
+        "trivy": ["trivy", "k8s", "--kubeconfig", kubeconfig, "--context", context, "--report", "summary"],
+    }
+    found = {name: cmd for name, cmd in scanners.items() if shutil.which(name)}
+    if not found:
+        _fail("neither kubescape nor trivy is installed on this machine: install one "
+              "(macOS: brew install kubescape / brew install trivy), then run this again")
+    failed = False
+    for name, cmd in found.items():
+        click.echo(f"--> {name} on context {context}", err=True)
+        failed |= subprocess.run(cmd).returncode != 0
+    sys.exit(1 if failed else 0)
 
 
 @cli.group()

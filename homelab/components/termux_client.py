@@ -29,7 +29,7 @@ def termux_client():
         files.directory(name=f"~/{directory}", path=f"{HOME}/{directory}", mode="700")
     secret_file(name="API env file", dest=ENV_FILE, content=clients.env_file(base_url, token), user=None, group=None)
     files.line(name="Shell loads the env file", path=f"{HOME}/.bashrc",
-               line=f"[ -f {ENV_FILE} ] && . {ENV_FILE}")
+               line=f"[ -f {ENV_FILE} ] && . {ENV_FILE}", escape_regex_characters=True)
     secret_file(name="aichat config", dest=f"{HOME}/.config/aichat/config.yaml", user=None, group=None,
                 content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
     for widget in ("ask-lab", "lab-health"):

@@ -95,6 +95,14 @@ def notify_ready():
 
 role = sys.argv[1] if len(sys.argv) > 1 else ""
 if role == "server":
+    # a datastore where k3s keeps its own (SQLite, as a single k3s server does)
+    import sqlite3
+    os.makedirs("/var/lib/rancher/k3s/server/db", exist_ok=True)
+    db = sqlite3.connect("/var/lib/rancher/k3s/server/db/state.db")
+    db.execute("CREATE TABLE IF NOT EXISTS kine (name TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT OR IGNORE INTO kine VALUES ('/registry/homelab-lab', 'stand-in datastore')")
+    db.commit()
+    db.close()
     path = "/etc/rancher/k3s/k3s.yaml"
     with open(path, "w") as handle:
         handle.write(KUBECONFIG.format(port=setting("https-listen-port", "6443")))
@@ -205,7 +213,8 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
     """Fill `directory` with the stand-ins (once per pinned versions); returns the lab
     inventory's overrides."""
     recipe = directory / "overrides.json"
-    wanted = {"nvidia": nvidia_version, "k3s": k3s_version}
+    wanted = {"nvidia": nvidia_version, "k3s": k3s_version,
+              "stand-ins": hashlib.sha256((K3S + json.dumps(NVIDIA_PACKAGES)).encode()).hexdigest()}
     if recipe.exists():
         built = json.loads(recipe.read_text())
         if built["versions"] == wanted:

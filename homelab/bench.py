@@ -1,0 +1,48 @@
+"""`python tasks.py bench`: how long a fresh converge and a no-op re-run of the whole site
+take on the lab, how many remote commands each host costs, and the floor: one SSH round
+trip per host. A no-op re-run is the drift check people run often; its cost is mostly
+round trips (facts), which is what this makes visible."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from homelab.doctor import ssh_command
+from homelab.settings import SshDevice, TermuxPhone
+from homelab.validation import load_inventory, settings_for
+
+
+def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:
+    """Median seconds of `ssh host true` per SSH host."""
+    floors = {}
+    for host in load_inventory(inventory_file):
+        cfg = settings_for(host)
+        if not isinstance(cfg, (SshDevice, TermuxPhone)):
+            continue
+        times = []
+        for _ in range(rounds):
+            started = time.monotonic()
+            subprocess.run(ssh_command(cfg, host.name, "true"), capture_output=True, timeout=60)
+            times.append(time.monotonic() - started)
+        floors[host.name] = sorted(times)[len(times) // 2]
+    return floors
+
+
+def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as counts_file:
+        counts_path = counts_file.name
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "homelab.bench_runner", counts_path, str(inventory_file), str(deploy),
+                           "-y", "--json"], capture_output=True, text=True, cwd=cwd)
+    seconds = time.monotonic() - started
+    counts = json.loads(Path(counts_path).read_text() or "{}")
+    Path(counts_path).unlink()
+    payload = json.loads(proc.stdout[proc.stdout.find("{"):]) if "{" in proc.stdout else {}
+    totals = (payload.get("results") or {}).get("totals", {})
+    return {"seconds": round(seconds, 2), "exit": proc.returncode, "changes": totals.get("success"),
+            "commands": counts}

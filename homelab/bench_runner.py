@@ -1,0 +1,41 @@
+"""pyinfra's CLI with every remote command counted per host (for `tasks.py bench`).
+
+    python -m homelab.bench_runner COUNTS.json <pyinfra arguments>
+
+Counts commands run and files moved through each connector; writes them as JSON when
+pyinfra exits.
+"""
+
+import atexit
+import json
+import sys
+from collections import Counter
+
+from pyinfra.connectors.base import BaseConnector
+
+COUNTS: Counter = Counter()
+
+
+def _counting(method):
+    def wrapper(self, *args, **kwargs):
+        COUNTS[self.host.name] += 1
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def main() -> None:
+    out = sys.argv[1]
+    for connector in BaseConnector.__subclasses__():
+        for name in ("run_shell_command", "put_file", "get_file"):
+            if name in vars(connector):
+                setattr(connector, name, _counting(vars(connector)[name]))
+    atexit.register(lambda: open(out, "w").write(json.dumps(COUNTS)))
+    from pyinfra_cli.__main__ import main as pyinfra_main
+
+    sys.argv = ["pyinfra", *sys.argv[2:]]
+    pyinfra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""`tasks.py bench` (no timing asserted) and `tasks.py scan`."""
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from tasks import cli
+
+
+@pytest.mark.lab
+def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(cli, ["bench", "--no-fresh", "--json-out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["noop"]["changes"] == 0 and data["noop"]["exit"] == 0
+    assert set(data["ssh_floor_seconds"]) == {"gpu-node", "potato", "pixel"}
+    for host in ("gpu-node", "potato", "pixel"):
+        assert data["noop"]["commands"][host] > 0
+    assert "commands (no-op)" in result.output and "floor: one SSH round trip" in result.output
+
+
+def test_scan_without_scanners_says_how_to_get_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(cli, ["scan"])
+    assert result.exit_code == 1 and "neither kubescape nor trivy is installed" in result.output
+
+
+def test_scan_runs_kubescape_on_the_labs_context(monkeypatch, tmp_path):
+    """A stand-in kubescape on PATH records how it was called."""
+    record = tmp_path / "args"
+    fake = tmp_path / "kubescape"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" > {record}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}/usr/bin:/bin")
+    result = CliRunner().invoke(cli, ["scan"])
+    assert result.exit_code == 0, result.output
+    args = record.read_text()
+    assert "scan framework nsa" in args and "--kube-context homelab-gpu-node" in args
