@@ -241,6 +241,8 @@ def bench(fresh, json_out):
     Path(json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(json_out).write_text(json_lib.dumps(result, indent=2))
     click.echo(f"results: {json_out}", err=True)
+    if converge["exit"] or noop["exit"]:
+        _fail("a deploy run failed: see `pyinfra .lab/inventory.py deploys/site.py`")
 
 
 @cli.command()

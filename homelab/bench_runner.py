@@ -11,7 +11,8 @@ import json
 import sys
 from collections import Counter
 
-from pyinfra.connectors.base import BaseConnector
+from pyinfra.connectors.local import LocalConnector
+from pyinfra.connectors.ssh import SSHConnector
 
 COUNTS: Counter = Counter()
 
@@ -26,12 +27,12 @@ def _counting(method):
 
 def main() -> None:
     out = sys.argv[1]
-    for connector in BaseConnector.__subclasses__():
+    for connector in (SSHConnector, LocalConnector):
         for name in ("run_shell_command", "put_file", "get_file"):
             if name in vars(connector):
                 setattr(connector, name, _counting(vars(connector)[name]))
     atexit.register(lambda: open(out, "w").write(json.dumps(COUNTS)))
-    from pyinfra_cli.__main__ import main as pyinfra_main
+    from pyinfra_cli.main import main as pyinfra_main
 
     sys.argv = ["pyinfra", *sys.argv[2:]]
     pyinfra_main()

@@ -16,7 +16,7 @@ import requests
 
 from homelab import k3s, vram
 from homelab.components.gpu_check import gpu_problem
-from homelab.facts import GpuProbe
+from homelab.facts import FilesystemUsage, GpuProbe
 from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
@@ -61,10 +61,10 @@ def probe_script(cfg) -> str:
                            "--format=csv,noheader,nounits 2>/dev/null | head -n 1 | sed 's/^/gpu=/'; break; done")
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
-        sections["disk"] = f"df -P {cfg.model_cache_path} 2>/dev/null | tail -n 1"
+        sections["disk"] = FilesystemUsage().command(cfg.model_cache_path)
     if isinstance(cfg, LePotato):
         sections["services"] = "systemctl is-active prometheus-node-exporter apt-cacher-ng"
-        sections["disk"] = f"df -P {cfg.apt_cache_dir} 2>/dev/null | tail -n 1"
+        sections["disk"] = FilesystemUsage().command(cfg.apt_cache_dir)
     return "; ".join(f"echo '{MARK}{name}'; {script}" for name, script in sections.items())
 
 
@@ -83,12 +83,13 @@ def _gpu_probe(text: str) -> dict:
     return GpuProbe().process(text.splitlines())
 
 
-def _disk_check(device: str, what: str, line: str, fix: str) -> Check:
-    fields = line.split()
-    if len(fields) < 5:
-        return Check(device, what, False, "no such directory", fix)
-    used = int(fields[4].rstrip("%"))
-    detail = f"{used}% used, {int(fields[3]) // 1024 // 1024} GiB free on {fields[5]}"
+def _disk_check(device: str, what: str, text: str, fix: str) -> Check:
+    try:
+        usage = FilesystemUsage().process(text.strip().splitlines())
+    except (IndexError, ValueError):
+        return Check(device, what, False, "df did not answer", fix)
+    used = usage["used_percent"]
+    detail = f"{used}% used, {usage['avail_kb'] // 1024 // 1024} GiB free on {usage['mount']}"
     return Check(device, what, used < DISK_FULL_PERCENT, detail, fix if used >= DISK_FULL_PERCENT else "")
 
 

@@ -18,12 +18,13 @@ MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 TOKEN_SECRET = "k3s_token"
 
 
-def server_host():
-    return inventory.get_group("gpu_nodes")[0]
+def server_host(inventory_=None):
+    """The k3s server: the first GPU node of `inventory_` (default: the running deploy's)."""
+    return (inventory_ or inventory).get_group("gpu_nodes")[0]
 
 
 def role(host) -> str:
-    return "server" if host.name == server_host().name else "agent"
+    return "server" if host.name == server_host(host.inventory).name else "agent"
 
 
 def unit(host) -> str:

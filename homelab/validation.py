@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,14 +257,16 @@ def check_inventory_file(inventory_file: str) -> None:
         _loading = False
 
 
-_settings_cache: dict[str, Common] = {}
+# Per Host object, not per name: tasks and tests load several inventories in one process.
+_settings_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def settings_for(host) -> Common:
-    """The typed settings of a host during a deploy (validated already at load time)."""
-    if host.name not in _settings_cache:
-        role = role_of(host)
+    """The typed settings of a host (validated already when the inventory was loaded)."""
+    real = host._get_module() if hasattr(host, "_get_module") else host  # pyinfra's context proxy
+    if real not in _settings_cache:
+        role = role_of(real)
         if role is None:
-            raise InvalidInventory([Problem(host.name, "(groups)", "is in no device group", "see inventory.py")])
-        _settings_cache[host.name] = ROLE_SCHEMAS[role].model_validate(host.data.dict())
-    return _settings_cache[host.name]
+            raise InvalidInventory([Problem(real.name, "(groups)", "is in no device group", "see inventory.py")])
+        _settings_cache[real] = ROLE_SCHEMAS[role].model_validate(real.data.dict())
+    return _settings_cache[real]
