@@ -287,9 +287,12 @@ def _devices_and_store(inventory_file):
     return devices, devices.api_devices(inventory), SecretsStore(settings_for(first).secrets_file)
 
 
-def _known_device(device, names):
+def _device(inventory_file, device):
+    """The devices module and the secrets store, once DEVICE is known to use the API."""
+    devices, names, store = _devices_and_store(inventory_file)
     if device not in names:
         _fail(f"{device!r} is not a device that uses the API; devices: {', '.join(names)}")
+    return devices, store
 
 
 INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
@@ -316,8 +319,7 @@ def keys_list(inventory_file):
 @INVENTORY_OPTION
 def keys_create(device, inventory_file):
     """Give DEVICE a token (also lifts a revocation). Active after the next deploy."""
-    devices, names, store = _devices_and_store(inventory_file)
-    _known_device(device, names)
+    devices, store = _device(inventory_file, device)
     if store.has(devices.token_key(device)) and not devices.is_revoked(store, device):
         _fail(f"{device} already has a token; to replace it: python tasks.py keys rotate {device}")
     devices.rotate(store, device)
@@ -329,8 +331,7 @@ def keys_create(device, inventory_file):
 @INVENTORY_OPTION
 def keys_rotate(device, inventory_file):
     """Replace DEVICE's token; the old one stops working after the next deploy."""
-    devices, names, store = _devices_and_store(inventory_file)
-    _known_device(device, names)
+    devices, store = _device(inventory_file, device)
     devices.rotate(store, device)
     click.echo(f"{device}: new token; deploy the GPU node (the old token then stops working) and the clients")
 
@@ -340,8 +341,7 @@ def keys_rotate(device, inventory_file):
 @INVENTORY_OPTION
 def keys_revoke(device, inventory_file):
     """Take DEVICE's token away; it stops working after the next deploy."""
-    devices, names, store = _devices_and_store(inventory_file)
-    _known_device(device, names)
+    devices, store = _device(inventory_file, device)
     devices.revoke(store, device)
     click.echo(f"{device}: revoked; deploy the GPU node to make it take effect")
 
@@ -351,8 +351,7 @@ def keys_revoke(device, inventory_file):
 @INVENTORY_OPTION
 def keys_show(device, inventory_file):
     """Print DEVICE's token (to set up a client by hand)."""
-    devices, names, store = _devices_and_store(inventory_file)
-    _known_device(device, names)
+    devices, store = _device(inventory_file, device)
     if devices.is_revoked(store, device):
         _fail(f"{device} is revoked")
     click.echo(store.get(devices.token_key(device)).reveal())

@@ -7,13 +7,13 @@ import os
 from io import BytesIO
 from pathlib import Path
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, QuoteString, StringCommand, operation
 from pyinfra.api.util import try_int
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt
-from pyinfra.operations.util.files import chmod, chown
+from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
 from homelab.facts import TermuxPackages
 from homelab.secrets import Secret
@@ -186,13 +186,53 @@ def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
 
 
 @operation()
-def manifest_removed(path: str, kubectl: str = "/usr/local/bin/k3s kubectl"):
+def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: str = "600", user: str = "root",
+                  group: str = "root"):
+    """
+    A whole file with this content, mode and owner, judged against `known`: the file's
+    entry from a FileStates fact the component gathered for all its files at once (one
+    round trip instead of two per file). A Secret's content is never shown; other
+    content is diffed with --diff.
+
+    + dest: remote path
+    + content: the whole file (str, or a Secret)
+    + known: FileStates' entry for dest (None: the file does not exist)
+    + mode, user, group: permissions and owner
+
+    **Example:**
+
+    .. code:: python
+
+        states = host.get_fact(FileStates, paths=["/etc/a.yaml"])
+        file_in_place(name="a.yaml", dest="/etc/a.yaml", content=text, known=states["/etc/a.yaml"])
+    """
+    secret = isinstance(content, Secret)
+    body = (content.reveal() if secret else content).encode()
+    if known is None or known["sha256"] != hashlib.sha256(body).hexdigest():
+        if state.config.DIFF and not secret:
+            current = host.get_fact(FileContents, path=dest) if known else []
+            host.log(f"Will {'modify' if known else 'create'} {dest}", logger.info)
+            for line in generate_color_diff([f"{line}\n" for line in current or []], body.decode().splitlines(True)):
+                logger.info("  %s", line)
+        yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
+        yield chown(dest, user, group)
+        yield chmod(dest, mode)
+        return
+    if known["user"] != user or known["group"] != group:
+        yield chown(dest, user, group)
+    if try_int(known["mode"]) != try_int(mode):
+        yield chmod(dest, mode)
+
+
+@operation()
+def manifest_removed(path: str, present: bool | None = None, kubectl: str = "/usr/local/bin/k3s kubectl"):
     """
     Take a k3s auto-deploy manifest away for good: delete its objects from the cluster
     (k3s keeps them when only the file goes; a deleted HelmChart uninstalls its
     release), then remove the file. Nothing to do when the file is not there.
 
     + path: the manifest in /var/lib/rancher/k3s/server/manifests
+    + present: whether it exists, when the caller already knows (saves a fact)
     + kubectl: how to call kubectl on the server
 
     **Example:**
@@ -202,7 +242,7 @@ def manifest_removed(path: str, kubectl: str = "/usr/local/bin/k3s kubectl"):
         manifest_removed(name="Open WebUI switched off",
                          path="/var/lib/rancher/k3s/server/manifests/homelab-open-webui.yaml")
     """
-    if not host.get_fact(File, path=path):
+    if not (host.get_fact(File, path=path) if present is None else present):
         host.noop(f"{path} is absent")
         return
     yield StringCommand(kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", QuoteString(path))

@@ -54,8 +54,9 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def gateway(lab, tmp_path_factory):
-    """Caddy + LiteLLM + the vLLM stand-in running on this machine (tests/gateway_harness.py)."""
+def gateway(lab, converged_gpu_node, tmp_path_factory):
+    """Caddy + LiteLLM + the vLLM stand-in (tests/gateway_harness.py). Caddy runs in the
+    GPU-node lab host's namespace: that host is reset (if ever) before, never during."""
     from tests.gateway_harness import CADDY, Gateway
 
     if not CADDY:

@@ -4,14 +4,14 @@ component switched off in group data is deleted from the cluster first, then its
 removed (k3s does not delete what a removed file created)."""
 
 import hashlib
-from io import StringIO
 
 from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from homelab import devices, k3s, vram
-from homelab.operations import fetched_file, manifest_removed, secret_file, verified_download
+from homelab.facts import FileStates
+from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
 from homelab.stack import gateway, manifests
@@ -41,19 +41,23 @@ def manifest_path(name: str) -> str:
 def ai_stack():
     ctx = stack_context(host, inventory)
     files.directory(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700")
-    secret_file(name=f"{manifests.SECRETS_FILE}.yaml (Secrets from the secrets store)",
-                dest=manifest_path(manifests.SECRETS_FILE),
-                content=Secret(manifests.secrets_text(ctx, store_for(host))))
+    # one round trip for every file this component may own
+    known = host.get_fact(FileStates, paths=[manifest_path(name) for name in manifests.ALL_FILES])
+    secrets_path = manifest_path(manifests.SECRETS_FILE)
+    file_in_place(name=f"{manifests.SECRETS_FILE}.yaml (Secrets from the secrets store)", dest=secrets_path,
+                  content=Secret(manifests.secrets_text(ctx, store_for(host))), known=known.get(secrets_path))
     wanted = manifests.wanted(ctx)
     for name, objects in wanted.items():
-        files.put(name=f"{name}.yaml", src=StringIO(manifests.dump(objects)), dest=manifest_path(name), mode="600")
+        file_in_place(name=f"{name}.yaml", dest=manifest_path(name), content=manifests.dump(objects),
+                      known=known.get(manifest_path(name)))
     if ctx.cfg.llm_d_enabled:
         verified_download(name="homelab-llm-d-crds.yaml (GAIE CRDs)", src=ctx.cfg.llm_d_crds_url,
                           dest=manifest_path("homelab-llm-d-crds"), sha256=ctx.cfg.llm_d_crds_sha256, mode="600")
         wanted["homelab-llm-d-crds"] = []
     for name in manifests.ALL_FILES:
         if name != manifests.SECRETS_FILE and name not in wanted:
-            manifest_removed(name=f"{name}.yaml switched off", path=manifest_path(name))
+            manifest_removed(name=f"{name}.yaml switched off", path=manifest_path(name),
+                             present=known.get(manifest_path(name)) is not None)
     if ctx.cfg.gateway_tls:
         fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
                      local=f"{ctx.cfg.client_files_dir}/{host.name}/gateway-root-ca.crt")

@@ -6,13 +6,11 @@ across `lab down`, so later runs install packages without the network."""
 from __future__ import annotations
 
 import shutil
-import socket
-import time
 from pathlib import Path
 
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.rootfs import CACHE_DIR, MIRROR
-from homelab.lab.system import LabError, spawn
+from homelab.lab.system import spawn, wait_for_port
 
 PORT = 3142
 
@@ -36,11 +34,5 @@ def start(state_dir: Path) -> dict:
                     # the stand-in mirror for NVIDIA's repository: port 8473, never cached
                     "AllowUserPorts=80 8473", f"DontCache={HOST_SIDE.replace('.', '[.]')}:8473"],
                    logs / "console.log")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST_SIDE, PORT), timeout=1).close()
-            return record
-        except OSError:
-            time.sleep(0.1)
-    raise LabError(f"the lab's apt-cacher-ng did not listen on {HOST_SIDE}:{PORT}; see {logs}")
+    wait_for_port(HOST_SIDE, PORT, f"the lab's apt-cacher-ng (logs: {logs})")
+    return record

@@ -19,14 +19,12 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from homelab.lab.network import HOST_SIDE
-from homelab.lab.system import LabError, run, spawn
+from homelab.lab.system import run, spawn, wait_for_port
 
 MIRROR_PORT = 8473
 NVIDIA_PACKAGES = {
@@ -252,10 +250,5 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
 def serve_mirror(directory: Path, log_file: Path) -> dict:
     record = spawn(["python3", "-m", "http.server", str(MIRROR_PORT), "--bind", HOST_SIDE,
                     "--directory", str(directory)], log_file)
-    for _ in range(50):
-        try:
-            socket.create_connection((HOST_SIDE, MIRROR_PORT), timeout=1).close()
-            return record
-        except OSError:
-            time.sleep(0.1)
-    raise LabError(f"the lab's stand-in mirror did not start; see {log_file}")
+    wait_for_port(HOST_SIDE, MIRROR_PORT, f"the lab's stand-in mirror (log: {log_file})")
+    return record

@@ -35,6 +35,21 @@ def why_lab_cannot_run() -> str | None:
     return None
 
 
+def wait_for_port(address: str, port: int, what: str, timeout: float = 10.0) -> None:
+    """Return once something accepts TCP connections on address:port."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise LabError(f"{what} did not listen on {address}:{port}")
+            time.sleep(0.1)
+
+
 def process_start_time(pid: int) -> int | None:
     """The kernel's start time of `pid`, to tell a recorded process from a reused pid."""
     try:
