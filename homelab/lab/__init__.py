@@ -121,14 +121,7 @@ class Lab:
                 state["mirror"] = stand_ins.serve_mirror(self.state_dir / "mirror",
                                                          self.state_dir / "logs" / "mirror.log")
                 log(f"stand-in mirror for NVIDIA's and k3s's downloads at {stand_ins.mirror_url()}")
-        known = []
-        for spec in specs:
-            host_key = self._host_key(spec.name)
-            port = "" if spec.ssh_port == 22 else f":{spec.ssh_port}"
-            address = spec.address if not port else f"[{spec.address}]{port}"
-            key_type, key_body = host_key.with_suffix(".pub").read_text().split()[:2]
-            known.append(f"{address} {key_type} {key_body}")
-        self.known_hosts.write_text("\n".join(known) + "\n")
+        self._write_known_hosts(specs)
         self._save(state)
         for spec in specs:
             record = state["hosts"].get(spec.name)
@@ -148,6 +141,15 @@ class Lab:
         self._write_inventory(inventory, specs, state.get("gpu_overrides", {}))
         log(f"lab is up: {len(specs)} hosts; inventory {self.inventory_file}")
         return state
+
+    def _write_known_hosts(self, specs: list[MachineSpec]) -> None:
+        """Pin every lab host's key: pyinfra and ssh verify against this file, never trust on first use."""
+        lines = []
+        for spec in specs:
+            address = spec.address if spec.ssh_port == 22 else f"[{spec.address}]:{spec.ssh_port}"
+            key_type, key_body = self._host_key(spec.name).with_suffix(".pub").read_text().split()[:2]
+            lines.append(f"{address} {key_type} {key_body}")
+        self.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _write_inventory(self, inventory, specs: list[MachineSpec], gpu_overrides: dict) -> None:
         by_name = {spec.name: spec for spec in specs}

@@ -72,6 +72,17 @@ def test_a_wrong_host_key_is_refused_and_that_host_fails_alone(lab, tmp_path):
     assert run.totals["error"] == 0 and run.totals["no_change"] + run.totals["success"] > 0
 
 
+def test_a_device_that_cannot_be_reached_fails_alone(lab, tmp_path):
+    """A phone that is switched off: its host fails, the others finish, the summary names it."""
+    from tests.support import inventory_variant
+
+    variant = inventory_variant(lab, tmp_path, {"pixel": {"ssh_hostname": "10.77.0.99"}})
+    run = run_deploy("base", variant)
+    assert run.returncode == 1 and run.failed_hosts == ["pixel"], run.explain()
+    assert run.totals["error"] == 0 and run.totals["no_change"] + run.totals["success"] > 0
+    assert "pixel" in run.stderr
+
+
 @pytest.mark.runs_last
 def test_down_removes_everything_it_made_and_up_brings_it_back(lab):
     state = lab.state()
