@@ -151,7 +151,8 @@ def smoke(device, inventory_file):
     base_url = api_base_url_for(cfg)
     click.echo(f"smoke test of {base_url} as {device}", err=True)
     steps = smoke_test.run(base_url, store.get(devices.token_key(device)).reveal(), enabled_models(cfg),
-                           verify=str(root_ca) if root_ca.is_file() else True)
+                           verify=str(root_ca) if root_ca.is_file() else True,
+                           log=lambda message: click.echo(f"  {message}", err=True))
     click.echo(table.render(["step", "result", "seconds", "detail"],
                             [[s.name, "ok" if s.ok else "FAIL", f"{s.seconds:.2f}", s.detail] for s in steps]))
     sys.exit(0 if all(s.ok for s in steps) else 1)

@@ -31,13 +31,14 @@ def _first(models, kind: str, image: bool = False):
     return None
 
 
-def run(base_url: str, token: str, models, verify=True, timeout: float = 600) -> list[Step]:
+def run(base_url: str, token: str, models, verify=True, timeout: float = 600, log=lambda message: None) -> list[Step]:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     session.verify = verify
     steps: list[Step] = []
 
     def step(name, call):
+        log(f"{name} ...")
         started = time.monotonic()
         try:
             ok, detail = call()
