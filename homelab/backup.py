@@ -5,7 +5,11 @@ repository, in one timestamped archive on the control machine.
   auto-deploy manifests, a consistent snapshot of the datastore (k3s's SQLite, through
   SQLite's online backup), and Grafana's volume when it exists;
 - LiteLLM's database: none (the proxy runs without one; recorded as such);
-- the secrets store, encrypted with a passphrase (scrypt + Fernet).
+- the secrets store.
+
+Everything but the table of contents is encrypted with a passphrase (scrypt + Fernet):
+the cluster's files hold secrets too (the token, the admin kubeconfig, the Secrets in
+the datastore).
 
 Restore puts the files back (k3s stopped while its datastore is replaced) and the
 secrets store; the next deploy then finds everything converged.
@@ -93,7 +97,7 @@ def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: s
     server_tar = _ssh(cfg, server_name, f"{sudo}tar -C / -czf - {' '.join(paths)} && {sudo}rm -f {SNAPSHOT}")
     if not secrets_file.exists():
         raise BackupError(f"no secrets store at {secrets_file}")
-    log("secrets store: encrypted with the passphrase")
+    log("encrypting with the passphrase")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     manifest = {"created": stamp, "server": server_name, "contents": contents, "secrets_store": str(secrets_file)}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +105,7 @@ def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: s
     fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as tar:
         for name, data in (("manifest.json", json.dumps(manifest, indent=2).encode()),
-                           (f"{server_name}.tar.gz", server_tar),
+                           (f"{server_name}.tar.gz.enc", encrypt(server_tar, passphrase)),
                            ("secrets.yaml.enc", encrypt(secrets_file.read_bytes(), passphrase))):
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o600
@@ -118,12 +122,13 @@ def restore(archive: Path, cfg, server_name: str, secrets_file: Path, passphrase
     parts = read(archive)
     manifest = json.loads(parts["manifest.json"])
     secrets = decrypt(parts["secrets.yaml.enc"], passphrase)  # first: a wrong passphrase changes nothing
+    server_tar = decrypt(parts[f"{manifest['server']}.tar.gz.enc"], passphrase)
     if manifest["server"] != server_name:
         raise BackupError(f"the archive is from {manifest['server']}, the inventory's k3s server is {server_name}")
     sudo = _sudo(cfg)
     log(f"{server_name}: stopping k3s, putting files back")
     _ssh(cfg, server_name, f"{sudo}systemctl stop k3s 2>/dev/null; {sudo}tar -C / -xzf -",
-         stdin=parts[f"{server_name}.tar.gz"])
+         stdin=server_tar)
     if not manifest["contents"]["k3s datastore"].startswith("skipped"):
         log(f"{server_name}: datastore back in place")
         _ssh(cfg, server_name, f"{sudo}mkdir -p {Path(DATASTORE).parent} && {sudo}mv {SNAPSHOT} {DATASTORE} && "

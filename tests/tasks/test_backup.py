@@ -1,6 +1,7 @@
 """`tasks.py backup` / `restore` on the lab: take a backup, wipe what it holds from the
 k3s server and this machine, restore, and the next deploy changes nothing."""
 
+import io
 import stat
 import tarfile
 
@@ -29,7 +30,8 @@ def test_backup_wipe_restore_then_nothing_to_change(lab, converged_gpu_node, inv
     parts = backups.read(archive)
     secrets_text = lab.secrets_file.read_text()
     assert b"k3s_token" not in parts["secrets.yaml.enc"], "the secrets store is encrypted"
-    with tarfile.open(fileobj=__import__("io").BytesIO(parts["gpu-node.tar.gz"])) as server:
+    assert set(parts) == {"manifest.json", "gpu-node.tar.gz.enc", "secrets.yaml.enc"}
+    with tarfile.open(fileobj=io.BytesIO(backups.decrypt(parts["gpu-node.tar.gz.enc"], PASSPHRASE))) as server:
         names = server.getnames()
     assert "etc/rancher/k3s/config.yaml" in names and "var/lib/homelab/backup/state.db" in names
     assert any(n.endswith("homelab-vllm.yaml") for n in names)
