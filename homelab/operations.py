@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api.operation import OperationMeta
 from pyinfra.api.util import try_int
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.operations import apt
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
-from homelab.facts import TermuxPackages
+from homelab.facts import FileStates, TermuxPackages
 from homelab.secrets import Secret
 
 
@@ -222,6 +224,27 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         yield chown(dest, user, group)
     if try_int(known["mode"]) != try_int(mode):
         yield chmod(dest, mode)
+
+
+@dataclass(frozen=True)
+class ManagedFile:
+    """A whole file a component owns: what `files_in_place` puts there."""
+
+    name: str  # the operation's name
+    dest: str
+    content: str | Secret
+    mode: str = "644"
+    user: str = "root"
+    group: str = "root"
+
+
+def files_in_place(*managed: ManagedFile | None) -> dict[ManagedFile, OperationMeta]:
+    """All of a component's files with one FileStates fact, then one file_in_place
+    operation each, in order (None entries are skipped). Returns each file's operation."""
+    wanted = [m for m in managed if m is not None]
+    known = host.get_fact(FileStates, paths=[m.dest for m in wanted]) if wanted else {}
+    return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known.get(m.dest), mode=m.mode,
+                             user=m.user, group=m.group) for m in wanted}
 
 
 @operation()

@@ -7,20 +7,19 @@ http://HTTPS///nvidia.github.io/..., which apt-cacher-ng fetches over HTTPS and 
 apt still checks the repository's signature.
 """
 
-from io import StringIO
-
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab.components.base import apt_proxy_is_this_host, apt_proxy_setting
+from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
 from homelab.facts import FilesystemUsage
-from homelab.operations import apt_installed, pinned
-from homelab.paths import template
+from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned
+from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.validation import settings_for
 
 CONF_DIR = "/etc/apt-cacher-ng"
+DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"
 EXPIRE_UNIT = "homelab-apt-cache-expire"
 
 
@@ -38,27 +37,18 @@ def apt_cache():
     # setgid as Debian ships it (chmod 755 would not clear the bit: a change every run)
     files.directory(name="Cache directory", path=cfg.apt_cache_dir, user="apt-cacher-ng", group="apt-cacher-ng",
                     mode="2755")
-    configs = [
-        files.template(name="apt-cacher-ng settings", src=template("apt_cache", "zz_homelab.conf.j2"),
-                       dest=f"{CONF_DIR}/zz_homelab.conf", mode="644", port=cfg.apt_cache_port,
-                       bind_address=cfg.lan_address, cache_dir=cfg.apt_cache_dir,
-                       expire_days=cfg.apt_cache_expire_days, upstream_proxy=cfg.apt_cache_upstream_proxy),
-        *(files.put(name=f"Pinned {distro} backend", src=StringIO(f"{url}\n"), dest=f"{CONF_DIR}/backends_{distro}",
-                    mode="644")
-          for distro, url in sorted(cfg.apt_cache_backends.items())),
-    ]
-    units = [files.template(name="apt-cacher-ng waits for its cache's mount",
-                            src=template("apt_cache", "apt-cacher-ng.service.d.conf.j2"),
-                            dest="/etc/systemd/system/apt-cacher-ng.service.d/homelab.conf", mode="644",
-                            cache_dir=cfg.apt_cache_dir)]
-    keep_running("apt-cacher-ng", configs=configs, units=units)
-
-    expiry_units = [
-        files.template(name=f"Expiry {suffix}", src=template("apt_cache", f"{EXPIRE_UNIT}.{suffix}.j2"),
-                       dest=f"/etc/systemd/system/{EXPIRE_UNIT}.{suffix}", mode="644")
-        for suffix in ("service", "timer")
-    ]
-    keep_running(f"{EXPIRE_UNIT}.timer", units=expiry_units)
-
-    if apt_proxy_is_this_host(cfg):
-        apt_proxy_setting(cfg.apt_proxy_url)
+    files.directory(name="Unit drop-in directory", path=DROP_IN, mode="755")
+    settings = ManagedFile("apt-cacher-ng settings", f"{CONF_DIR}/zz_homelab.conf", render(
+        "apt_cache", "zz_homelab.conf.j2", port=cfg.apt_cache_port, bind_address=cfg.lan_address,
+        cache_dir=cfg.apt_cache_dir, expire_days=cfg.apt_cache_expire_days, upstream_proxy=cfg.apt_cache_upstream_proxy))
+    backends = [ManagedFile(f"Pinned {distro} backend", f"{CONF_DIR}/backends_{distro}", f"{url}\n")
+                for distro, url in sorted(cfg.apt_cache_backends.items())]
+    unit = ManagedFile("apt-cacher-ng waits for its cache's mount", f"{DROP_IN}/homelab.conf",
+                       render("apt_cache", "apt-cacher-ng.service.d.conf.j2", cache_dir=cfg.apt_cache_dir))
+    expiry = [ManagedFile(f"Expiry {suffix}", f"/etc/systemd/system/{EXPIRE_UNIT}.{suffix}",
+                          render("apt_cache", f"{EXPIRE_UNIT}.{suffix}.j2")) for suffix in ("service", "timer")]
+    # the Le Potato's own apt goes through its cache once the cache runs
+    own_proxy = apt_proxy_file(cfg.apt_proxy_url) if apt_proxy_is_this_host(cfg) else None
+    placed = files_in_place(settings, *backends, unit, *expiry, own_proxy)
+    keep_running("apt-cacher-ng", configs=[placed[f] for f in (settings, *backends)], units=[placed[unit]])
+    keep_running(f"{EXPIRE_UNIT}.timer", units=[placed[f] for f in expiry])

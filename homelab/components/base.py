@@ -5,7 +5,6 @@ proxy setting when group data names one. Refuses hosts that are not Debian-like:
 component after it relies on apt and systemd.
 """
 
-from io import StringIO
 from urllib.parse import urlsplit
 
 from pyinfra import host
@@ -14,7 +13,8 @@ from pyinfra.operations import files, server
 
 from homelab.facts import HostProfile, is_debian_like
 from homelab.guards import refuse
-from homelab.paths import template
+from homelab.operations import ManagedFile, files_in_place
+from homelab.rendering import render
 from homelab.validation import role_of, settings_for
 
 MARKER = "/etc/homelab-managed"
@@ -39,12 +39,16 @@ def common_base() -> bool:
     # Files, not timedatectl: timedated caches the zone and skips a "change" to the zone it
     # believes is set, so a hand-edited /etc/localtime would never be repaired.
     files.link(name="Timezone", path="/etc/localtime", target=f"/usr/share/zoneinfo/{cfg.timezone}")
-    files.put(name="Timezone name", src=StringIO(f"{cfg.timezone}\n"), dest="/etc/timezone", mode="644")
-    files.template(name="Managed-by marker", src=template("base", "homelab-managed.j2"), dest=MARKER,
-                   mode="644", site_name=cfg.site_name, host_name=host.name, role=role_of(host))
     # A proxy on this very host (the Le Potato's own cache) is set once it is installed.
-    if not apt_proxy_is_this_host(cfg):
-        apt_proxy_setting(cfg.apt_proxy_url)
+    proxy = None if apt_proxy_is_this_host(cfg) else apt_proxy_file(cfg.apt_proxy_url)
+    files_in_place(
+        ManagedFile("Timezone name", "/etc/timezone", f"{cfg.timezone}\n"),
+        ManagedFile("Managed-by marker", MARKER, render("base", "homelab-managed.j2", site_name=cfg.site_name,
+                                                        host_name=host.name, role=role_of(host))),
+        proxy,
+    )
+    if not cfg.apt_proxy_url:
+        files.file(name="No apt proxy", path=APT_PROXY_CONF, present=False)
     return True
 
 
@@ -53,10 +57,8 @@ def apt_proxy_is_this_host(cfg) -> bool:
         cfg.lan_address, host.name, "127.0.0.1", "localhost"}
 
 
-def apt_proxy_setting(url: str | None) -> None:
+def apt_proxy_file(url: str | None) -> ManagedFile | None:
     """apt fetches http repositories through `url`; https ones go direct (see template)."""
-    if url:
-        files.template(name="apt proxy", src=template("base", "apt-proxy.conf.j2"), dest=APT_PROXY_CONF,
-                       mode="644", apt_proxy_url=url)
-    else:
-        files.file(name="No apt proxy", path=APT_PROXY_CONF, present=False)
+    if not url:
+        return None
+    return ManagedFile("apt proxy", APT_PROXY_CONF, render("base", "apt-proxy.conf.j2", apt_proxy_url=url))

@@ -18,8 +18,8 @@ from pyinfra.operations import files
 from homelab import k3s
 from homelab.facts import HostProfile
 from homelab.guards import refuse
-from homelab.operations import verified_download
-from homelab.paths import template
+from homelab.operations import ManagedFile, files_in_place, verified_download
+from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.validation import settings_for
 
@@ -82,7 +82,8 @@ def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
     for tool in ("kubectl", "crictl", "ctr"):
         files.link(name=f"{tool} -> k3s", path=f"/usr/local/bin/{tool}", target=k3s.BINARY)
     role, unit = k3s.role(host), k3s.unit(host)
-    unit_file = files.template(name=f"{unit}.service", src=template("k3s", "k3s.service.j2"),
-                               dest=f"/etc/systemd/system/{unit}.service", mode="644", role=role, binary=k3s.BINARY)
+    unit_managed = ManagedFile(f"{unit}.service", f"/etc/systemd/system/{unit}.service",
+                               render("k3s", "k3s.service.j2", role=role, binary=k3s.BINARY))
+    unit_file = files_in_place(unit_managed)[unit_managed]
     keep_running(unit, configs=changes, units=[unit_file])
     return True

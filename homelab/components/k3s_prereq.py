@@ -7,8 +7,8 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from homelab import k3s
-from homelab.operations import secret_file
-from homelab.paths import template
+from homelab.operations import ManagedFile, files_in_place
+from homelab.rendering import render
 from homelab.secrets_access import store_for
 from homelab.validation import settings_for
 
@@ -23,10 +23,11 @@ def k3s_prereq() -> list[OperationMeta]:
     cfg = settings_for(host)
     role = k3s.role(host)
     files.directory(name="Config directory", path=k3s.CONFIG_DIR, mode="755")
-    token = secret_file(name="Cluster token", dest=k3s.TOKEN_FILE, content=store_for(host).get(k3s.TOKEN_SECRET))
-    config = files.template(
-        name=f"config.yaml ({role})", src=template("k3s", "config.yaml.j2"), dest=k3s.CONFIG, mode="600",
-        role=role, kubeconfig_mode=cfg.k3s_write_kubeconfig_mode, api_port=cfg.k3s_api_port,
-        tls_san=tls_sans(cfg, host.name), disable=cfg.k3s_disable, server_url=k3s.server_url(),
-        token_file=k3s.TOKEN_FILE, node_ip=cfg.lan_address)
-    return [token, config]
+    placed = files_in_place(
+        ManagedFile("Cluster token", k3s.TOKEN_FILE, store_for(host).get(k3s.TOKEN_SECRET), mode="600"),
+        ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600", content=render(
+            "k3s", "config.yaml.j2", role=role, kubeconfig_mode=cfg.k3s_write_kubeconfig_mode,
+            api_port=cfg.k3s_api_port, tls_san=tls_sans(cfg, host.name), disable=cfg.k3s_disable,
+            server_url=k3s.server_url(), token_file=k3s.TOKEN_FILE, node_ip=cfg.lan_address)),
+    )
+    return list(placed.values())

@@ -7,10 +7,9 @@ from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab.operations import apt_installed, pinned, verified_download
-from homelab.paths import template
+from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download
+from homelab.rendering import render
 from homelab.validation import settings_for
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
@@ -35,7 +34,7 @@ def nvidia_container_toolkit():
     cfg = settings_for(host)
     verified_download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
                       sha256=cfg.nvidia_toolkit_key_sha256, mode="644")
-    files.template(name="Repository", src=template("nvidia_toolkit", "nvidia-container-toolkit.list.j2"),
-                   dest=SOURCES, mode="644", keyring=KEYRING, repo_url=repo_url_for(cfg))
+    files_in_place(ManagedFile("Repository", SOURCES, render("nvidia_toolkit", "nvidia-container-toolkit.list.j2",
+                                                             keyring=KEYRING, repo_url=repo_url_for(cfg))))
     apt_installed(name=f"Toolkit packages {cfg.nvidia_toolkit_version}",
                   packages=[pinned(package, cfg.nvidia_toolkit_version) for package in PACKAGES])

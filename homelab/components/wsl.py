@@ -3,12 +3,10 @@ with the fix when systemd is not PID 1 yet. Does nothing on a host that is not W
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from homelab.facts import HostProfile
 from homelab.k3s import server_host
-from homelab.operations import local_file, stop_host
-from homelab.paths import template
+from homelab.operations import ManagedFile, files_in_place, local_file, stop_host
 from homelab.rendering import render
 from homelab.validation import settings_for
 
@@ -41,8 +39,9 @@ def wsl() -> bool:
     profile = host.get_fact(HostProfile)
     if not is_wsl(cfg, profile):
         return True
-    conf = files.template(name="/etc/wsl.conf: systemd, hostname", src=template("wsl", "wsl.conf.j2"),
-                          dest="/etc/wsl.conf", mode="644", hostname=host.name)
+    conf_file = ManagedFile("/etc/wsl.conf: systemd, hostname", "/etc/wsl.conf",
+                            render("wsl", "wsl.conf.j2", hostname=host.name))
+    conf = files_in_place(conf_file)[conf_file]
     ports = windows_ports(cfg)
     local_file(name="Windows setup script (on this machine)",
                path=f"{cfg.client_files_dir}/{host.name}/windows-setup.ps1",
