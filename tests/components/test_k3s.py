@@ -6,9 +6,8 @@ import hashlib
 
 import pytest
 import yaml
-from jinja2 import Template
 
-from homelab.paths import template
+from homelab.rendering import render
 from homelab.secrets import SecretsStore
 from tests.support import (assert_converges, assert_idempotent, assert_repairs, inventory_variant, planned_commands,
                            run_deploy)
@@ -111,9 +110,8 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
 
 
 def test_agent_config_joins_the_server():
-    text = Template(open(template("k3s", "config.yaml.j2")).read()).render(
-        role="agent", server_url="https://192.168.1.50:6443", token_file="/etc/rancher/k3s/cluster-token",
-        node_ip="192.168.1.51")
+    text = render("k3s", "config.yaml.j2", role="agent", server_url="https://192.168.1.50:6443",
+                  token_file="/etc/rancher/k3s/cluster-token", node_ip="192.168.1.51")
     config = yaml.safe_load(text)
     assert config == {"server": "https://192.168.1.50:6443", "token-file": "/etc/rancher/k3s/cluster-token",
                       "node-ip": "192.168.1.51", "default-runtime": "nvidia",
