@@ -226,3 +226,17 @@ def test_gateway_on_the_node_network_with_tokens_by_name(landed, cfg):
     assert f"@outside not remote_ip {' '.join(cfg.gateway_allowlist)}" in caddyfile
     secrets = {o["metadata"]["name"]: o for o in landed["homelab-secrets.yaml"][1] if o["kind"] == "Secret"}
     assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_MASTER_KEY"}
+
+
+def test_diff_shows_changes_but_never_a_secret(lab, landed, inventory):
+    """--diff prints what changes in ordinary files; files that hold secrets are replaced
+    without a word of their content (run_deploy checks every run's output for every
+    value in the secrets store)."""
+    lab.ssh("gpu-node", f"sed -i 's/^  name: gateway-tokens/  name: gateway-tokens-x/' {MANIFESTS}/homelab-secrets.yaml"
+                        " && echo tampered >> /etc/rancher/k3s/cluster-token"
+                        f" && sed -i 's/routingLogic: prefixaware/routingLogic: session/' {MANIFESTS}/homelab-vllm.yaml",
+            sudo=True)
+    run = assert_repairs("gpu_node", inventory, "gpu-node", "--diff", limit="gpu-node")
+    assert "Will modify /var/lib/rancher/k3s/server/manifests/homelab-vllm.yaml" in run.stderr
+    assert "routingLogic: prefixaware" in run.stderr
+    assert "gateway-tokens" not in run.stderr and "tampered" not in run.stderr
