@@ -7,6 +7,11 @@ host is touched.
 # Name of this site: used in labels, file headers and the kubeconfig context name.
 site_name = "homelab"
 
+# SSH host keys are checked against ~/.ssh/known_hosts and a device whose key is not
+# there is refused: pin each one first (connect once with `ssh`, compare the
+# fingerprint with the device's). "accept-new" would pin on first use instead.
+ssh_strict_host_key_checking = "yes"
+
 # Timezone of every managed Linux host (a name from /usr/share/zoneinfo).
 timezone = "Europe/Berlin"
 
