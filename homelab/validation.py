@@ -172,9 +172,14 @@ def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
                 problems.append(Problem(name, f"models[{index}].name", f"{model_name!r} is listed twice",
                                         "give each catalogue entry its own name in group_data/all.py"))
         wanted = getattr(cfg, "default_model", None)
-        if wanted is not None and wanted not in catalogue:
+        entry = next((m for m in cfg.models if m.name == wanted), None)
+        chat_models = [m.name for m in cfg.models if m.enabled and m.kind != "embedding"]
+        if wanted is not None and entry is None:
             problems.append(Problem(name, "default_model", f"{wanted!r} is not in the model catalogue",
                                     f"use one of {catalogue}, or add the model to `models` in group_data/all.py"))
+        elif entry is not None and (not entry.enabled or entry.kind == "embedding"):
+            why = "is switched off (enabled: False)" if not entry.enabled else "is an embedding model, it cannot chat"
+            problems.append(Problem(name, "default_model", f"{wanted!r} {why}", f"use one of {chat_models}"))
     for name, cfg in settings.items():
         if isinstance(cfg, GpuNode):
             problems.extend(_gpu_node_checks(name, cfg))

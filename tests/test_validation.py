@@ -123,6 +123,10 @@ BAD_INPUTS = {
         replace={"termux_phones.py": ('default_model = "mistral-7b-instruct"', 'default_model = "llama-3"')},
         expect=["host 'pixel', key 'default_model': 'llama-3' is not in the model catalogue",
                 "add the model to `models` in group_data/all.py"]),
+    "default_model_that_cannot_chat": dict(
+        replace={"ipads.py": ('default_model = "mistral-7b-instruct"', 'default_model = "all-minilm-l6-v2"')},
+        expect=["host 'ipad', key 'default_model': 'all-minilm-l6-v2' is an embedding model, it cannot chat",
+                "use one of ['gpt2', 'mistral-7b-instruct']"]),
     "proxy_url_without_scheme": dict(
         replace={"all.py": ("apt_proxy_url = None", 'apt_proxy_url = "potato:3142"')},
         expect=["key 'apt_proxy_url': 'potato:3142' is not an http(s) URL", "group_data/all.py"]),
