@@ -101,7 +101,8 @@ class TermuxPackages(FactBase):
 class FileStates(FactBase):
     """Many files in one round trip: {path: {"sha256", "mode", "user", "group"}, or None
     when the file does not exist}. A component asks once for all the files it manages,
-    instead of two facts per file."""
+    instead of two facts per file. GNU stat and sha256sum: for the Linux hosts only; files
+    on the MacBook (macOS) go through secret_file and pyinfra's own file operations."""
 
     def command(self, paths: list[str]) -> str:
         quoted = " ".join(shlex.quote(path) for path in paths)
