@@ -138,20 +138,16 @@ def doctor(inventory_file):
 def smoke(device, inventory_file):
     """End to end through the gateway: models, completion, streamed chat, text and image embeddings."""
     from homelab import devices, smoke as smoke_test, table
-    from homelab.clients import api_base_url_for, enabled_models
-    from homelab.validation import load_inventory, settings_for
+    from homelab.clients import api_base_url_for, enabled_models, tls_verify
 
-    inventory = load_inventory(inventory_file)
-    server = inventory.get_group("gpu_nodes")[0]
-    cfg = settings_for(server)
+    name, cfg = _server(inventory_file)
     store = SecretsStore(cfg.secrets_file)
     if devices.is_revoked(store, device) or not store.has(devices.token_key(device)):
         _fail(f"{device} has no active token (python tasks.py keys list)")
-    root_ca = Path(cfg.client_files_dir) / server.name / "gateway-root-ca.crt"
     base_url = api_base_url_for(cfg)
     click.echo(f"smoke test of {base_url} as {device}", err=True)
     steps = smoke_test.run(base_url, store.get(devices.token_key(device)).reveal(), enabled_models(cfg),
-                           verify=str(root_ca) if root_ca.is_file() else True,
+                           verify=tls_verify(cfg, name),
                            log=lambda message: click.echo(f"  {message}", err=True))
     click.echo(table.render(["step", "result", "seconds", "detail"],
                             [[s.name, "ok" if s.ok else "FAIL", f"{s.seconds:.2f}", s.detail] for s in steps]))
@@ -253,11 +249,10 @@ def scan(inventory_file):
     import shutil
     import subprocess
 
-    from homelab.validation import load_inventory, settings_for
+    from homelab.k3s import context_name
 
-    server = load_inventory(inventory_file).get_group("gpu_nodes")[0]
-    cfg = settings_for(server)
-    context = f"{cfg.site_name}-{server.name}"
+    name, cfg = _server(inventory_file)
+    context = context_name(cfg, name)
     kubeconfig = str(Path(cfg.kubeconfig_path).expanduser())
     scanners = {
         "kubescape": ["kubescape", "scan", "framework", "nsa", "--kubeconfig", kubeconfig, "--kube-context", context],

@@ -4,6 +4,8 @@ render these for their devices."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from homelab import devices, k3s
@@ -19,6 +21,17 @@ def _scheme(server_cfg) -> str:
 
 def api_base_url_for(server_cfg) -> str:
     return f"{_scheme(server_cfg)}://{server_cfg.lan_address}:{server_cfg.gateway_port}/v1"
+
+
+def gateway_root_ca(cfg, node_name: str) -> Path:
+    """Where the GPU node deploy puts the gateway's root CA on the control machine."""
+    return Path(cfg.client_files_dir) / node_name / "gateway-root-ca.crt"
+
+
+def tls_verify(cfg, node_name: str) -> str | bool:
+    """What requests should verify the gateway against: its root CA once fetched."""
+    root_ca = gateway_root_ca(cfg, node_name)
+    return str(root_ca) if root_ca.is_file() else True
 
 
 def api_base_url() -> str:

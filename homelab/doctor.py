@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
 from homelab import k3s, vram
+from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.facts import FilesystemUsage, GpuProbe
 from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
@@ -134,11 +134,9 @@ def gpu_shares_for(cfg) -> int:
 
 
 def gateway_check(device: str, cfg: GpuNode) -> Check:
-    scheme = "https" if cfg.gateway_tls else "http"
-    url = f"{scheme}://{cfg.lan_address}:{cfg.gateway_port}/v1/models"
-    root_ca = Path(cfg.client_files_dir) / device / "gateway-root-ca.crt"
+    url = f"{api_base_url_for(cfg)}/models"
     try:
-        response = requests.get(url, timeout=8, verify=str(root_ca) if root_ca.is_file() else True)
+        response = requests.get(url, timeout=8, verify=tls_verify(cfg, device))
     except requests.RequestException as exc:
         return Check(device, "gateway answering", False, f"{url}: {type(exc).__name__}",
                      "kubectl -n " + cfg.stack_namespace + " get pods -l app=gateway; is the Windows firewall rule "

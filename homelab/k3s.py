@@ -36,5 +36,6 @@ def server_url() -> str:
     return f"https://{cfg.lan_address}:{cfg.k3s_api_port}"
 
 
-def context_name(host) -> str:
-    return f"{settings_for(host).site_name}-{host.name}"
+def context_name(cfg, node_name: str) -> str:
+    """The node's context in the control machine's kubeconfig."""
+    return f"{cfg.site_name}-{node_name}"

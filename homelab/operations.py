@@ -22,21 +22,23 @@ from homelab.secrets import Secret
 
 
 @operation()
-def secret_file(dest: str, content: Secret, user: str | None = "root", group: str | None = "root", mode: str = "600"):
+def secret_file(dest: str, content: Secret, user: str | None = None, group: str | None = None, mode: str = "600"):
     """
     Ship a file that holds a secret. Unlike files.put, it never shows a diff of the
     content (even with --diff) and never puts the content on a command line.
 
     + dest: remote path
     + content: the whole file, as a Secret (from the secrets store); str or bytes inside
-    + user, group: ownership; None leaves it to the connecting user (Termux has no root)
+    + user, group: ownership; None (default) leaves it to the connecting user: this is for
+      files on the MacBook and Termux, where pyinfra's portable facts are needed (Linux
+      hosts' files go through files_in_place)
     + mode: permissions, 600 by default
 
     **Example:**
 
     .. code:: python
 
-        secret_file(name="k3s token", dest="/etc/rancher/k3s/token", content=store.get("k3s_token"))
+        secret_file(name="API env file", dest=f"{home}/.config/homelab/openai.env", content=env)
     """
     if not isinstance(content, Secret):
         raise OperationError("secret_file takes a Secret, so the value never prints")

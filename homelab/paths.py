@@ -10,6 +10,3 @@ FILES = PROJECT_ROOT / "files"
 def template(component: str, name: str) -> str:
     return str(TEMPLATES / component / name)
 
-
-def project_file(component: str, name: str) -> str:
-    return str(FILES / component / name)

@@ -6,7 +6,6 @@ from PyPI with exactly the config.yaml the deploy renders, and a STAND-IN for vL
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import yaml
 
 from homelab.devices import active_tokens, api_devices, token_env
 from homelab.lab.network import HOST_SIDE
+from homelab.lab.system import wait_for_port
 from homelab.secrets import SecretsStore
 from homelab.stack import gateway as gateway_stack
 from homelab.stack.litellm import litellm_config
@@ -102,11 +102,7 @@ class Gateway:
         path.write_text(self.caddyfile(tls_names, port))
         self._start(name, ["ip", "netns", "exec", self.node.netns, CADDY, "run", "--config", str(path),
                            "--adapter", "caddyfile"], self.caddy_env())
-        target_port = port or self.cfg.gateway_port
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex((self.address, target_port)) != 0:
-            assert time.monotonic() < deadline, (self.work / f"{name}.log").read_text()
-            time.sleep(0.2)
+        wait_for_port(self.address, port or self.cfg.gateway_port, f"Caddy (log: {self.work / f'{name}.log'})", 30)
 
     def stop(self, name):
         proc = self.processes.pop(name, None)

@@ -9,7 +9,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab import devices, k3s, vram
+from homelab import clients, devices, k3s, vram
 from homelab.facts import FileStates
 from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets import Secret
@@ -60,4 +60,4 @@ def ai_stack():
                              present=known.get(manifest_path(name)) is not None)
     if ctx.cfg.gateway_tls:
         fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
-                     local=f"{ctx.cfg.client_files_dir}/{host.name}/gateway-root-ca.crt")
+                     local=str(clients.gateway_root_ca(ctx.cfg, host.name)))

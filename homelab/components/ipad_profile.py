@@ -9,7 +9,6 @@ import plistlib
 import ssl
 import uuid
 from io import BytesIO
-from pathlib import Path
 
 import segno
 from pyinfra import host, logger
@@ -57,7 +56,7 @@ def qr_png(text: str) -> bytes:
 
 
 def root_ca_der(cfg, server_name: str) -> bytes | None:
-    pem = Path(cfg.client_files_dir) / server_name / "gateway-root-ca.crt"
+    pem = clients.gateway_root_ca(cfg, server_name)
     if not pem.is_file():
         logger.warning(f"{host.print_prefix}HTTPS is on but {pem} is not fetched yet: deploy the GPU node (once the "
                        "gateway has started), then the clients again; the profile goes without the CA until then")
@@ -81,7 +80,7 @@ def ipad_profile():
               dest=f"{folder}/homelab.mobileconfig", mode="644")
     files.put(name="QR code: base URL", src=BytesIO(qr_png(base_url)), dest=f"{folder}/api-url-qr.png", mode="644")
     secret_file(name="QR code: API token (secret)", dest=f"{folder}/SECRET-api-token-qr.png",
-                content=Secret(qr_png(token.reveal())), user=None, group=None)
+                content=Secret(qr_png(token.reveal())))
     files.template(name="INSTALL.md", src=template("clients", "INSTALL.md.j2"), dest=f"{folder}/INSTALL.md", mode="644",
                    device=device, base_url=base_url, has_ca=ca is not None, ca_name=CA_NAME,
                    webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,

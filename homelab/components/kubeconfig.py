@@ -102,7 +102,8 @@ def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: 
 @deploy("kubeconfig on the control machine")
 def kubeconfig():
     cfg = settings_for(host)
+    context = k3s.context_name(cfg, host.name)
     kubeconfig_on_control_machine(
-        name=f"context {k3s.context_name(host)} in {cfg.kubeconfig_path}", remote=k3s.KUBECONFIG,
-        local=cfg.kubeconfig_path, stamp=f"{cfg.client_files_dir}/{host.name}/kubeconfig.sha256",
-        context=k3s.context_name(host), server=f"https://{cfg.lan_address}:{cfg.k3s_api_port}")
+        name=f"context {context} in {cfg.kubeconfig_path}", remote=k3s.KUBECONFIG, local=cfg.kubeconfig_path,
+        stamp=f"{cfg.client_files_dir}/{host.name}/kubeconfig.sha256", context=context,
+        server=f"https://{cfg.lan_address}:{cfg.k3s_api_port}")

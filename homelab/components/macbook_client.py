@@ -27,9 +27,9 @@ def macbook_client():
     for directory in (f"{home}/.config/homelab", aichat_dir):
         files.directory(name=directory, path=directory, mode="700")
     # AICHAT_CONFIG_DIR: the same place on macOS as on Linux
-    secret_file(name="API env file", dest=env_file, user=None, group=None,
+    secret_file(name="API env file", dest=env_file,
                 content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
-    secret_file(name="aichat config", dest=f"{aichat_dir}/config.yaml", user=None, group=None,
+    secret_file(name="aichat config", dest=f"{aichat_dir}/config.yaml",
                 content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
     rc_file = ".zshrc" if host.get_fact(Os) == "Darwin" else ".bashrc"
     files.line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",

@@ -27,10 +27,10 @@ def termux_client():
     termux_packages(name="Termux packages", packages=cfg.termux_packages)
     for directory in (".config/homelab", ".config/aichat", ".shortcuts"):
         files.directory(name=f"~/{directory}", path=f"{HOME}/{directory}", mode="700")
-    secret_file(name="API env file", dest=ENV_FILE, content=clients.env_file(base_url, token), user=None, group=None)
+    secret_file(name="API env file", dest=ENV_FILE, content=clients.env_file(base_url, token))
     files.line(name="Shell loads the env file", path=f"{HOME}/.bashrc",
                line=f"[ -f {ENV_FILE} ] && . {ENV_FILE}", escape_regex_characters=True)
-    secret_file(name="aichat config", dest=f"{HOME}/.config/aichat/config.yaml", user=None, group=None,
+    secret_file(name="aichat config", dest=f"{HOME}/.config/aichat/config.yaml",
                 content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
     for widget in ("ask-lab", "lab-health"):
         files.template(name=f"Widget {widget}", src=template("clients", f"{widget}.j2"),

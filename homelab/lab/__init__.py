@@ -260,10 +260,6 @@ class Lab:
             raise LabError(f"on {name}: `{command}` failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
 
-    def netns_exec(self, netns: str, *cmd: str) -> subprocess.CompletedProcess:
-        """Run a command on this machine inside a lab namespace (e.g. the outsider's)."""
-        return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True)
-
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
