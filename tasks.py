@@ -4,7 +4,8 @@
     python tasks.py --help
     python tasks.py lab up | down | status | reset HOST
     python tasks.py secrets list | set NAME
-    python tasks.py plan                       # the VRAM plan of the model catalogue
+    python tasks.py plan                       # each GPU node's VRAM, RAM and CPU plan
+    python tasks.py images [--artifacts DIR]   # every image the stack pulls; air-gap archives
     python tasks.py keys list | create | rotate | revoke | show DEVICE
     python tasks.py doctor                     # read-only health check of every device
     python tasks.py smoke [--device DEVICE]    # end to end through the gateway
@@ -85,25 +86,62 @@ def lab_reset(host):
 @cli.command()
 @click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
 def plan(inventory_file):
-    """Show how the model catalogue is planned onto each GPU node's memory."""
-    from homelab import vram
-    from homelab.settings import GpuNode
+    """Show each GPU node's plan: the models on its GPU's memory, the pods on the PC's RAM and CPU."""
+    from homelab import capacity
+    from homelab.stack.common import StackContext
     from homelab.validation import InvalidInventory, load_inventory, settings_for
 
     try:
         inventory = load_inventory(inventory_file)
-        nodes = [(host.name, settings_for(host)) for host in inventory.get_group("gpu_nodes", [])]
-    except InvalidInventory as exc:  # the planner's own verdict is part of the report
+        nodes = {host.name: settings_for(host) for host in inventory.get_group("gpu_nodes", [])}
+    except InvalidInventory as exc:  # the planners' own verdicts are part of the report
         _fail(exc.report())
+    ctx = StackContext(nodes=nodes)
     fits = True
-    for name, cfg in nodes:
-        assert isinstance(cfg, GpuNode)
-        result = vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)
-        click.echo(f"{name}:\n{result.table()}\n")
-        if not result.fits:
-            fits = False
-            click.secho(result.advice(), fg="red", err=True)
+    for name, node_plan in capacity.plan(ctx).items():
+        vram_plan = ctx.plans[name]
+        click.echo(f"{name}: GPU memory\n{vram_plan.table()}\n")
+        click.echo(f"{name}: RAM and CPU (WSL2 on the PC)\n{node_plan.table()}\n")
+        for verdict in ((vram_plan.fits, vram_plan.advice), (node_plan.fits, node_plan.advice)):
+            if not verdict[0]:
+                fits = False
+                click.secho(verdict[1](), fg="red", err=True)
     if not fits:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@click.option("--artifacts", "artifacts_dir", default=None, type=click.Path(file_okay=False),
+              help="An offline k3s artifact directory: check its images/ archives and write images/SHA256SUMS.")
+def images(inventory_file, artifacts_dir):
+    """Every image the stack pulls, from a render of its HelmCharts with the pinned charts."""
+    from homelab import airgap
+    from homelab.components.ai_stack import stack_context
+    from homelab.stack import helm_render, manifests
+    from homelab.validation import InvalidInventory, load_inventory
+
+    try:
+        inventory = load_inventory(inventory_file)
+        server = inventory.get_group("gpu_nodes")[0]
+        found = helm_render.images(helm_render.render(manifests.wanted(stack_context(server, inventory))))
+    except InvalidInventory as exc:
+        _fail(exc.report())
+    except helm_render.RenderError as exc:
+        _fail(str(exc))
+    if not artifacts_dir:
+        click.echo("\n".join(found))
+        return
+    directory = airgap.images_dir(artifacts_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    present, missing = airgap.find_archives(found, directory)
+    for image in found:
+        click.echo(f"{image:<70} {present[image].name if image in present else 'MISSING'}")
+    sums = airgap.write_sums(directory, list(present.values()))
+    click.echo(f"{sums}: {len(present)} archives; the GPU node deploy copies them into k3s's agent/images", err=True)
+    if missing:
+        click.secho("missing archives; on a machine with internet access:\n" +
+                    "\n".join(f"  {airgap.save_command(image, directory)}" for image in missing), fg="red", err=True)
         sys.exit(1)
 
 

@@ -39,7 +39,18 @@ apt_proxy_url = None
 #   max_num_seqs:   how many sequences run at once (KV cache is sized for all of them)
 #   overhead_gib:   CUDA context, activations and CUDA graphs on top
 #   chat_template:  a file in files/chat_templates/ for models without their own
-#   lmcache_cpu_gib: LMCache CPU offload buffer for the KV cache (0: off)
+#   lmcache_cpu_gib: LMCache CPU offload buffer for the KV cache, in WSL's RAM (0: off).
+#                   LMCache pins this buffer (cudaHostAlloc) and CUDA on WSL limits pinned
+#                   memory: a 5 GB pinned buffer failed in LMCache's tracker (LMCache#1063,
+#                   fixed by going below 2 GB). Keep it small; raise it only after checking
+#                   on the PC that the engine starts.
+#   weight_files:   the weights' file names or patterns in the repository at `revision`
+#                   (default ["*.safetensors"]); the prefetch fails unless each matches
+#   host_memory_gib: WSL RAM of the engine's processes besides the LMCache buffer (an
+#                   estimate: check with `kubectl top pods -n ai` on the PC and adjust);
+#                   requested and capped, counted by the RAM plan (`python tasks.py plan`)
+#   cpu, cpu_limit: CPU cores the engine requests and may use (default 1 and 4)
+#   gpu_node:       the GPU node (inventory name) that serves it; default the k3s server
 #   enabled:        False keeps the entry but serves nothing
 models = [
     {
@@ -53,6 +64,7 @@ models = [
         "max_num_seqs": 8,
         "overhead_gib": 0.75,
         "chat_template": "plain-dialogue.jinja",
+        "host_memory_gib": 3.0,
     },
     {
         "name": "mistral-7b-instruct",
@@ -64,7 +76,8 @@ models = [
         "max_model_len": 8192,
         "max_num_seqs": 2,
         "overhead_gib": 1.0,
-        "lmcache_cpu_gib": 8,
+        "lmcache_cpu_gib": 2,
+        "host_memory_gib": 5.0,
     },
     {
         "name": "all-minilm-l6-v2",
@@ -75,6 +88,7 @@ models = [
         "max_model_len": 256,
         "max_num_seqs": 32,
         "overhead_gib": 0.5,
+        "host_memory_gib": 2.5,
     },
     {
         "name": "clip-vit-b-32",
@@ -86,6 +100,10 @@ models = [
         "max_model_len": 77,
         "max_num_seqs": 16,
         "overhead_gib": 0.6,
+        # this revision holds pytorch_model.bin only (safetensors exist on a pull-request
+        # ref, not on main); vLLM loads .bin when there are no safetensors
+        "weight_files": ["pytorch_model.bin"],
+        "host_memory_gib": 3.0,
     },
 ]
 

@@ -10,6 +10,27 @@ _sudo = True
 wsl = None
 # The WSL distribution's name on Windows (`wsl -l -v`), used by the Windows script.
 wsl_distribution = "Ubuntu-22.04"
+# The Windows user's profile folder as WSL sees it, where .wslconfig lives, e.g.
+# "/mnt/c/Users/owner". None: the one user folder under /mnt/c/Users (the deploy asks
+# you to set it when there are several).
+windows_profile_dir = None
+
+# --- The PC's memory and CPU, shared by Windows (and its games) and WSL ------------------
+# What the PC has (Task Manager > Performance: memory in GB, "logical processors").
+pc_memory_gib = 32
+pc_threads = 16
+# What Windows keeps for itself and a game while the AI side runs. The RAM and CPU plan
+# (`python tasks.py plan`) sums every pod's requests plus k3s, and sets WSL's `memory`
+# and `processors` in .wslconfig from it; a stack that does not fit next to these stops
+# the run before any host is touched.
+windows_memory_gib = 6
+windows_threads = 4
+# Memory WSL needs besides the pods: its kernel and page cache, systemd, sshd and k3s
+# itself (k3s documents 2 GB for a server with its workloads; the pods are counted apart).
+wsl_system_memory_gib = 1.5
+# WSL's swap file in GiB (.wslconfig `swap`). Pods run without swap (the kubelet's
+# default); it gives WSL's own processes room when the page cache is tight.
+wsl_swap_gib = 2
 
 # --- NVIDIA Container Toolkit (from NVIDIA's apt repository) -------------------------
 # All four packages (nvidia-container-toolkit, -base, libnvidia-container-tools,
@@ -47,6 +68,9 @@ k3s_write_kubeconfig_mode = "0600"
 # Extra names/addresses for the API certificate; the node's name and lan_address are
 # always included.
 k3s_extra_tls_san = []
+# The pods' network (k3s's default). Only pods and the nodes may read the gateway's
+# metrics listener.
+k3s_cluster_cidr = "10.42.0.0/16"
 
 # --- The gateway (Caddy) ---------------------------------------------------------------
 # The lab's one API door: http(s)://<gpu node>:<gateway_port>/v1
@@ -62,6 +86,10 @@ open_webui_port = 8081
 gateway_body_limit_mb = 25
 # How long one request may take (long generations stream for minutes), in minutes.
 gateway_timeout_minutes = 15
+# Caddy's own metrics (requests, latencies per status) for Prometheus, on an internal
+# listener that answers only pods and the GPU nodes (Caddy's admin API, which would
+# serve them otherwise, is off). Keep it out of the Windows firewall rules.
+gateway_metrics_port = 9180
 # Caddy's image. Pinned to 2.6: the tests run Debian's Caddy 2.6.2 on the very
 # Caddyfile the cluster runs, and 2.6 accepts it as written (remote_ip, not client_ip).
 caddy_image = "caddy:2.6.4-alpine"
@@ -83,18 +111,30 @@ device_plugin_chart_version = "0.20.0"
 vllm_stack_chart_version = "0.1.12"
 kube_prometheus_stack_chart_version = "88.5.3"
 open_webui_chart_version = "16.0.0"
-# Container images, by tag. vLLM serves models without LMCache; lmcache/vllm-openai
-# serves those with lmcache_cpu_gib > 0 (LMCache's image, built with sm_89 for Ada).
-vllm_image = "vllm/vllm-openai:v0.11.0"
-lmcache_image = "lmcache/vllm-openai:v0.3.15"
+# Container images, by tag. One vLLM for every engine: v0.11.1 is the first release that
+# serves CLIP embeddings (vllm-project/vllm PR #26010; v0.11.0 has no CLIPEmbeddingModel),
+# and its image carries LMCache (the release pipeline builds with INSTALL_KV_CONNECTORS=true,
+# docker/Dockerfile installs requirements/kv_connectors.txt), so the chat model's LMCache
+# offload runs on this same vLLM. lmcache/vllm-openai images are not used: they install
+# whatever vLLM was newest when they were built (LMCache docker/Dockerfile, image-release).
+# The lmcache package inside vLLM's image is the one PyPI had at its build (unpinned upstream).
+vllm_image = "vllm/vllm-openai:v0.11.1"
 vllm_router_image = "lmcache/lmstack-router:v0.1.12"
 litellm_image = "ghcr.io/berriai/litellm:main-v1.80.8-stable.1"
 # How vLLM's router spreads requests over engines: roundrobin, session, prefixaware, kvaware.
 router_routing_logic = "prefixaware"
+# Engines sharing a GPU start one after another (vLLM measures free GPU memory while it
+# starts): each waits for the previous one's /health, at most this long, so that one
+# engine that cannot start never keeps the others from starting.
+engine_start_wait_seconds = 600
 # Components that can be switched off; switching one off removes it from the cluster
 # on the next run.
 monitoring_enabled = True
 open_webui_enabled = True
+# Open WebUI's admin login, made when it first starts (signup stays off, so nobody else
+# becomes admin). Its password is `open_webui_admin_password` in the secrets store:
+# `python tasks.py secrets show open_webui_admin_password`.
+open_webui_admin_email = "owner@homelab.home.arpa"
 # llm-d's router (Gateway API Inference Extension "standalone" chart) in front of the
 # chat model: an optional profile, off by default. It needs GAIE's CRDs, downloaded from
 # GitHub and checked against llm_d_crds_sha256 (set it when you switch llm-d on).

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from homelab import k3s, vram
+from homelab import k3s
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.facts import FilesystemUsage, GpuProbe
@@ -107,7 +107,7 @@ def _k3s_checks(device: str, cfg, sections: dict) -> list[Check]:
         checks.append(Check(device, f"k3s node {name} Ready", ready, "Ready" if ready else "NotReady",
                             "" if ready else "sudo journalctl -u k3s -e; kubectl describe node " + name))
         shares = int(node["status"].get("allocatable", {}).get("nvidia.com/gpu", "0"))
-        wanted = gpu_shares_for(cfg)
+        wanted = gpu_shares(StackContext(nodes={device: cfg}), device) if name == device else 1
         checks.append(Check(device, f"GPU shares on {name}", shares >= wanted, f"{shares} allocatable, {wanted} needed",
                             "" if shares >= wanted else "kubectl -n kube-system logs -l app.kubernetes.io/name="
                             "nvidia-device-plugin (is the node labelled nvidia.com/gpu.present=true?)"))
@@ -127,10 +127,6 @@ def _k3s_checks(device: str, cfg, sections: dict) -> list[Check]:
                         if unready else f"{len(pods)} pods ready",
                         "kubectl describe pod -n <namespace> <pod>; kubectl logs ..." if unready else ""))
     return checks
-
-
-def gpu_shares_for(cfg) -> int:
-    return gpu_shares(StackContext(cfg=cfg, plan=vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)))
 
 
 def gateway_check(device: str, cfg: GpuNode) -> Check:

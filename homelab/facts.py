@@ -120,3 +120,35 @@ class FileStates(FactBase):
                 path, mode, user, group, digest = fields
                 states[path] = {"sha256": digest, "mode": mode, "user": user, "group": group}
         return states
+
+
+# Profiles every Windows has besides the people's own.
+WINDOWS_SYSTEM_PROFILES = ("Public", "Default", "Default User", "All Users", "WsiAccount", "WDAGUtilityAccount")
+
+
+class WindowsWslConfig(FactBase):
+    """The Windows user's %UserProfile%\\.wslconfig, as WSL sees it under /mnt/c/Users.
+
+    Returns a dict: profiles (the candidate profile folders), and per profile its
+    .wslconfig's text (None when there is none yet), byte for byte (CRLF kept).
+    `profile_dir` given: only that folder; else every user's folder but Windows' own.
+    """
+
+    def command(self, profile_dir: str | None = None) -> str:
+        if profile_dir:
+            loop = f"for d in {shlex.quote(profile_dir)}; do [ -d \"$d\" ] || continue; "
+        else:
+            skip = "|".join(shlex.quote(name) for name in WINDOWS_SYSTEM_PROFILES)
+            loop = f'for d in /mnt/c/Users/*/; do d="${{d%/}}"; case "${{d##*/}}" in {skip}) continue;; esac; '
+        return (loop + 'if [ -f "$d/.wslconfig" ]; then printf "%s %s\\n" "$d" "$(base64 -w0 < "$d/.wslconfig")"; '
+                'else printf "%s -\\n" "$d"; fi; done; true')
+
+    def process(self, output):
+        import base64
+
+        profiles = {}
+        for line in output:
+            path, _, encoded = line.rpartition(" ")
+            if path:
+                profiles[path] = None if encoded == "-" else base64.b64decode(encoded).decode("utf-8", "replace")
+        return profiles

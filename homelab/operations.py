@@ -228,6 +228,35 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         yield chmod(dest, mode)
 
 
+@operation()
+def file_merged(dest: str, current: str | None, content: str):
+    """
+    A file someone else owns too (the Windows user's .wslconfig), with `content` computed
+    by merging what this project manages into `current`, the file as a fact just read it.
+    Written only when the merge changes it; owner and mode are left alone (on Windows'
+    drive WSL maps them anyway).
+
+    + dest: remote path
+    + current: the file's text now (None: it does not exist)
+    + content: the merged text
+
+    **Example:**
+
+    .. code:: python
+
+        file_merged(name=".wslconfig", dest="/mnt/c/Users/owner/.wslconfig", current=text,
+                    content=merge_ini(text, {"wsl2": {"memory": "24GB"}}))
+    """
+    if current == content:
+        host.noop(f"{dest} has the managed settings")
+        return
+    if state.config.DIFF:
+        host.log(f"Will {'modify' if current is not None else 'create'} {dest}", logger.info)
+        for line in generate_color_diff((current or "").splitlines(True), content.splitlines(True)):
+            logger.info("  %s", line)
+    yield FileUploadCommand(BytesIO(content.encode()), dest, remote_temp_filename=host.get_temp_filename(dest))
+
+
 @dataclass(frozen=True)
 class ManagedFile:
     """A whole file a component owns: what `files_in_place` puts there."""

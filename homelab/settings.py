@@ -59,6 +59,8 @@ Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
 AbsolutePath = Annotated[str, Field(pattern=r"^/")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Arch = Literal["amd64", "arm64"]
+# A file name or glob of a model's weights in its repository ("*.safetensors", "pytorch_model.bin").
+WeightPattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9*?_.-]+$")]
 def _image(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*:[A-Za-z0-9._-]+", value) or value.endswith(":latest"):
         raise ValueError(f"{value!r} is not an image with a pinned tag (write it like 'vllm/vllm-openai:v0.11.0')")
@@ -91,6 +93,11 @@ class CatalogueModel(Strict):
     overhead_gib: Annotated[float, Field(ge=0, le=64)]
     chat_template: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*\.jinja$")] | None = None
     lmcache_cpu_gib: Annotated[int, Field(ge=0, le=1024)] = 0
+    weight_files: Annotated[list[WeightPattern], Field(min_length=1)] = ["*.safetensors"]
+    host_memory_gib: Annotated[float, Field(gt=0, le=1024)] = 3.0
+    cpu: Annotated[float, Field(gt=0, le=256)] = 1.0
+    cpu_limit: Annotated[float, Field(gt=0, le=256)] = 4.0
+    gpu_node: DeviceName | None = None
     enabled: bool = True
 
     @property
@@ -136,6 +143,13 @@ class GpuNode(SshDevice):
 
     wsl: bool | None = None
     wsl_distribution: Annotated[str, Field(min_length=1)]
+    windows_profile_dir: AbsolutePath | None = None
+    pc_memory_gib: Annotated[float, Field(gt=0, le=4096)]
+    pc_threads: Annotated[int, Field(ge=1, le=1024)]
+    windows_memory_gib: Annotated[float, Field(ge=0, le=4096)]
+    windows_threads: Annotated[int, Field(ge=0, le=1024)]
+    wsl_swap_gib: Annotated[int, Field(ge=0, le=1024)]
+    wsl_system_memory_gib: Annotated[float, Field(ge=0, le=64)]
     nvidia_toolkit_version: Version
     nvidia_toolkit_repo_url: HttpUrl
     nvidia_toolkit_key_url: HttpUrl
@@ -149,12 +163,14 @@ class GpuNode(SshDevice):
     k3s_disable: list[Literal["traefik", "servicelb", "metrics-server", "local-storage", "coredns"]]
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
     k3s_extra_tls_san: list[str]
+    k3s_cluster_cidr: IPNetwork
     gateway_port: Port
     gateway_allowlist: Annotated[list[IPNetwork], Field(min_length=1)]
     gateway_tls: bool
     open_webui_port: Port
     gateway_body_limit_mb: Annotated[int, Field(ge=1, le=1024)]
     gateway_timeout_minutes: Annotated[int, Field(ge=1, le=240)]
+    gateway_metrics_port: Port
     caddy_image: Image
     stack_namespace: DeviceName
     monitoring_namespace: DeviceName
@@ -167,12 +183,13 @@ class GpuNode(SshDevice):
     kube_prometheus_stack_chart_version: Version
     open_webui_chart_version: Version
     vllm_image: Image
-    lmcache_image: Image
     vllm_router_image: Image
     litellm_image: Image
     router_routing_logic: Literal["roundrobin", "session", "prefixaware", "kvaware"]
+    engine_start_wait_seconds: Annotated[int, Field(ge=1, le=7200)]
     monitoring_enabled: bool
     open_webui_enabled: bool
+    open_webui_admin_email: Annotated[str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$")]
     llm_d_enabled: bool
     llm_d_chart_version: Version
     llm_d_crds_url: HttpUrl

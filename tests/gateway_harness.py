@@ -1,8 +1,15 @@
-"""The gateway as the cluster runs it: Debian's Caddy with exactly the Caddyfile the
-deploy renders, listening where the cluster's would (the GPU-node lab host's address:
-Caddy runs in that host's network namespace, as hostNetwork does on the node), LiteLLM
-from PyPI with exactly the config.yaml the deploy renders, and a STAND-IN for vLLM
-(tests/stand_ins/openai_upstream.py) behind it, both on this machine (10.77.0.1)."""
+"""The gateway as the cluster runs it, from what the deploy wrote on the GPU-node lab host:
+the Caddyfile of the gateway's ConfigMap, the tokens and keys of the deployed Secrets,
+LiteLLM's config.yaml and guard from its ConfigMap. Debian's Caddy runs that Caddyfile
+where the cluster's would listen (in the GPU-node lab host's network namespace, as
+hostNetwork does on the node); LiteLLM from PyPI runs that config; a STAND-IN for vLLM
+(tests/stand_ins/openai_upstream.py) answers behind them, on this machine (10.77.0.1).
+
+The only values not taken from the host are the upstream addresses the Deployments put
+in the environment (LITELLM_UPSTREAM, VLLM_API_BASE, ...): in-cluster DNS names do not
+resolve here, so they point at this machine's stand-ins instead."""
+
+from __future__ import annotations
 
 import os
 import shutil
@@ -14,18 +21,16 @@ from pathlib import Path
 import requests
 import yaml
 
-from homelab.devices import active_tokens, api_devices, token_env
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
-from homelab.secrets import SecretsStore
 from homelab.stack import gateway as gateway_stack
-from homelab.stack.litellm import litellm_config
+from homelab.stack import litellm as litellm_stack
 from homelab.validation import load_inventory, settings_for
 from tests.support import PROJECT_ROOT
 
 UPSTREAM_PORT, LITELLM_PORT, TLS_PORT = 18181, 18182, 18443
-VLLM_KEY = "stand-in-vllm-key"
 CADDY = shutil.which("caddy")
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 
 
 def wait_for(url: str, timeout: float = 180, **kwargs) -> None:
@@ -41,35 +46,89 @@ def wait_for(url: str, timeout: float = 180, **kwargs) -> None:
         time.sleep(0.5)
 
 
+class Deployed:
+    """The gateway's and LiteLLM's files as they landed on the GPU-node lab host."""
+
+    def __init__(self, lab, node: str = "gpu-node"):
+        def objects(name):
+            text = lab.ssh(node, f"cat {MANIFESTS}/{name}.yaml", sudo=True).stdout
+            return [o for o in yaml.safe_load_all(text) if o]
+
+        gateway = objects("homelab-gateway")
+        litellm = objects("homelab-litellm")
+        self.secrets = {o["metadata"]["name"]: o["stringData"] for o in objects("homelab-secrets")
+                        if o["kind"] == "Secret"}
+        self.caddyfile = _one(gateway, "ConfigMap")["data"]["Caddyfile"]
+        self.caddy_env = _one(gateway, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        litellm_data = _one(litellm, "ConfigMap")["data"]
+        self.litellm_config = litellm_data["config.yaml"]
+        self.litellm_guard = litellm_data[f"{litellm_stack.GUARD_MODULE}.py"]
+        self.litellm_env = _one(litellm, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        self.network_policies = [o for o in litellm if o["kind"] == "NetworkPolicy"]
+
+    def env(self, entries: list[dict], overrides: dict[str, str]) -> dict[str, str]:
+        """A container's environment as the kubelet would build it, Secrets resolved."""
+        env = {}
+        for entry in entries:
+            if "valueFrom" in entry:
+                ref = entry["valueFrom"]["secretKeyRef"]
+                env[entry["name"]] = self.secrets[ref["name"]][ref["key"]]
+            else:
+                env[entry["name"]] = entry["value"]
+        return {**env, **overrides}
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """device -> token, from the deployed gateway-tokens Secret (by the env names the Deployment uses)."""
+        return {entry["name"].removeprefix("HOMELAB_TOKEN_").lower(): self.secrets[
+            entry["valueFrom"]["secretKeyRef"]["name"]][entry["valueFrom"]["secretKeyRef"]["key"]]
+            for entry in self.caddy_env if entry["name"].startswith("HOMELAB_TOKEN_")}
+
+
+def _one(objects: list[dict], kind: str) -> dict:
+    (found,) = [o for o in objects if o["kind"] == kind]
+    return found
+
+
 class Gateway:
-    """Caddy + LiteLLM + the vLLM stand-in, as the cluster runs them."""
+    """Caddy + LiteLLM + the vLLM stand-in, from the deployed files."""
 
     def __init__(self, lab, work: Path):
         self.lab, self.work = lab, work
         self.inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
         self.cfg = settings_for(self.inventory.get_host("gpu-node"))
-        self.store = SecretsStore(lab.secrets_file)
         self.models = [m for m in self.cfg.models if m.enabled]
         self.node = lab.spec("gpu-node")
         self.address = self.node.address
         self.url = f"http://{self.address}:{self.cfg.gateway_port}"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.deployed = Deployed(lab)
 
     def _start(self, name, cmd, env=None):
         log = open(self.work / f"{name}.log", "w")
-        self.processes[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                                cwd=self.work)
+        self.processes[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.work,
+                                                env={**os.environ, **(env or {})})
+
+    @property
+    def vllm_key(self) -> str:
+        return self.deployed.secrets["vllm-api-key"]["key"]
 
     def start(self):
         self._start("upstream", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/openai_upstream.py"),
-                                 HOST_SIDE, str(UPSTREAM_PORT), VLLM_KEY, *(m.name for m in self.models)])
-        config = litellm_config(self.models, f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1")
-        (self.work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        self._start("litellm", [str(Path(sys.executable).with_name("litellm")), "--config", "config.yaml",
-                                "--host", HOST_SIDE, "--port", str(LITELLM_PORT)],
-                    {"LITELLM_MASTER_KEY": self.master_key, "VLLM_API_KEY": VLLM_KEY})
-        wait_for(f"{self.litellm_url}/health/liveliness")
+                                 HOST_SIDE, str(UPSTREAM_PORT), self.vllm_key, *(m.name for m in self.models)])
+        self.start_litellm()
         self.start_caddy()
+
+    def start_litellm(self):
+        self.stop("litellm")
+        config_dir = self.work / "litellm"
+        config_dir.mkdir(exist_ok=True)
+        (config_dir / "config.yaml").write_text(self.deployed.litellm_config)
+        (config_dir / f"{litellm_stack.GUARD_MODULE}.py").write_text(self.deployed.litellm_guard)
+        env = self.deployed.env(self.deployed.litellm_env, {"VLLM_API_BASE": f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1"})
+        self._start("litellm", [str(Path(sys.executable).with_name("litellm")), "--config", str(config_dir / "config.yaml"),
+                                "--host", HOST_SIDE, "--port", str(LITELLM_PORT)], env)
+        wait_for(f"{self.litellm_url}/health/liveliness")
 
     @property
     def litellm_url(self) -> str:
@@ -77,31 +136,28 @@ class Gateway:
 
     @property
     def master_key(self) -> str:
-        return self.store.get("litellm_master_key").reveal()
+        return self.deployed.secrets["litellm-master-key"]["key"]
 
     def tokens(self) -> dict[str, str]:
-        return active_tokens(self.store, api_devices(self.inventory))
+        return self.deployed.tokens
 
-    def caddyfile(self, tls_names=None, port=None) -> str:
-        return gateway_stack.caddyfile(sorted(self.tokens()), self.cfg.gateway_allowlist, f"{HOST_SIDE}:{LITELLM_PORT}",
-                                       port or self.cfg.gateway_port, tls_names, self.cfg.gateway_body_limit_mb,
-                                       self.cfg.gateway_timeout_minutes,
-                                       # Open WebUI's site, with the vLLM stand-in playing Open WebUI
-                                       webui_upstream=f"{HOST_SIDE}:{UPSTREAM_PORT}",
-                                       webui_port=self.cfg.open_webui_port + (1000 if tls_names else 0))
+    def reload(self):
+        """What k3s does after a deploy changed the gateway's files: read them again, restart."""
+        self.deployed = Deployed(self.lab)
+        self.start_caddy()
 
-    def caddy_env(self) -> dict:
-        env = {token_env(device): token for device, token in self.tokens().items()}
-        return {**env, "LITELLM_MASTER_KEY": self.master_key, "XDG_DATA_HOME": str(self.work / "caddy-data"),
-                "XDG_CONFIG_HOME": str(self.work / "caddy-config")}
-
-    def start_caddy(self, name="caddy", tls_names=None, port=None):
-        """What the next deploy does to the cluster's gateway: new Caddyfile, new env, restart."""
+    def start_caddy(self, name="caddy", deployed: Deployed | None = None, port: int | None = None):
+        deployed = deployed or self.deployed
         self.stop(name)
         path = self.work / f"{name}.Caddyfile"
-        path.write_text(self.caddyfile(tls_names, port))
+        path.write_text(deployed.caddyfile)
+        env = deployed.env(deployed.caddy_env, {
+            gateway_stack.UPSTREAM_ENV: f"{HOST_SIDE}:{LITELLM_PORT}",
+            # the vLLM stand-in plays Open WebUI
+            gateway_stack.WEBUI_UPSTREAM_ENV: f"{HOST_SIDE}:{UPSTREAM_PORT}",
+            "XDG_DATA_HOME": str(self.work / f"{name}-data"), "XDG_CONFIG_HOME": str(self.work / f"{name}-config")})
         self._start(name, ["ip", "netns", "exec", self.node.netns, CADDY, "run", "--config", str(path),
-                           "--adapter", "caddyfile"], self.caddy_env())
+                           "--adapter", "caddyfile"], env)
         wait_for_port(self.address, port or self.cfg.gateway_port, f"Caddy (log: {self.work / f'{name}.log'})", 30)
 
     def stop(self, name):
@@ -114,12 +170,11 @@ class Gateway:
         for name in list(self.processes):
             self.stop(name)
 
-    def call(self, path, token=None, body=None, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def call(self, path, token=None, body=None, headers=None, **kwargs):
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
         if body is None:
             return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
         return requests.post(self.url + path, headers=headers, json=body, timeout=60, **kwargs)
 
     def upstream_requests(self):
         return requests.get(f"http://{HOST_SIDE}:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
-

@@ -141,3 +141,16 @@ def planned_commands(inventory, deploy: str, host: str) -> dict[str, list[str]]:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout)
+
+
+MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
+
+
+def landed_manifests(lab, node: str = "gpu-node") -> dict[str, tuple[str, list[dict]]]:
+    """{file name: (text, [objects])} of every manifest the deploy wrote on `node`."""
+    names = lab.ssh(node, f"ls {MANIFESTS_DIR}", sudo=True).stdout.split()
+    out = {}
+    for name in names:
+        text = lab.ssh(node, f"cat {MANIFESTS_DIR}/{name}", sudo=True).stdout
+        out[name] = (text, [o for o in yaml.safe_load_all(text) if o])
+    return out

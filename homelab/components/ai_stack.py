@@ -9,7 +9,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab import clients, devices, k3s, vram
+from homelab import clients, devices, k3s
 from homelab.facts import FileStates
 from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets import Secret
@@ -20,7 +20,7 @@ from homelab.validation import settings_for
 
 
 def stack_context(host_, inventory_) -> StackContext:
-    cfg = settings_for(host_)
+    """The stack as the k3s server `host_` runs it, for every GPU node of `inventory_`."""
     store = store_for(host_)
     exporters = []
     for potato in inventory_.get_group("le_potato", []):
@@ -28,8 +28,10 @@ def stack_context(host_, inventory_) -> StackContext:
         exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
     tokens = devices.active_tokens(store, devices.api_devices(inventory_))
     digest = hashlib.sha256("\n".join(f"{d}:{t}" for d, t in sorted(tokens.items())).encode()).hexdigest()
-    return StackContext(cfg=cfg, plan=vram.plan(cfg.models, cfg.gpu_vram_gib, cfg.gpu_vram_headroom_gib),
-                        node_exporters=exporters, has_hf_token=store.has("hf_token"), node_name=host_.name,
+    nodes = {host_.name: settings_for(host_)}
+    nodes.update({node.name: settings_for(node) for node in inventory_.get_group("gpu_nodes", [])
+                  if node.name != host_.name})
+    return StackContext(nodes=nodes, node_exporters=exporters, has_hf_token=store.has("hf_token"),
                         api_devices=sorted(tokens), tokens_digest=digest)
 
 

@@ -15,7 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
-from homelab import k3s
+from homelab import airgap, k3s
 from homelab.facts import HostProfile
 from homelab.guards import refuse
 from homelab.operations import ManagedFile, files_in_place, verified_download
@@ -45,14 +45,30 @@ def _sha256_of(path: str, size: int, mtime: float) -> str:
     return digest.hexdigest()
 
 
-def artifact_problem(path: Path, expected: str) -> str | None:
+def artifact_problem(path: Path, expected: str, pinned_by: str = "group data pins",
+                     fix: str = "fetch the files of the pinned k3s_version") -> str | None:
     if not path.is_file():
         return f"{path} is missing from k3s_artifacts_dir"
     stat = path.stat()
     actual = _sha256_of(str(path), stat.st_size, stat.st_mtime)
     if actual != expected:
-        return f"{path} has sha256 {actual}, group data pins {expected}: fetch the files of the pinned k3s_version"
+        return f"{path} has sha256 {actual}, {pinned_by} {expected}: {fix}"
     return None
+
+
+def stack_images(artifacts: Path) -> bool:
+    """The stack's own images (tasks.py images --artifacts), each checked against
+    images/SHA256SUMS, copied where k3s imports them at start. False when one is wrong."""
+    directory = airgap.images_dir(artifacts)
+    for name, expected in sorted(airgap.read_sums(directory).items()):
+        problem = artifact_problem(directory / name, expected, f"{airgap.SUMS} says",
+                                   "save the image again, then `python tasks.py images --artifacts ...`")
+        if problem:
+            refuse(f"offline images: {problem}")
+            return False
+        files.put(name=f"Stack image {name} (offline)", src=str(directory / name), dest=f"{k3s.IMAGES_DIR}/{name}",
+                  mode="644")
+    return True
 
 
 @deploy("k3s install")
@@ -76,6 +92,8 @@ def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
         files.directory(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755")
         changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
                                  dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
+        if not stack_images(artifacts):
+            return False
     else:
         changes.append(verified_download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
                                          dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch], mode="755"))

@@ -1,6 +1,7 @@
-"""Everything k3s reads when it starts, written before it starts: config.yaml rendered
-from group data (server or agent) and the cluster token from the secrets store."""
+"""Everything k3s reads when it starts, written before it starts: config.yaml built from
+group data (server or agent) and the cluster token from the secrets store."""
 
+import yaml
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
@@ -8,13 +9,41 @@ from pyinfra.operations import files
 
 from homelab import k3s
 from homelab.operations import ManagedFile, files_in_place
-from homelab.rendering import render
 from homelab.secrets_access import store_for
+from homelab.stack.device_plugin import CONFIG_LABEL, config_name
 from homelab.validation import settings_for
+
+HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"
+          "# k3s when it changes. Change group_data/gpu_nodes.py instead.\n")
 
 
 def tls_sans(cfg, name: str) -> list[str]:
     return list(dict.fromkeys([name, cfg.lan_address, *cfg.k3s_extra_tls_san]))
+
+
+def k3s_config(cfg, name: str, role: str) -> dict:
+    """k3s's flags as config.yaml keys. Dumped by YAML, never templated: no value can
+    break out of its key."""
+    config: dict = {}
+    if role == "server":
+        config.update({"write-kubeconfig-mode": cfg.k3s_write_kubeconfig_mode, "https-listen-port": cfg.k3s_api_port,
+                       "tls-san": tls_sans(cfg, name), "cluster-cidr": cfg.k3s_cluster_cidr})
+        if cfg.k3s_disable:
+            config["disable"] = list(cfg.k3s_disable)
+    else:
+        config["server"] = k3s.server_url()
+    config.update({
+        "token-file": k3s.TOKEN_FILE,
+        # the stack pins pods to nodes by this name (kubernetes.io/hostname)
+        "node-name": name,
+        "node-ip": cfg.lan_address,
+        # containers run with NVIDIA's runtime, which k3s finds at start
+        "default-runtime": "nvidia",
+        # NFD cannot see the GPU behind WSL2's /dev/dxg: the device plugin is told by hand,
+        # and which time-slicing config is this node's. No taints: one node runs everything.
+        "node-label": ["nvidia.com/gpu.present=true", f"{CONFIG_LABEL}={config_name(name)}"],
+    })
+    return config
 
 
 @deploy("k3s prerequisites")
@@ -25,9 +54,7 @@ def k3s_prereq() -> list[OperationMeta]:
     files.directory(name="Config directory", path=k3s.CONFIG_DIR, mode="755")
     placed = files_in_place(
         ManagedFile("Cluster token", k3s.TOKEN_FILE, store_for(host).get(k3s.TOKEN_SECRET), mode="600"),
-        ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600", content=render(
-            "k3s", "config.yaml.j2", role=role, kubeconfig_mode=cfg.k3s_write_kubeconfig_mode,
-            api_port=cfg.k3s_api_port, tls_san=tls_sans(cfg, host.name), disable=cfg.k3s_disable,
-            server_url=k3s.server_url(), token_file=k3s.TOKEN_FILE, node_ip=cfg.lan_address)),
+        ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600",
+                    content=HEADER + yaml.safe_dump(k3s_config(cfg, host.name, role), sort_keys=False)),
     )
     return list(placed.values())

@@ -1,14 +1,26 @@
-"""WSL2 preparation: /etc/wsl.conf with systemd, the Windows-side script, and a stop
-with the fix when systemd is not PID 1 yet. Does nothing on a host that is not WSL2."""
+"""WSL2 preparation: /etc/wsl.conf with systemd, the Windows user's .wslconfig (the keys
+this project manages merged into the owner's own file, the rest left as it is), the
+Windows-side script, and a stop with the fix when systemd is not PID 1 yet. Does nothing
+on a host that is not WSL2."""
 
-from pyinfra import host, logger
+from __future__ import annotations
+
+import re
+
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
-from homelab.facts import HostProfile
+from homelab import capacity
+from homelab.facts import HostProfile, WindowsWslConfig
+from homelab.guards import refuse
 from homelab.k3s import server_host
-from homelab.operations import ManagedFile, files_in_place, local_file, stop_host
+from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
 from homelab.validation import settings_for
+
+WSLCONFIG = ".wslconfig"
+_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+_KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
 
 
 def is_wsl(cfg, profile) -> bool:
@@ -32,6 +44,78 @@ def systemd_missing_reason(profile) -> str | None:
             "enables it: run `wsl --shutdown` in Windows PowerShell, start the distribution again, then re-run")
 
 
+def wslconfig_settings(node_plan: capacity.NodePlan) -> dict[str, dict[str, str]]:
+    """What this project sets in .wslconfig, by section."""
+    return {
+        # mirrored: the LAN reaches WSL on the PC's own address (Windows 11 22H2 or newer);
+        # no idle shutdown; memory, processors and swap from the RAM and CPU plan
+        "wsl2": {"networkingMode": "mirrored", "vmIdleTimeout": "-1", **node_plan.wslconfig()},
+        # memory the AI side frees (engines paused for a game) goes back to Windows
+        "experimental": {"autoMemoryReclaim": "gradual"},
+    }
+
+
+def merge_ini(text: str | None, settings: dict[str, dict[str, str]]) -> str:
+    """`text` with these keys set in these sections; every other line as it was. Keys and
+    sections match case-insensitively, as WSL reads them; a key already at its value is
+    left as written. New keys go at the end of their section, new sections at the end."""
+    text = text or ""
+    newline = "\r\n" if "\r\n" in text or not text else "\n"
+    lines = text.splitlines()
+    wanted = {section.lower(): {key.lower(): (key, value) for key, value in keys.items()}
+              for section, keys in settings.items()}
+    seen: set[tuple[str, str]] = set()
+    last_line_of: dict[str, int] = {}
+    section = None
+    out: list[str] = []
+    for line in lines:
+        header = _SECTION.match(line)
+        if header:
+            section = header.group(1).strip().lower()
+            out.append(line)
+            last_line_of[section] = len(out) - 1
+            continue
+        pair = _KEY.match(line)
+        if section in wanted and pair and pair.group(1).lower() in wanted[section]:
+            key, value = wanted[section][pair.group(1).lower()]
+            seen.add((section, key.lower()))
+            out.append(line if pair.group(2) == value else f"{key}={value}")
+        else:
+            out.append(line)
+        if section is not None and line.strip():
+            last_line_of[section] = len(out) - 1
+    # insert from the bottom up: the indexes of sections above stay valid
+    for name in sorted((n for n in wanted if n in last_line_of), key=lambda n: -last_line_of[n]):
+        missing = [f"{key}={value}" for lower, (key, value) in wanted[name].items() if (name, lower) not in seen]
+        if missing:
+            at = last_line_of[name] + 1
+            out[at:at] = missing
+    for name, keys in wanted.items():
+        if name not in last_line_of:
+            if out and out[-1].strip():
+                out.append("")
+            out.append(f"[{next(s for s in settings if s.lower() == name)}]")
+            out += [f"{key}={value}" for key, value in keys.values()]
+    return newline.join(out) + newline
+
+
+def _wslconfig(cfg) -> bool:
+    profiles = host.get_fact(WindowsWslConfig, profile_dir=cfg.windows_profile_dir)
+    if len(profiles) != 1:
+        found = ", ".join(sorted(profiles)) or "none"
+        refuse(f"cannot tell which Windows user's .wslconfig to manage (profile folders found: {found}): set "
+               "windows_profile_dir for this host in inventory.py, e.g. \"/mnt/c/Users/<your Windows user>\"")
+        return False
+    (profile, current), = profiles.items()
+    node_plan = capacity.plan_for(inventory)[host.name]
+    merged = file_merged(name=f"{WSLCONFIG}: networking, memory, processors, swap (merged into yours)",
+                         dest=f"{profile}/{WSLCONFIG}", current=current,
+                         content=merge_ini(current, wslconfig_settings(node_plan)))
+    if merged.will_change:
+        logger.warning(f"{host.print_prefix}{WSLCONFIG} changes: it takes effect after `wsl --shutdown` on Windows")
+    return True
+
+
 @deploy("WSL2")
 def wsl() -> bool:
     """Returns False when the run must stop for this host (systemd not PID 1 yet)."""
@@ -42,6 +126,8 @@ def wsl() -> bool:
     conf_file = ManagedFile("/etc/wsl.conf: systemd, hostname", "/etc/wsl.conf",
                             render("wsl", "wsl.conf.j2", hostname=host.name))
     conf = files_in_place(conf_file)[conf_file]
+    if not _wslconfig(cfg):
+        return False
     ports = windows_ports(cfg)
     local_file(name="Windows setup script (on this machine)",
                path=f"{cfg.client_files_dir}/{host.name}/windows-setup.ps1",

@@ -9,7 +9,10 @@ and the GPU. Each is named as a stand-in wherever it shows up.
   The lab inventory points the GPU node's download URLs and sha256 pins at these; the
   real pins are checked separately from pyinfra's plan.
 - On the GPU-node lab hosts: /dev/dxg (bound to /dev/null) and an nvidia-smi at
-  /usr/lib/wsl/lib/nvidia-smi that reports an RTX 4070 Ti with 12 GB, as WSL2 would.
+  /usr/lib/wsl/lib/nvidia-smi that reports an RTX 4070 Ti with 12 GB, as WSL2 would;
+  and a stand-in for the Windows drive WSL mounts at /mnt/c: the owner's profile folder
+  with a .wslconfig of the owner's own (CRLF, keys the deploy does not manage), next to
+  Windows' Public and Default profiles.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def setting(name, default):
     try:
         for line in open("/etc/rancher/k3s/config.yaml"):
             if line.startswith(name + ":"):
-                return line.split(":", 1)[1].strip().strip('"')
+                return line.split(":", 1)[1].strip().strip("'\"")
     except OSError:
         pass
     return default
@@ -161,6 +164,21 @@ def write_gpu_stand_ins(root: Path) -> None:
     smi.parent.mkdir(parents=True, exist_ok=True)
     smi.write_text(NVIDIA_SMI)
     smi.chmod(0o755)
+    write_windows_drive_stand_in(root)
+
+
+# The owner's .wslconfig before the first deploy: their own keys, Windows line endings.
+OWNER_WSLCONFIG = ("# my settings\r\n[wsl2]\r\nguiApplications=false\r\nmemory = 8GB\r\n\r\n"
+                   "[experimental]\r\nsparseVhd=true\r\n")
+
+
+def write_windows_drive_stand_in(root: Path) -> None:
+    users = root / "mnt/c/Users"
+    for name in ("Public", "Default"):
+        (users / name).mkdir(parents=True, exist_ok=True)
+    owner = users / "owner"
+    owner.mkdir(parents=True, exist_ok=True)
+    (owner / ".wslconfig").write_bytes(OWNER_WSLCONFIG.encode())
 
 
 def nspawn_gpu_args() -> list[str]:

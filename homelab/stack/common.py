@@ -2,37 +2,117 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import yaml
 
-from homelab.vram import VramPlan
+from homelab import vram
+from homelab.settings import GpuNode
+from homelab.vram import ModelShare, VramPlan
 
 MANAGED = {"app.kubernetes.io/managed-by": "homelab"}
+# Kubernetes' own label for a node's name; k3s names each node after its inventory host.
+NODE_LABEL = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
 class StackContext:
-    cfg: object  # homelab.settings.GpuNode
-    plan: VramPlan
+    """Everything the stack's objects are built from, resolved once per deploy."""
+
+    nodes: dict[str, GpuNode]  # every GPU node's settings by name, the k3s server first
     node_exporters: list[str] = field(default_factory=list)  # "address:port" of the Le Potatoes
     has_hf_token: bool = False
-    node_name: str = "gpu-node"
     api_devices: list[str] = field(default_factory=list)  # devices with a live gateway token
     tokens_digest: str = ""  # changes when a token is rotated or revoked
+
+    @property
+    def node_name(self) -> str:
+        """The k3s server: it runs the gateway, LiteLLM, the router, monitoring and Open WebUI."""
+        return next(iter(self.nodes))
+
+    @property
+    def cfg(self) -> GpuNode:
+        """The server's settings; the stack-wide ones (namespaces, images, ports) are read from here."""
+        return self.nodes[self.node_name]
+
+    def node_of(self, model) -> str:
+        """The GPU node that serves `model` (its catalogue entry's gpu_node, else the server)."""
+        return model.gpu_node or self.node_name
+
+    @cached_property
+    def plans(self) -> dict[str, VramPlan]:
+        """Each GPU node's VRAM plan, for the models placed on it."""
+        return {name: vram.plan([m for m in cfg.models if m.enabled and self.node_of(m) == name], cfg.gpu_vram_gib,
+                                cfg.gpu_vram_headroom_gib) for name, cfg in self.nodes.items()}
+
+    def share(self, model) -> ModelShare:
+        return self.plans[self.node_of(model)].share(model.name)
 
     @property
     def models(self):
         """Enabled catalogue entries, the biggest GPU user first (they start in this order)."""
         enabled = [m for m in self.cfg.models if m.enabled]
-        return sorted(enabled, key=lambda m: -self.plan.share(m.name).need_gib)
+        return sorted(enabled, key=lambda m: -self.share(m).need_gib)
+
+    def models_on(self, node: str) -> list:
+        return [m for m in self.models if self.node_of(m) == node]
 
     @property
     def namespace(self) -> str:
         return self.cfg.stack_namespace
 
-    def service_url(self, service: str, port: int, path: str = "") -> str:
-        return f"http://{service}.{self.namespace}.svc.cluster.local:{port}{path}"
+    def service_url(self, service: str, port: int, path: str = "", namespace: str | None = None) -> str:
+        return f"http://{service}.{namespace or self.namespace}.svc.cluster.local:{port}{path}"
+
+    def on_node(self, node: str | None = None) -> dict:
+        """A pod spec's nodeSelector that keeps it on `node` (default: the server)."""
+        return {NODE_LABEL: node or self.node_name}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one container asks for and may use: CPU in cores (requested for scheduling
+    and the plan, and a cap), memory in MiB, requested and capped at the same value so
+    that what the RAM plan counts is what the container can really take from Windows."""
+
+    cpu: float
+    cpu_limit: float
+    memory_mib: int
+
+    def spec(self) -> dict:
+        """Kubernetes' `resources` of a container."""
+        memory = f"{self.memory_mib}Mi"
+        return {"requests": {"cpu": cpu_quantity(self.cpu), "memory": memory},
+                "limits": {"cpu": cpu_quantity(self.cpu_limit), "memory": memory}}
+
+
+def cpu_quantity(cores: float) -> str:
+    millis = math.ceil(cores * 1000 - 1e-9)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    """One pod the stack runs, as the RAM and CPU planner counts it."""
+
+    name: str  # the workload that makes it (Deployment, StatefulSet, DaemonSet, Job, Prometheus)
+    namespace: str
+    containers: dict[str, Resources]
+    init_containers: dict[str, Resources] = field(default_factory=dict)
+    node: str = ""  # the node it runs on
+    transient: bool = False  # a Job's pod: gone once it has done its work
+
+    @property
+    def cpu(self) -> float:
+        """What the scheduler reserves: the larger of the containers' sum and any one init container."""
+        return max([sum(c.cpu for c in self.containers.values()), *(c.cpu for c in self.init_containers.values())])
+
+    @property
+    def memory_mib(self) -> int:
+        return max([sum(c.memory_mib for c in self.containers.values()),
+                    *(c.memory_mib for c in self.init_containers.values())])
 
 
 def image_parts(image: str) -> tuple[str, str]:

@@ -1,7 +1,9 @@
-"""The API gateway: Caddy in front of LiteLLM, on the node's network (hostNetwork) so it
-sees each client's real address for the allowlist. A device's token (from the
-gateway-tokens Secret) lets a request through, with the device's name attached for
-LiteLLM's logs and metrics; everything else gets an OpenAI-style 401, 403 or 404."""
+"""The API gateway: Caddy in front of LiteLLM, on the k3s server's network (hostNetwork)
+so it sees each client's real address for the allowlist, pinned to the server because
+that is the address every client is given. A device's token (from the gateway-tokens
+Secret) lets a request through, with the device's name attached for LiteLLM's logs and
+metrics; everything else gets an OpenAI-style 401, 403, 404 or 400. Caddy's own metrics
+are served on an internal listener that only pods and the GPU nodes may read."""
 
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ from dataclasses import dataclass
 from homelab.devices import token_env
 from homelab.rendering import render
 from homelab.stack import litellm, open_webui
-from homelab.stack.common import MANAGED, StackContext, secret_ref
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 from homelab.stack.secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
 
 NAME = "gateway"
 DATA_DIR = "/var/lib/homelab/caddy"  # Caddy's internal CA and certificates (hostPath)
 ROOT_CERT = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"
+CADDY = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
+# Where Caddy sends what passes the gate (environment variables the Caddyfile reads).
+UPSTREAM_ENV = "LITELLM_UPSTREAM"
+WEBUI_UPSTREAM_ENV = "OPEN_WEBUI_UPSTREAM"
 
 
 @dataclass(frozen=True)
@@ -38,28 +44,33 @@ def _site_address(port: int, tls_names: list[str] | None) -> str:
     return f"http://:{port}"
 
 
-def caddyfile(devices: list[str], allowlist: list[str], upstream: str, port: int, tls_names: list[str] | None,
-              body_limit_mb: int, timeout_minutes: int, webui_upstream: str | None = None,
-              webui_port: int | None = None) -> str:
-    """The Caddyfile, for the cluster and for the tests alike."""
-    return render("gateway", "Caddyfile.j2", site_address=_site_address(port, tls_names), tls=bool(tls_names),
-                  devices=[GatewayDevice(name) for name in sorted(devices)], allowlist=allowlist, upstream=upstream,
-                  body_limit_mb=body_limit_mb, timeout_minutes=timeout_minutes, webui_upstream=webui_upstream,
-                  webui_site_address=_site_address(webui_port, tls_names) if webui_upstream else None)
+def metrics_allowlist(ctx: StackContext) -> list[str]:
+    """Who may read Caddy's metrics: pods (Prometheus), and the GPU nodes themselves
+    (a pod reaching the node's address from another node arrives as that node)."""
+    return [ctx.cfg.k3s_cluster_cidr, "127.0.0.1/32", *(f"{cfg.lan_address}/32" for cfg in ctx.nodes.values())]
 
 
-def cluster_caddyfile(ctx: StackContext) -> str:
+def caddyfile(ctx: StackContext) -> str:
     cfg = ctx.cfg
-    return caddyfile(ctx.api_devices, cfg.gateway_allowlist,
-                     upstream=f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}",
-                     port=cfg.gateway_port, tls_names=[cfg.lan_address, ctx.node_name] if cfg.gateway_tls else None,
-                     body_limit_mb=cfg.gateway_body_limit_mb, timeout_minutes=cfg.gateway_timeout_minutes,
-                     webui_upstream=f"{open_webui.NAME}.{ctx.namespace}.svc.cluster.local:80" if cfg.open_webui_enabled
-                     else None, webui_port=cfg.open_webui_port)
+    tls_names = [cfg.lan_address, ctx.node_name] if cfg.gateway_tls else None
+    return render("gateway", "Caddyfile.j2", site_address=_site_address(cfg.gateway_port, tls_names),
+                  tls=bool(tls_names), devices=[GatewayDevice(name) for name in sorted(ctx.api_devices)],
+                  allowlist=cfg.gateway_allowlist, body_limit_mb=cfg.gateway_body_limit_mb,
+                  timeout_minutes=cfg.gateway_timeout_minutes,
+                  webui_site_address=_site_address(cfg.open_webui_port, tls_names) if cfg.open_webui_enabled else None,
+                  metrics_port=cfg.gateway_metrics_port, metrics_allowlist=metrics_allowlist(ctx))
+
+
+def upstreams(ctx: StackContext) -> dict[str, str]:
+    """The upstreams' in-cluster addresses, by the environment variable Caddy reads."""
+    found = {UPSTREAM_ENV: f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}"}
+    if ctx.cfg.open_webui_enabled:
+        found[WEBUI_UPSTREAM_ENV] = f"{open_webui.NAME}.{ctx.namespace}.svc.cluster.local:80"
+    return found
 
 
 def manifests(ctx: StackContext) -> list[dict]:
-    text = cluster_caddyfile(ctx)
+    text = caddyfile(ctx)
     labels = {**MANAGED, "app": NAME}
     config_map = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": f"{NAME}-caddyfile", "namespace": ctx.namespace, "labels": labels},
@@ -67,6 +78,11 @@ def manifests(ctx: StackContext) -> list[dict]:
     env = [{"name": GatewayDevice(d).env, **secret_ref(GATEWAY_TOKENS, GatewayDevice(d).env)}
            for d in sorted(ctx.api_devices)]
     env.append({"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)})
+    env += [{"name": name, "value": address} for name, address in upstreams(ctx).items()]
+    ports = [{"name": "api", "containerPort": ctx.cfg.gateway_port, "hostPort": ctx.cfg.gateway_port},
+             {"name": "metrics", "containerPort": ctx.cfg.gateway_metrics_port}]
+    if ctx.cfg.open_webui_enabled:
+        ports.append({"name": "webui", "containerPort": ctx.cfg.open_webui_port, "hostPort": ctx.cfg.open_webui_port})
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
@@ -78,20 +94,21 @@ def manifests(ctx: StackContext) -> list[dict]:
                          "homelab/caddyfile-sha256": hashlib.sha256(text.encode()).hexdigest(),
                          "homelab/tokens-sha256": ctx.tokens_digest}},
                      "spec": {
-                         # the client's real address reaches Caddy only on the node's own network
+                         # the client's real address reaches Caddy only on the node's own network,
+                         # and clients are given the server's address
                          "hostNetwork": True, "dnsPolicy": "ClusterFirstWithHostNet",
+                         "nodeSelector": ctx.on_node(),
                          "containers": [{
                              "name": "caddy", "image": ctx.cfg.caddy_image, "imagePullPolicy": "IfNotPresent",
                              "args": ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
-                             "env": env,
-                             "ports": [{"name": "api", "containerPort": ctx.cfg.gateway_port,
-                                        "hostPort": ctx.cfg.gateway_port},
-                                       *([{"name": "webui", "containerPort": ctx.cfg.open_webui_port,
-                                           "hostPort": ctx.cfg.open_webui_port}] if ctx.cfg.open_webui_enabled else [])],
-                             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                             "env": env, "ports": ports, "resources": CADDY.spec(),
                              "volumeMounts": [{"name": "caddyfile", "mountPath": "/etc/caddy", "readOnly": True},
                                               {"name": "data", "mountPath": "/data"}]}],
                          "volumes": [{"name": "caddyfile", "configMap": {"name": f"{NAME}-caddyfile"}},
                                      {"name": "data", "hostPath": {"path": DATA_DIR, "type": "DirectoryOrCreate"}}]}}},
     }
     return [config_map, deployment]
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    return [PodPlan(NAME, ctx.namespace, {"caddy": CADDY}, node=ctx.node_name)]

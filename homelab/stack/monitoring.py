@@ -1,19 +1,37 @@
 """kube-prometheus-stack: Prometheus scraping vLLM's engines and router (their
-ServiceMonitors, picked up without the release label), LiteLLM and the Le Potato's node
-exporter (static targets), Grafana with Node Exporter Full and vLLM's dashboards."""
+ServiceMonitors, picked up without the release label), LiteLLM, the gateway's Caddy and
+the Le Potato's node exporter (static targets), the GPU nodes' own node exporter, Grafana
+with Node Exporter Full and vLLM's dashboards. Everything but the node exporter runs on
+the k3s server, with requests and limits from the RAM and CPU plan.
+
+Switched off because a single k3s node has nothing for them: Alertmanager, the
+admission webhooks (and their certificate Jobs), and the scrapes of control-plane
+components k3s runs inside its own process."""
 
 from __future__ import annotations
 
 from homelab.stack import litellm
-from homelab.stack.common import StackContext, helm_chart
+from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart
 from homelab.stack.secrets import GRAFANA_ADMIN
 
+RELEASE = "kube-prometheus-stack"
 NODE_EXPORTER_FULL = {"gnetId": 1860, "revision": 41, "datasource": "Prometheus"}
+
+PROMETHEUS = Resources(cpu=0.25, cpu_limit=1, memory_mib=1024)
+CONFIG_RELOADER = Resources(cpu=0.01, cpu_limit=0.1, memory_mib=64)
+OPERATOR = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
+KUBE_STATE_METRICS = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
+NODE_EXPORTER = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=64)
+GRAFANA = Resources(cpu=0.1, cpu_limit=1, memory_mib=384)
+GRAFANA_SIDECAR = Resources(cpu=0.02, cpu_limit=0.2, memory_mib=96)
+GRAFANA_DOWNLOAD = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=64)
 
 
 def scrape_configs(ctx: StackContext) -> list[dict]:
     configs = [{"job_name": "litellm", "metrics_path": "/metrics/",
-                "static_configs": [{"targets": [f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}"]}]}]
+                "static_configs": [{"targets": [f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}"]}]},
+               {"job_name": "gateway", "static_configs": [
+                   {"targets": [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]}]}]
     if ctx.node_exporters:
         configs.append({"job_name": "le-potato", "static_configs": [
             {"targets": list(ctx.node_exporters), "labels": {"device": "le-potato"}}]})
@@ -21,19 +39,39 @@ def scrape_configs(ctx: StackContext) -> list[dict]:
 
 
 def values(ctx: StackContext) -> dict:
+    server = ctx.on_node()
     return {
         "alertmanager": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "prometheusOperator": {
+            "admissionWebhooks": {"enabled": False},
+            "tls": {"enabled": False},
+            "resources": OPERATOR.spec(),
+            "prometheusConfigReloader": {"resources": CONFIG_RELOADER.spec()},
+            "nodeSelector": server,
+        },
         "prometheus": {"prometheusSpec": {
             # without these, ServiceMonitors lacking this release's label are ignored
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "podMonitorSelectorNilUsesHelmValues": False,
             "retention": ctx.cfg.prometheus_retention,
             "additionalScrapeConfigs": scrape_configs(ctx),
+            "resources": PROMETHEUS.spec(),
+            "nodeSelector": server,
         }},
+        "kube-state-metrics": {"resources": KUBE_STATE_METRICS.spec(), "nodeSelector": server},
+        "prometheus-node-exporter": {"resources": NODE_EXPORTER.spec()},
         "grafana": {
             "admin": {"existingSecret": GRAFANA_ADMIN[0], "userKey": GRAFANA_ADMIN[1], "passwordKey": GRAFANA_ADMIN[2]},
+            "resources": GRAFANA.spec(),
+            "nodeSelector": server,
+            "testFramework": {"enabled": False},
+            "downloadDashboards": {"resources": GRAFANA_DOWNLOAD.spec()},
             # vLLM's dashboards arrive as ConfigMaps labelled grafana_dashboard in the stack's namespace
-            "sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}},
+            "sidecar": {"resources": GRAFANA_SIDECAR.spec(), "dashboards": {"enabled": True, "searchNamespace": "ALL"}},
             "dashboardProviders": {"dashboardproviders.yaml": {"apiVersion": 1, "providers": [{
                 "name": "homelab", "orgId": 1, "folder": "homelab", "type": "file", "disableDeletion": True,
                 "options": {"path": "/var/lib/grafana/dashboards/homelab"}}]}},
@@ -43,7 +81,23 @@ def values(ctx: StackContext) -> dict:
 
 
 def manifests(ctx: StackContext) -> list[dict]:
-    return [helm_chart("kube-prometheus-stack", chart="kube-prometheus-stack",
-                       repo="https://prometheus-community.github.io/helm-charts",
+    return [helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
                        version=ctx.cfg.kube_prometheus_stack_chart_version, namespace=ctx.cfg.monitoring_namespace,
                        values=values(ctx))]
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    ns, server = ctx.cfg.monitoring_namespace, ctx.node_name
+    return [
+        # the operator makes a StatefulSet "prometheus-<name>" of the Prometheus resource
+        PodPlan(f"{RELEASE}-prometheus", ns, {"prometheus": PROMETHEUS, "config-reloader": CONFIG_RELOADER},
+                {"init-config-reloader": CONFIG_RELOADER}, node=server),
+        PodPlan(f"{RELEASE}-operator", ns, {RELEASE: OPERATOR}, node=server),
+        PodPlan(f"{RELEASE}-kube-state-metrics", ns, {"kube-state-metrics": KUBE_STATE_METRICS}, node=server),
+        PodPlan(f"{RELEASE}-grafana", ns, {"grafana-sc-dashboard": GRAFANA_SIDECAR,
+                                           "grafana-sc-datasources": GRAFANA_SIDECAR, "grafana": GRAFANA},
+                {"download-dashboards": GRAFANA_DOWNLOAD}, node=server),
+        *(PodPlan(f"{RELEASE}-prometheus-node-exporter", ns, {"node-exporter": NODE_EXPORTER}, node=node)
+          for node in ctx.nodes),
+    ]
+

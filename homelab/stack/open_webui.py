@@ -1,15 +1,36 @@
-"""Open WebUI, talking to LiteLLM inside the cluster with the master key (by Secret)."""
+"""Open WebUI, talking to LiteLLM inside the cluster with the master key (by Secret).
+
+The owner's admin account is made from the secrets store when Open WebUI first starts
+(otherwise the first person to sign up becomes admin), and signup is off. Document
+search embeds with the catalogue's own embedding model through LiteLLM, and Open WebUI
+runs offline: it downloads no models of its own."""
 
 from __future__ import annotations
 
 from homelab.stack import litellm
-from homelab.stack.common import StackContext, helm_chart, secret_ref
-from homelab.stack.secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_SECRET
+from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
+from homelab.stack.secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
 
 NAME = "open-webui"
+OPEN_WEBUI = Resources(cpu=0.25, cpu_limit=2, memory_mib=1024)
+COPY_APP_DATA = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
+
+
+def text_embedding_model(ctx: StackContext):
+    return next((m for m in ctx.models if m.kind == "embedding" and m.inputs == ["text"]), None)
 
 
 def values(ctx: StackContext) -> dict:
+    env = [{"name": "WEBUI_SECRET_KEY", **secret_ref(*OPEN_WEBUI_SECRET)},
+           {"name": "WEBUI_ADMIN_EMAIL", "value": ctx.cfg.open_webui_admin_email},
+           {"name": "WEBUI_ADMIN_NAME", "value": "Owner"},
+           {"name": "WEBUI_ADMIN_PASSWORD", **secret_ref(*OPEN_WEBUI_ADMIN)},
+           {"name": "ENABLE_SIGNUP", "value": "false"},
+           {"name": "OFFLINE_MODE", "value": "true"}]
+    embedding = text_embedding_model(ctx)
+    if embedding is not None:
+        env += [{"name": "RAG_EMBEDDING_ENGINE", "value": "openai"},
+                {"name": "RAG_EMBEDDING_MODEL", "value": embedding.name}]
     return {
         "ollama": {"enabled": False},
         "pipelines": {"enabled": False},
@@ -18,12 +39,19 @@ def values(ctx: StackContext) -> dict:
         "openaiBaseApiUrl": ctx.service_url(litellm.NAME, litellm.PORT, "/v1"),
         "openaiApiKeyExistingSecret": LITELLM_MASTER_KEY[0],
         "openaiApiKeyExistingSecretKey": LITELLM_MASTER_KEY[1],
-        "extraEnvVars": [{"name": "WEBUI_SECRET_KEY", **secret_ref(*OPEN_WEBUI_SECRET)}],
+        "extraEnvVars": env,
         "persistence": {"enabled": True, "size": "2Gi"},
         "service": {"type": "ClusterIP"},
+        "resources": OPEN_WEBUI.spec(),
+        "copyAppData": {"resources": COPY_APP_DATA.spec()},
+        "nodeSelector": ctx.on_node(),
     }
 
 
 def manifests(ctx: StackContext) -> list[dict]:
     return [helm_chart(NAME, chart="open-webui", repo="https://helm.openwebui.com",
                        version=ctx.cfg.open_webui_chart_version, namespace=ctx.namespace, values=values(ctx))]
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    return [PodPlan(NAME, ctx.namespace, {NAME: OPEN_WEBUI}, {"copy-app-data": COPY_APP_DATA}, node=ctx.node_name)]

@@ -11,6 +11,7 @@ VLLM_API_KEY = ("vllm-api-key", "key")
 LITELLM_MASTER_KEY = ("litellm-master-key", "key")
 HF_TOKEN = ("hf-token", "token")
 OPEN_WEBUI_SECRET = ("open-webui-secret", "key")
+OPEN_WEBUI_ADMIN = ("open-webui-admin", "password")
 GRAFANA_ADMIN = ("grafana-admin", "admin-user", "admin-password")
 GATEWAY_TOKENS = "gateway-tokens"  # one key per device: its token's environment variable name
 
@@ -32,6 +33,7 @@ def manifests(ctx: StackContext, store) -> list[dict]:
         objects.append(_secret(HF_TOKEN[0], ns, {HF_TOKEN[1]: store.get("hf_token").reveal()}))
     if ctx.cfg.open_webui_enabled:
         objects.append(_secret(OPEN_WEBUI_SECRET[0], ns, {OPEN_WEBUI_SECRET[1]: store.get("open_webui_secret_key").reveal()}))
+        objects.append(_secret(OPEN_WEBUI_ADMIN[0], ns, {OPEN_WEBUI_ADMIN[1]: store.get("open_webui_admin_password").reveal()}))
     if ctx.cfg.monitoring_enabled:
         objects.append(_secret(GRAFANA_ADMIN[0], mon, {GRAFANA_ADMIN[1]: "admin",
                                                        GRAFANA_ADMIN[2]: store.get("grafana_admin_password").reveal()}))

@@ -1,83 +1,116 @@
 """vLLM through the production-stack chart (vllm-stack): one modelSpec per enabled
-catalogue entry, each loading its weights from the model cache under its catalogue
-name, its GPU share from the VRAM planner, prefix caching set explicitly, LMCache CPU
-offload where the catalogue asks for it, and the router in front. Engines start one at
-a time (each waits for the previous one's /health): they share one GPU and measure free
-memory while starting. vLLM is reachable only inside the cluster (ClusterIP) and needs
-its API key."""
+catalogue entry, each on its GPU node, loading its weights from that node's model cache
+under its catalogue name, its GPU share from the node's VRAM plan, prefix caching set
+explicitly, LMCache CPU offload where the catalogue asks for it, and the router in front.
+
+Engines sharing a GPU start one after another: vLLM measures free GPU memory while it
+starts. Each waits for the previous one's /health, but only for engine_start_wait_seconds:
+one engine that cannot start must not keep the others from serving. Engines are
+replaced with Recreate: each holds its node's one GPU share for its model, so a second
+pod of the same model (a rolling update) could never be scheduled.
+
+vLLM is reachable only inside the cluster (ClusterIP) and needs its API key."""
 
 from __future__ import annotations
 
+import shlex
+
 from homelab.paths import FILES
 from homelab.stack import model_cache
-from homelab.stack.common import StackContext, helm_chart, image_parts
+from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
 from homelab.stack.secrets import VLLM_API_KEY
 
 RELEASE = "vllm"
 ROUTER_SERVICE = f"{RELEASE}-router-service"
+ROUTER = Resources(cpu=0.25, cpu_limit=1, memory_mib=768)
+WAIT = Resources(cpu=0.01, cpu_limit=0.1, memory_mib=32)
 
 
 def engine_service(model) -> str:
     return f"{RELEASE}-{model.name}-engine-service"
 
 
+def engine_deployment(model) -> str:
+    return f"{RELEASE}-{model.name}-deployment-vllm"
+
+
 def chat_template(name: str) -> str:
     return (FILES / "chat_templates" / name).read_text().strip()
 
 
-def _init_script(model, previous) -> str:
-    wait = (f"until [ -f {model_cache.complete_marker(model)} ]; do echo waiting for the prefetch of {model.name}; "
-            "sleep 10; done")
+def engine_resources(model) -> Resources:
+    """vLLM's own host memory, plus LMCache's CPU buffer where the model has one."""
+    return Resources(cpu=model.cpu, cpu_limit=model.cpu_limit,
+                     memory_mib=int((model.host_memory_gib + model.lmcache_cpu_gib) * 1024))
+
+
+def start_script(ctx: StackContext, model, previous) -> str:
+    """The init container's wait: the model's weights, then (bounded) the previous engine."""
+    marker = shlex.quote(model_cache.complete_marker(model))
+    script = f"until [ -f {marker} ]; do echo waiting for the prefetch of {model.name}; sleep 10; done"
     if previous is not None:
-        wait += (f"; until wget -q -O /dev/null http://{engine_service(previous)}/health; do "
-                 f"echo waiting for {previous.name} to finish starting; sleep 10; done")
-    return wait
+        limit = ctx.cfg.engine_start_wait_seconds
+        health = shlex.quote(f"http://{engine_service(previous)}/health")
+        script += (f"; waited=0; until wget -q -T 5 -O /dev/null {health}; do "
+                   f"if [ $waited -ge {limit} ]; then echo {previous.name} did not answer within {limit} s: "
+                   f"starting {model.name} anyway; break; fi; "
+                   f"echo waiting for {previous.name} to finish starting; sleep 5; waited=$((waited + 5)); done")
+    return script
 
 
 def model_spec(ctx: StackContext, model, previous) -> dict:
-    share = ctx.plan.share(model.name)
-    lmcache = model.lmcache_cpu_gib > 0
-    repository, tag = image_parts(ctx.cfg.lmcache_image if lmcache else ctx.cfg.vllm_image)
+    node = ctx.node_of(model)
+    repository, tag = image_parts(ctx.cfg.vllm_image)
     decoder = model.kind != "embedding"
     vllm_config = {
         "enablePrefixCaching": decoder,  # set explicitly: unset renders --no-enable-prefix-caching
         "maxModelLen": model.max_model_len,
         "dtype": model.dtype,
         "maxNumSeqs": model.max_num_seqs,
-        "gpuMemoryUtilization": share.utilization,
+        "gpuMemoryUtilization": ctx.share(model).utilization,
         "extraArgs": ["--served-model-name", model.name],
     }
     if not decoder:
         vllm_config.update(runner="pooling", convert="embed")
     if model.chat_template:
         vllm_config["extraArgs"] += ["--chat-template", chat_template(model.chat_template)]
+    resources = engine_resources(model)
     spec = {
         "name": model.name,
         "repository": repository,
         "tag": tag,
         "modelURL": model_cache.model_dir(model),
         "replicaCount": 1,
-        "requestCPU": 2,
-        # the pod holds LMCache's CPU buffer on top of vLLM's own host memory
-        "requestMemory": f"{4 + model.lmcache_cpu_gib}Gi",
+        "requestCPU": resources.cpu,
+        "limitCPU": resources.cpu_limit,
+        "requestMemory": f"{resources.memory_mib}Mi",
+        "limitMemory": f"{resources.memory_mib}Mi",
         "requestGPU": 1,
         "runtimeClassName": "nvidia",
         "enableLoRA": False,
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}],
         "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}],
-        "extraVolumes": [model_cache.volume()],
+        "extraVolumes": [model_cache.volume(node)],
         "extraVolumeMounts": [model_cache.volume_mount()],
         "initContainer": {"name": "wait-for-model", "image": model_cache.WAIT_IMAGE, "command": ["sh", "-c"],
-                          "args": [_init_script(model, previous)], "mountPvcStorage": False,
-                          "extraVolumeMounts": [model_cache.volume_mount()]},
+                          "args": [start_script(ctx, model, previous)], "mountPvcStorage": False,
+                          "resources": WAIT.spec(), "extraVolumeMounts": [model_cache.volume_mount()]},
         "vllmConfig": vllm_config,
     }
-    if lmcache:
+    if model.lmcache_cpu_gib > 0:
         spec["lmcacheConfig"] = {"enabled": True, "cpuOffloadingBufferSize": str(model.lmcache_cpu_gib)}
     return spec
 
 
+def _previous_on_node(ctx: StackContext, model):
+    """The engine that starts before `model` on the same GPU, or None."""
+    on_node = ctx.models_on(ctx.node_of(model))
+    index = on_node.index(model)
+    return on_node[index - 1] if index else None
+
+
 def values(ctx: StackContext) -> dict:
-    models = ctx.models
     router_repository, router_tag = image_parts(ctx.cfg.vllm_router_image)
     api_key = {"secretName": VLLM_API_KEY[0], "secretKey": VLLM_API_KEY[1]}
     monitoring = ctx.cfg.monitoring_enabled
@@ -86,8 +119,9 @@ def values(ctx: StackContext) -> dict:
             "runtimeClassName": "nvidia",
             "imagePullPolicy": "IfNotPresent",
             "vllmApiKey": api_key,
+            "strategy": {"type": "Recreate"},
             "serviceMonitor": {"enabled": monitoring},
-            "modelSpec": [model_spec(ctx, model, models[i - 1] if i else None) for i, model in enumerate(models)],
+            "modelSpec": [model_spec(ctx, model, _previous_on_node(ctx, model)) for model in ctx.models],
         },
         "routerSpec": {
             "enableRouter": True,
@@ -97,6 +131,9 @@ def values(ctx: StackContext) -> dict:
             "serviceType": "ClusterIP",
             "routingLogic": ctx.cfg.router_routing_logic,
             "vllmApiKey": api_key,
+            "resources": ROUTER.spec(),
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [ctx.node_name]}]}],
             "serviceMonitor": {"enabled": monitoring},
         },
         "grafanaDashboards": {"enabled": monitoring},
@@ -106,3 +143,10 @@ def values(ctx: StackContext) -> dict:
 def manifests(ctx: StackContext) -> list[dict]:
     return [helm_chart(RELEASE, chart="vllm-stack", repo="https://vllm-project.github.io/production-stack",
                        version=ctx.cfg.vllm_stack_chart_version, namespace=ctx.namespace, values=values(ctx))]
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    engines = [PodPlan(engine_deployment(m), ctx.namespace, {"vllm": engine_resources(m)}, {"wait-for-model": WAIT},
+                       node=ctx.node_of(m)) for m in ctx.models]
+    return [*engines, PodPlan(f"{RELEASE}-deployment-router", ctx.namespace, {"router-container": ROUTER},
+                              node=ctx.node_name)]

@@ -1,8 +1,8 @@
 """The API gateway for real (tests/gateway_harness.py: Debian's Caddy on the GPU-node lab
-host's address with exactly the Caddyfile the deploy renders, LiteLLM from PyPI with
-exactly its config.yaml, a STAND-IN for vLLM behind them). Clients call from this machine
-(10.77.0.1, on the lab's allowlist) and from the lab's outsider namespace (10.77.0.250,
-not on it)."""
+host's address with the Caddyfile, tokens and keys the deploy wrote there, LiteLLM from
+PyPI with the config.yaml and guard the deploy wrote, a STAND-IN for vLLM behind them).
+Clients call from this machine (10.77.0.1, on the lab's allowlist) and from the lab's
+outsider namespace (10.77.0.250, not on it)."""
 
 import json
 import subprocess
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from homelab.lab.network import OUTSIDER_NAME
 from homelab.stack import gateway as gateway_stack
 from tasks import cli
-from tests.gateway_harness import TLS_PORT, VLLM_KEY
+from tests.gateway_harness import TLS_PORT, Deployed
 from tests.support import assert_converges, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
@@ -57,7 +57,7 @@ def test_chat_completion_and_completion(gateway):
     assert response.json()["choices"][0]["text"] == "Hello from the stand-in"
     # LiteLLM reached vLLM with vLLM's key, never with the device's token
     last = {k.lower(): v for k, v in gateway.upstream_requests()[-1]["headers"].items()}
-    assert last["authorization"] == f"Bearer {VLLM_KEY}"
+    assert last["authorization"] == f"Bearer {gateway.vllm_key}"
 
 
 def test_streamed_chat_arrives_before_the_upstream_finishes(gateway):
@@ -113,38 +113,113 @@ def test_rotated_token_refused_successor_accepted_after_the_next_deploy(gateway,
     old = gateway.tokens()["pixel"]
     result = CliRunner().invoke(cli, ["keys", "rotate", "pixel", "--inventory", str(lab.inventory_file)])
     assert result.exit_code == 0, result.output
-    new = gateway.tokens()["pixel"]
-    assert new != old and new not in result.output
+    assert old not in result.output
     run = run_deploy("gpu_node", lab.inventory_file, limit="gpu-node")  # the next deploy
     assert run.returncode == 0, run.explain()
     changed = run.changed_operations("gpu-node")
     assert "AI stack manifests | homelab-gateway.yaml" in changed, "the gateway pod must restart with the new token"
     assert any("homelab-secrets.yaml" in op for op in changed)
-    gateway.start_caddy()  # what k3s does with the changed manifests
+    gateway.reload()  # what k3s does with the changed manifests: the pod restarts with them
+    new = gateway.tokens()["pixel"]
+    assert new != old
     assert gateway.call("/v1/models", old).status_code == 401
     assert gateway.call("/v1/models", new).status_code == 200
 
 
-def test_revoked_token_stops_working(gateway, lab):
+def test_revoked_token_stops_working_after_the_next_deploy(gateway, lab):
     runner = CliRunner()
     token = gateway.tokens()["ipad"]
     assert runner.invoke(cli, ["keys", "revoke", "ipad", "--inventory", str(lab.inventory_file)]).exit_code == 0
     try:
+        gateway.reload()  # no deploy yet: the gateway still holds what was deployed
+        assert gateway.call("/v1/models", token).status_code == 200
+        assert run_deploy("gpu_node", lab.inventory_file, limit="gpu-node").returncode == 0
+        gateway.reload()
         assert "ipad" not in gateway.tokens()
-        gateway.start_caddy()
         assert gateway.call("/v1/models", token).status_code == 401
         listing = runner.invoke(cli, ["keys", "list", "--inventory", str(lab.inventory_file)]).output
         assert "ipad" in listing and "revoked" in listing and token not in listing
     finally:
         assert runner.invoke(cli, ["keys", "create", "ipad", "--inventory", str(lab.inventory_file)]).exit_code == 0
-        gateway.start_caddy()
+        assert run_deploy("gpu_node", lab.inventory_file, limit="gpu-node").returncode == 0
+        gateway.reload()
     assert gateway.call("/v1/models", gateway.tokens()["ipad"]).status_code == 200
 
 
+def test_a_forged_device_header_without_a_token_is_refused(gateway):
+    for token in (None, "not-a-device-token"):
+        response = gateway.call("/v1/models", token, headers={"X-Homelab-Device": "pixel"})
+        assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("extra", [
+    {"api_base": "http://10.77.0.1:18181/v1", "api_key": "anything"},
+    {"base_url": "http://127.0.0.1:9090"},
+    {"user_config": {"model_list": [{"model_name": "x", "litellm_params": {"model": "openai/x",
+                                                                             "api_base": "http://127.0.0.1:9090"}}]}},
+    {"aws_bedrock_runtime_endpoint": "http://127.0.0.1:9090"},
+])
+def test_client_supplied_endpoints_and_credentials_are_refused(gateway, extra):
+    before = len(gateway.upstream_requests())
+    response = gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2", **extra))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "client_endpoint_not_allowed"
+    assert len(gateway.upstream_requests()) == before, "the request must not reach any upstream"
+
+
+def test_an_escaped_endpoint_key_passes_caddy_but_litellms_guard_refuses_it(gateway):
+    """JSON escapes hide a key from Caddy's text match; LiteLLM parses the JSON and its
+    guard (files/litellm/homelab_guard.py, deployed in its ConfigMap) refuses it."""
+    token = gateway.tokens()["pixel"]
+    body = '{"model": "gpt2", "messages": [{"role": "user", "content": "hi"}], ' \
+           '"api\\u005fbase": "http://10.77.0.1:18181/v1", "api\\u005fkey": "x"}'
+    before = len(gateway.upstream_requests())
+    response = requests.post(gateway.url + "/v1/chat/completions", data=body, timeout=60,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "api_base" in response.json()["error"]["message"]
+    assert len(gateway.upstream_requests()) == before
+
+
+def test_bodies_that_are_not_json_are_refused(gateway):
+    response = requests.post(gateway.url + "/v1/chat/completions", data={"model": "gpt2", "api_base": "http://x"},
+                             headers={"Authorization": f"Bearer {gateway.tokens()['pixel']}"}, timeout=30)
+    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_litellms_internal_headers_do_not_leave_the_gateway(gateway):
+    response = gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2"))
+    assert response.status_code == 200
+    leaked = [h for h in response.headers if h.lower().startswith(("x-litellm-", "llm_provider-", "x-ratelimit-"))]
+    assert leaked == []
+    # LiteLLM itself sends them: the gateway is what removes them
+    direct = requests.post(f"{gateway.litellm_url}/v1/chat/completions", json=chat(model="gpt2"), timeout=60,
+                           headers={"Authorization": f"Bearer {gateway.master_key}"})
+    assert any(h.lower().startswith("x-litellm-") for h in direct.headers)
+
+
+def test_caddy_metrics_only_for_pods_and_nodes(gateway):
+    port = gateway.cfg.gateway_metrics_port
+    gateway.call("/v1/models", gateway.tokens()["pixel"])
+    # from the node itself (its own address), as a pod on another node would arrive
+    inside = subprocess.run(["ip", "netns", "exec", gateway.node.netns, "curl", "-s", "-w", "\n%{http_code}",
+                             f"http://{gateway.address}:{port}/metrics"], capture_output=True, text=True, timeout=30)
+    body, status = inside.stdout.rsplit("\n", 1)
+    assert status == "200" and "caddy_http_requests_total" in body
+    # from anywhere else on the LAN
+    assert requests.get(f"http://{gateway.address}:{port}/metrics", timeout=10).status_code == 403
+
+
 def test_https_with_caddys_internal_ca_and_its_root_on_the_control_machine(gateway, lab, tmp_path):
-    gateway.start_caddy("caddy-tls", tls_names=[gateway.address], port=TLS_PORT)
+    ports = {"gateway_tls": True, "gateway_port": TLS_PORT, "open_webui_port": TLS_PORT + 1,
+             "gateway_metrics_port": TLS_PORT + 2}
+    variant = inventory_variant(lab, tmp_path, {"gpu-node": ports})
     try:
-        root = gateway.work / "caddy-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        assert_converges("gpu_node", variant, limit="gpu-node")
+        deployed = Deployed(lab)
+        assert deployed.caddyfile.startswith("# Managed") and "tls internal" in deployed.caddyfile
+        gateway.start_caddy("caddy-tls", deployed=deployed, port=TLS_PORT)
+        root = gateway.work / "caddy-tls-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
         deadline = time.monotonic() + 30
         while not root.exists():
             assert time.monotonic() < deadline
@@ -156,7 +231,6 @@ def test_https_with_caddys_internal_ca_and_its_root_on_the_control_machine(gatew
         lab.ssh("gpu-node", f"mkdir -p {Path(gateway_stack.ROOT_CERT).parent}", sudo=True)
         subprocess.run([*lab.ssh_base(), f"owner@{lab.spec('gpu-node').address}",
                         f"sudo tee {gateway_stack.ROOT_CERT} >/dev/null"], input=root.read_bytes(), check=True)
-        variant = inventory_variant(lab, tmp_path, {"gpu-node": {"gateway_tls": True}})
         assert_converges("gpu_node", variant, limit="gpu-node")
         fetched = lab.state_dir / "build" / "gpu-node" / "gateway-root-ca.crt"
         assert fetched.read_bytes() == root.read_bytes() and b"BEGIN CERTIFICATE" in fetched.read_bytes()

@@ -7,7 +7,6 @@ import hashlib
 import pytest
 import yaml
 
-from homelab.rendering import render
 from homelab.secrets import SecretsStore
 from tests.support import (assert_converges, assert_idempotent, assert_repairs, inventory_variant, planned_commands,
                            run_deploy)
@@ -24,7 +23,8 @@ def test_config_rendered_from_data(lab, converged_gpu_node):
     config = yaml.safe_load(text)
     assert config["tls-san"] == ["gpu-node", "10.77.0.10"]
     assert config["node-ip"] == "10.77.0.10" and config["default-runtime"] == "nvidia"
-    assert config["node-label"] == ["nvidia.com/gpu.present=true"]
+    assert config["node-label"] == ["nvidia.com/gpu.present=true", "nvidia.com/device-plugin.config=homelab-gpu-node"]
+    assert config["node-name"] == "gpu-node" and config["cluster-cidr"] == "10.42.0.0/16"
     assert config["disable"] == ["traefik", "servicelb"] and config["write-kubeconfig-mode"] == "0600"
     assert config["token-file"] == "/etc/rancher/k3s/cluster-token"
     assert not [key for key in config if "taint" in key], "a NoExecute taint on a single node evicts every workload"
@@ -107,12 +107,3 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
     finally:
         lab.ssh("gpu-node", "rm -rf /var/lib/rancher/k3s/agent/images", sudo=True)
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node", expect_changes=False)
-
-
-def test_agent_config_joins_the_server():
-    text = render("k3s", "config.yaml.j2", role="agent", server_url="https://192.168.1.50:6443",
-                  token_file="/etc/rancher/k3s/cluster-token", node_ip="192.168.1.51")
-    config = yaml.safe_load(text)
-    assert config == {"server": "https://192.168.1.50:6443", "token-file": "/etc/rancher/k3s/cluster-token",
-                      "node-ip": "192.168.1.51", "default-runtime": "nvidia",
-                      "node-label": ["nvidia.com/gpu.present=true"]}

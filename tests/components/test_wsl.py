@@ -1,10 +1,12 @@
 """WSL2 preparation on the GPU-node lab host, a WSL2 stand-in (`wsl: True` in the lab
 inventory: the lab's kernel cannot say "microsoft")."""
 
+import base64
+
 import pytest
 
 from homelab.components.wsl import systemd_missing_reason
-from tests.support import assert_converges, inventory_variant, run_deploy
+from tests.support import assert_converges, assert_repairs, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
 
@@ -19,7 +21,7 @@ def test_windows_script_carries_the_inventory_values(lab, converged_gpu_node, tm
     script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
     assert '$Distribution = "Ubuntu-22.04"' in script
     assert "$Ports = @(22, 6443, 8080, 8081)" in script
-    assert "networkingMode=mirrored" in script and "vmIdleTimeout=-1" in script
+    assert ".wslconfig" in script and "Set-Content" not in script, "the deploy owns .wslconfig, not the script"
     assert "{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}" in script and "New-NetFirewallHyperVRule" in script
     assert "New-ScheduledTaskTrigger -AtStartup" in script and "10.77.0.10" in script
     variant = inventory_variant(lab, tmp_path, {"gpu-node": {"gateway_port": 8443, "wsl_distribution": "Ubuntu"}})
@@ -29,6 +31,53 @@ def test_windows_script_carries_the_inventory_values(lab, converged_gpu_node, tm
         assert "$Ports = @(22, 6443, 8443, 8081)" in script and '$Distribution = "Ubuntu"' in script
     finally:
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
+
+
+WSLCONFIG = "/mnt/c/Users/owner/.wslconfig"  # the lab's stand-in for the Windows drive
+
+
+def wslconfig(lab) -> str:
+    """The file byte for byte (ssh's text mode would turn CRLF into LF)."""
+    return base64.b64decode(lab.ssh("gpu-node", f"base64 -w0 {WSLCONFIG}").stdout).decode()
+
+
+def test_wslconfig_gets_the_plan_and_keeps_the_owners_keys(lab, converged_gpu_node):
+    """The lab's Windows drive stand-in starts with the owner's own .wslconfig (CRLF, keys of
+    their own, a `memory` of theirs): the deploy merges its keys in and leaves the rest."""
+    from homelab import capacity
+    from homelab.validation import load_inventory
+    from tests.support import PROJECT_ROOT
+
+    plan = capacity.plan_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT))["gpu-node"]
+    text = wslconfig(lab)
+    assert text.startswith("# my settings\r\n[wsl2]\r\nguiApplications=false\r\n"), text
+    assert f"memory={plan.wsl_memory_gib}GB\r\n" in text and "memory = 8GB" not in text
+    assert f"processors={plan.wsl_processors}\r\n" in text and "swap=2GB\r\n" in text
+    assert "networkingMode=mirrored\r\n" in text and "vmIdleTimeout=-1\r\n" in text
+    assert "[experimental]\r\nsparseVhd=true\r\nautoMemoryReclaim=gradual\r\n" in text
+    assert text.count("[wsl2]") == 1 and "\n" not in text.replace("\r\n", "")
+
+
+def test_wslconfig_edits_by_the_owner_survive_and_drift_is_repaired(lab, converged_gpu_node, inventory):
+    lab.ssh("gpu-node", f"sed -i 's/^processors=.*/processors=2\\r/; s/^guiApplications=false/guiApplications=true/' "
+                        f"{WSLCONFIG} && printf 'kernelCommandLine=quiet\\r\\n' >> {WSLCONFIG}", sudo=True)
+    run = assert_repairs("gpu_node", inventory, "gpu-node", limit="gpu-node")
+    assert [op for op in run.changed_operations("gpu-node") if ".wslconfig" in op]
+    text = wslconfig(lab)
+    assert "processors=2\r\n" not in text and "guiApplications=true\r\n" in text
+    assert text.endswith("kernelCommandLine=quiet\r\n")
+
+
+def test_several_windows_users_ask_for_windows_profile_dir(lab, converged_gpu_node, tmp_path):
+    lab.ssh("gpu-node", "mkdir -p /mnt/c/Users/guest", sudo=True)
+    try:
+        run = run_deploy("gpu_node", lab.inventory_file, limit="gpu-node")
+        assert run.returncode == 1 and run.failed_hosts == ["gpu-node"]
+        assert "set windows_profile_dir" in run.stderr and "/mnt/c/Users/guest" in run.stderr
+        variant = inventory_variant(lab, tmp_path, {"gpu-node": {"windows_profile_dir": "/mnt/c/Users/owner"}})
+        assert_converges("gpu_node", variant, limit="gpu-node", expect_changes=None)
+    finally:
+        lab.ssh("gpu-node", "rmdir /mnt/c/Users/guest", sudo=True)
 
 
 def test_without_systemd_as_pid_1_the_run_stops_with_the_fix():

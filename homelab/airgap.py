@@ -1,0 +1,71 @@
+"""Container images for an offline GPU node (k3s's air-gap method): one archive per image
+the stack pulls, in <k3s_artifacts_dir>/images/, listed with their sha256 in
+images/SHA256SUMS. The GPU node deploy copies the listed archives into
+/var/lib/rancher/k3s/agent/images/, where k3s imports them when it starts, after checking
+each against SHA256SUMS.
+
+    python tasks.py images                          # what the stack pulls, from the render
+    python tasks.py images --artifacts ~/k3s-offline # which archives are there, SHA256SUMS
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+SUMS = "SHA256SUMS"
+ARCHIVE_SUFFIXES = (".tar", ".tar.zst")
+
+
+def images_dir(artifacts_dir: str | Path) -> Path:
+    return Path(artifacts_dir).expanduser() / "images"
+
+
+def archive_stem(image: str) -> str:
+    """"vllm/vllm-openai:v0.11.1" -> "vllm_vllm-openai_v0.11.1" (a file name)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", image)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_archives(images: list[str], directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """(image -> its archive, images without one)."""
+    present, missing = {}, []
+    for image in images:
+        found = next((directory / (archive_stem(image) + s) for s in ARCHIVE_SUFFIXES
+                      if (directory / (archive_stem(image) + s)).is_file()), None)
+        if found:
+            present[image] = found
+        else:
+            missing.append(image)
+    return present, missing
+
+
+def write_sums(directory: Path, archives: list[Path]) -> Path:
+    path = directory / SUMS
+    path.write_text("".join(f"{sha256_of(a)}  {a.name}\n" for a in sorted(archives)))
+    return path
+
+
+def read_sums(directory: Path) -> dict[str, str]:
+    """archive name -> sha256, from SHA256SUMS (empty when there is none)."""
+    path = directory / SUMS
+    if not path.is_file():
+        return {}
+    sums = {}
+    for line in path.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if re.fullmatch(r"[0-9a-f]{64}", digest) and re.fullmatch(r"[A-Za-z0-9._-]+", name.strip()):
+            sums[name.strip()] = digest
+    return sums
+
+
+def save_command(image: str, directory: Path) -> str:
+    return f"docker pull {image} && docker save {image} -o {directory / (archive_stem(image) + '.tar')}"

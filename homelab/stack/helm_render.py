@@ -1,0 +1,206 @@
+"""What k3s's Helm controller would install: every HelmChart of the stack rendered with
+real Helm and the pinned chart archive (charts/<chart>-<version>.tgz, checked against
+charts/SHA256SUMS), next to the plain objects. Used by `tasks.py images` and the tests;
+nothing deployed needs Helm (k3s installs the releases itself)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from homelab.paths import PROJECT_ROOT
+
+CHARTS_DIR = PROJECT_ROOT / "charts"
+# The cluster k3s_version runs (the render asks Helm for what this Kubernetes offers).
+KUBE_VERSION = "v1.34.2"
+# APIs the cluster has besides Kubernetes' own: the HelmChart CRD (k3s) and the
+# Prometheus operator's (installed by kube-prometheus-stack in the same cluster).
+EXTRA_API_VERSIONS = ["helm.cattle.io/v1", "monitoring.coreos.com/v1"]
+
+
+class RenderError(Exception):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading a bare `=` (YAML 1.1's "value" key, used in an enum
+    of the Prometheus operator's CRDs) as the string it is in YAML 1.2."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def _documents(text: str) -> list[dict]:
+    return [obj for obj in yaml.load_all(text, Loader=_Loader) if obj]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One object of what the cluster would run, and where it came from."""
+
+    obj: dict
+    source: str  # the manifest file, and the HelmChart when Helm rendered it: "homelab-vllm.yaml/vllm"
+
+    @property
+    def kind(self) -> str:
+        return self.obj.get("kind", "")
+
+    @property
+    def name(self) -> str:
+        return self.obj.get("metadata", {}).get("name", "")
+
+
+def helm_binary() -> str:
+    for candidate in (os.environ.get("HOMELAB_HELM"), str(PROJECT_ROOT / ".tools" / "bin" / "helm"), shutil.which("helm")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise RenderError("Helm is not installed: run scripts/install_helm.sh (or install helm 4 and put it on PATH)")
+
+
+def _pinned_sums() -> dict[str, str]:
+    sums = {}
+    for line in (CHARTS_DIR / "SHA256SUMS").read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name.strip()] = digest
+    return sums
+
+
+def chart_archive(chart: str, version: str) -> Path:
+    """The pinned archive of `chart` at `version`, checked by sha256."""
+    name = f"{Path(chart).name}-{version.lstrip('v') if chart.startswith('oci://') else version}.tgz"
+    path = CHARTS_DIR / name
+    expected = _pinned_sums().get(name)
+    if not path.is_file() or expected is None:
+        raise RenderError(f"no pinned chart archive {name} in {CHARTS_DIR} (listed in SHA256SUMS)")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise RenderError(f"{path} has sha256 {actual}, SHA256SUMS pins {expected}")
+    with tarfile.open(path) as archive:
+        meta = yaml.safe_load(archive.extractfile(f"{Path(chart).name}/Chart.yaml").read())
+    if str(meta.get("version")) != version:
+        raise RenderError(f"{path} holds chart version {meta.get('version')}, the HelmChart asks for {version}")
+    return path
+
+
+def helm_template(helm_chart: dict, helm: str | None = None) -> list[dict]:
+    """`helm template` of one HelmChart object, as k3s's Helm controller would install it."""
+    spec = helm_chart["spec"]
+    archive = chart_archive(spec["chart"], spec["version"])
+    with tempfile.TemporaryDirectory() as work:
+        values = Path(work) / "values.yaml"
+        values.write_text(spec.get("valuesContent") or "")
+        cmd = [helm or helm_binary(), "template", helm_chart["metadata"]["name"], str(archive),
+               "--namespace", spec["targetNamespace"], "--kube-version", KUBE_VERSION, "--values", str(values)]
+        for api in EXTRA_API_VERSIONS:
+            cmd += ["--api-versions", api]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RenderError(f"helm template {helm_chart['metadata']['name']} failed: {proc.stderr.strip()[-2000:]}")
+    return _documents(proc.stdout)
+
+
+def chart_crds(chart: str, version: str, helm: str | None = None) -> list[dict]:
+    """The CustomResourceDefinitions a chart installs (from its crds/ folder)."""
+    proc = subprocess.run([helm or helm_binary(), "show", "crds", str(chart_archive(chart, version))],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RenderError(f"helm show crds {chart} failed: {proc.stderr.strip()[-2000:]}")
+    return _documents(proc.stdout)
+
+
+def render(manifests: dict[str, list[dict]], helm: str | None = None) -> list[Rendered]:
+    """Every object of every manifest file, HelmCharts replaced by what they install."""
+    helm = helm or helm_binary()
+    out: list[Rendered] = []
+    for file_name, objects in manifests.items():
+        for obj in objects:
+            if obj.get("kind") == "HelmChart":
+                source = f"{file_name}/{obj['metadata']['name']}"
+                out += [Rendered(o, source) for o in helm_template(obj, helm)]
+            else:
+                out.append(Rendered(obj, file_name))
+    return out
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A rendered object that makes pods: its pod spec and how many pods per replica set."""
+
+    item: Rendered
+    pod: dict  # a PodSpec
+    replicas: int  # pods it makes (DaemonSets: per matching node)
+
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+    @property
+    def namespace(self) -> str:
+        return self.item.obj.get("metadata", {}).get("namespace", "")
+
+    @property
+    def containers(self) -> list[dict]:
+        return self.pod.get("containers", [])
+
+    @property
+    def init_containers(self) -> list[dict]:
+        return self.pod.get("initContainers", [])
+
+
+def _operator_reloader(objects: list[Rendered]) -> dict:
+    """The config-reloader container the Prometheus operator adds to Prometheus pods,
+    from the operator's own arguments (image and resources)."""
+    for item in objects:
+        if item.kind != "Deployment":
+            continue
+        for container in item.obj["spec"]["template"]["spec"].get("containers", []):
+            args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
+            if "prometheus-config-reloader" in args:
+                def quantity(key):
+                    return args.get(key) if args.get(key) not in (None, "0") else None
+                requests = {k: v for k, v in (("cpu", quantity("config-reloader-cpu-request")),
+                                              ("memory", quantity("config-reloader-memory-request"))) if v}
+                limits = {k: v for k, v in (("cpu", quantity("config-reloader-cpu-limit")),
+                                            ("memory", quantity("config-reloader-memory-limit"))) if v}
+                return {"image": args["prometheus-config-reloader"],
+                        "resources": {"requests": requests, "limits": limits}}
+    return {}
+
+
+def workloads(objects: list[Rendered]) -> list[Workload]:
+    """Every object that makes pods, with the pod spec the cluster would run. A Prometheus
+    resource becomes the pod its operator makes (prometheus, config-reloader and its
+    init container)."""
+    found = []
+    reloader = None
+    for item in objects:
+        spec = item.obj.get("spec") or {}
+        if item.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
+            found.append(Workload(item, spec["template"]["spec"], int(spec.get("replicas", 1))))
+        elif item.kind in ("DaemonSet", "Job"):
+            found.append(Workload(item, spec["template"]["spec"], 1))
+        elif item.kind == "Pod":
+            found.append(Workload(item, spec, 1))
+        elif item.kind == "CronJob":
+            found.append(Workload(item, spec["jobTemplate"]["spec"]["template"]["spec"], 1))
+        elif item.kind == "Prometheus":
+            reloader = reloader if reloader is not None else _operator_reloader(objects)
+            pod = {"nodeSelector": spec.get("nodeSelector", {}), "affinity": spec.get("affinity", {}),
+                   "containers": [{"name": "prometheus", "image": spec["image"], "resources": spec.get("resources", {})},
+                                  {"name": "config-reloader", **reloader}],
+                   "initContainers": [{"name": "init-config-reloader", **reloader}]}
+            found.append(Workload(item, pod, int(spec.get("replicas", 1)) * int(spec.get("shards", 1))))
+    return found
+
+
+def images(objects: list[Rendered]) -> list[str]:
+    """Every image the stack's pods pull, sorted, once each."""
+    return sorted({c["image"] for w in workloads(objects) for c in [*w.init_containers, *w.containers]})

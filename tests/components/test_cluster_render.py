@@ -1,0 +1,277 @@
+"""What k3s would run, proven from what the GPU-node deploy wrote on the lab host: every
+HelmChart that landed in k3s's auto-deploy directory is rendered with real Helm (v4.1.4,
+scripts/install_helm.sh) and the pinned chart archive (charts/, sha256 in SHA256SUMS),
+with its version, target namespace and values, and every object, rendered or plain, is
+checked strictly against Kubernetes 1.34's schemas (custom resources against their CRDs).
+
+There is no Kubernetes here (a stand-in k3s runs in the lab), so what the cluster does
+with the objects is modelled in tests/cluster_model.py: admission defaults, which node a
+pod lands on, what it requests. The planners' figures are held against that model."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from homelab import capacity
+from homelab.stack import device_plugin, helm_render
+from homelab.stack.common import StackContext
+from homelab.validation import load_inventory, settings_for
+from tests.cluster_model import pods_on, quantity
+from tests.support import PROJECT_ROOT, landed_manifests
+
+pytestmark = pytest.mark.lab
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+KUBERNETES_VERSION = "1.34.0"  # k3s v1.34
+
+
+def node_labels(nodes) -> dict[str, dict[str, str]]:
+    """The labels each GPU node carries (kubelet's own, and those k3s's config.yaml sets)."""
+    return {name: {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "nvidia.com/gpu.present": "true",
+                   device_plugin.CONFIG_LABEL: device_plugin.config_name(name)} for name in nodes}
+
+
+@pytest.fixture(scope="module")
+def landed(lab, converged_gpu_node):
+    return {name: objects for name, (_, objects) in landed_manifests(lab).items()}
+
+
+@pytest.fixture(scope="module")
+def rendered(landed) -> list[helm_render.Rendered]:
+    return helm_render.render(landed)
+
+
+@pytest.fixture(scope="module")
+def ctx(lab) -> StackContext:
+    inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
+    return StackContext(nodes={h.name: settings_for(h) for h in inventory.get_group("gpu_nodes")})
+
+
+def by_kind(rendered, kind) -> dict[str, dict]:
+    return {r.name: r.obj for r in rendered if r.kind == kind}
+
+
+def container(deployment: dict, name: str) -> dict:
+    return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def test_every_helmchart_renders_with_its_pinned_chart(landed, rendered):
+    charts = [o for objects in landed.values() for o in objects if o["kind"] == "HelmChart"]
+    assert {c["metadata"]["name"] for c in charts} == {"nvidia-device-plugin", "vllm", "kube-prometheus-stack",
+                                                       "open-webui"}
+    sources = {r.source.split("/", 1)[1] for r in rendered if "/" in r.source}
+    assert sources == {c["metadata"]["name"] for c in charts}, "a HelmChart rendered nothing"
+    for chart in charts:
+        made = [r for r in rendered if r.source.endswith("/" + chart["metadata"]["name"])]
+        namespaced = [r.obj["metadata"].get("namespace") for r in made if r.obj["metadata"].get("namespace")]
+        # kube-prometheus-stack adds Services in kube-system for the scrapes of k3s's own parts
+        assert chart["spec"]["targetNamespace"] in namespaced, chart["metadata"]["name"]
+        assert set(namespaced) <= {chart["spec"]["targetNamespace"], "kube-system"}, chart["metadata"]["name"]
+
+
+def strict(schema):
+    """A CRD's schema as the API server's strict field validation reads it: unknown fields
+    are errors, except where the schema keeps them (x-kubernetes-preserve-unknown-fields)."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema \
+                and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [strict(v) for v in schema]
+    return schema
+
+
+def test_every_object_is_valid_for_kubernetes_1_34_or_its_crd(rendered):
+    crds = {}
+    for crd in helm_render.chart_crds("kube-prometheus-stack", "88.5.3"):
+        for version in crd["spec"]["versions"]:
+            crds[(f"{crd['spec']['group']}/{version['name']}", crd["spec"]["names"]["kind"])] = \
+                strict(version["schema"]["openAPIV3Schema"])
+    crds[("helm.cattle.io/v1", "HelmChart")] = json.loads((FIXTURES / "helmchart-crd-schema.json").read_text())
+    counts = {"kubernetes": 0, "custom": 0}
+    for item in rendered:
+        key = (item.obj["apiVersion"], item.kind)
+        if key in crds:
+            # (Go's regular expressions in some patterns do not compile as Python's: the schema
+            # itself is not checked, only the object against it)
+            jsonschema.Draft7Validator(crds[key]).validate(item.obj)
+            counts["custom"] += 1
+        else:
+            kubernetes_validate.validate(item.obj, KUBERNETES_VERSION, strict=True)
+            counts["kubernetes"] += 1
+    print(f"validated {counts['kubernetes']} Kubernetes objects and {counts['custom']} custom resources")
+    assert counts["kubernetes"] >= 80 and counts["custom"] >= 30
+
+
+def test_no_image_without_a_pinned_tag(rendered):
+    images = helm_render.images(rendered)
+    assert len(images) >= 12
+    for image in images:
+        assert re.fullmatch(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?", image) \
+            or re.fullmatch(r"[a-z0-9._-]+:[A-Za-z0-9._-]+", image), image
+        assert not image.endswith(":latest"), image
+
+
+def test_each_engine_runs_what_the_catalogue_and_the_plans_say(rendered, ctx):
+    deployments = by_kind(rendered, "Deployment")
+    for model in ctx.models:
+        engine = deployments[f"vllm-{model.name}-deployment-vllm"]
+        pod = engine["spec"]["template"]["spec"]
+        vllm = container(engine, "vllm")
+        args = vllm["command"] + vllm.get("args", [])
+        assert vllm["image"] == ctx.cfg.vllm_image
+        assert args[args.index("--served-model-name") + 1] == model.name
+        assert args[args.index("serve") + 1] == f"/models/{model.name}"
+        assert float(args[args.index("--gpu_memory_utilization") + 1]) == ctx.share(model).utilization
+        if model.kind == "embedding":
+            assert args[args.index("--runner") + 1] == "pooling"
+        else:
+            assert "--runner" not in args and "--enable-prefix-caching" in args
+        assert vllm["resources"]["requests"]["nvidia.com/gpu"] == "1" == vllm["resources"]["limits"]["nvidia.com/gpu"]
+        assert pod["runtimeClassName"] == "nvidia"
+        assert engine["spec"]["strategy"] == {"type": "Recreate"}, "a rolling update would wait for a second GPU share"
+        mounts = {m["mountPath"]: m["name"] for m in vllm["volumeMounts"]}
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        assert claims[mounts["/models"]] == f"model-cache-{ctx.node_of(model)}"
+        env = {e["name"]: e for e in vllm["env"]}
+        assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "vllm-api-key", "key": "key"}
+        assert env["HF_HUB_OFFLINE"]["value"] == "1"
+        if model.lmcache_cpu_gib:
+            assert env["LMCACHE_MAX_LOCAL_CPU_SIZE"]["value"] == str(model.lmcache_cpu_gib)
+            assert json.loads(args[args.index("--kv-transfer-config") + 1])["kv_connector"] == "LMCacheConnectorV1"
+        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
+                                                "values": [ctx.node_of(model)]}]}]
+
+
+def test_clip_is_served_by_a_vllm_that_has_it_with_weights_the_prefetch_fetches(rendered, ctx):
+    clip = next(m for m in ctx.models if "image" in m.inputs)
+    vllm = container(by_kind(rendered, "Deployment")[f"vllm-{clip.name}-deployment-vllm"], "vllm")
+    # vLLM's CLIPEmbeddingModel first shipped in v0.11.1 (PR #26010)
+    version = tuple(int(x) for x in re.search(r":v(\d+)\.(\d+)\.(\d+)", vllm["image"]).groups())
+    assert version >= (0, 11, 1), vllm["image"]
+    job = by_kind(rendered, "Job")[next(n for n in by_kind(rendered, "Job") if n.startswith(f"prefetch-{clip.name}-"))]
+    spec = json.loads(container(job, "download")["command"][3])
+    assert spec["revision"] == clip.revision and "pytorch_model.bin" in spec["patterns"]
+
+
+def test_engines_start_in_order_but_never_wait_forever_for_another(rendered, ctx):
+    deployments = by_kind(rendered, "Deployment")
+    for node in ctx.nodes:
+        engines = ctx.models_on(node)
+        for previous, model in zip([None, *engines], engines):
+            init = deployments[f"vllm-{model.name}-deployment-vllm"]["spec"]["template"]["spec"]["initContainers"][0]
+            script = init["args"][0]
+            assert f".complete-{model.revision[:12]}" in script
+            if previous is None:
+                assert "/health" not in script
+            else:
+                assert f"vllm-{previous.name}-engine-service/health" in script
+                assert f"-ge {ctx.cfg.engine_start_wait_seconds} ]" in script and "break" in script
+
+
+def test_time_slicing_offers_one_share_per_model_on_each_node(rendered, ctx):
+    (config_map,) = [o for name, o in by_kind(rendered, "ConfigMap").items() if name.startswith("nvidia-device-plugin-")]
+    for node in ctx.nodes:
+        sharing = yaml.safe_load(config_map["data"][device_plugin.config_name(node)])
+        assert sharing["sharing"]["timeSlicing"]["resources"] == [
+            {"name": "nvidia.com/gpu", "replicas": max(len(ctx.models_on(node)), 1)}]
+
+
+def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ctx, lab):
+    secret = by_kind(rendered, "Secret")["kube-prometheus-stack-prometheus-scrape-confg"]
+    jobs = {j["job_name"]: j for j in yaml.safe_load(base64.b64decode(secret["data"]["additional-scrape-configs.yaml"]))}
+    assert jobs["litellm"]["static_configs"][0]["targets"] == ["litellm.ai.svc.cluster.local:4000"]
+    assert jobs["litellm"]["metrics_path"] == "/metrics/"
+    assert jobs["gateway"]["static_configs"][0]["targets"] == [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]
+    assert jobs["le-potato"]["static_configs"][0]["targets"] == [f"{lab.spec('potato').address}:9100"]
+    (prometheus,) = by_kind(rendered, "Prometheus").values()
+    assert prometheus["spec"]["serviceMonitorSelector"] == {}, "ServiceMonitors without the release label count"
+    monitors = {name: o for name, o in by_kind(rendered, "ServiceMonitor").items() if o["metadata"]["namespace"] == "ai"}
+    services = [o for o in by_kind(rendered, "Service").values() if o["metadata"]["namespace"] == "ai"]
+    for monitor in monitors.values():
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        assert [s for s in services if wanted.items() <= s["metadata"].get("labels", {}).items()], monitor
+
+
+def test_every_container_has_requests_and_limits(rendered, ctx):
+    for node, pods in pods_on(rendered, node_labels(ctx.nodes)).items():
+        for pod in pods:
+            for c in [*pod.containers, *pod.init_containers]:
+                assert {"cpu", "memory"} <= set(c.requests) and {"cpu", "memory"} <= set(c.limits), \
+                    f"{pod.workload.name}/{c.name} on {node}"
+
+
+def test_the_ram_and_cpu_plan_is_what_the_rendered_pods_request(rendered, ctx):
+    plans = capacity.plan(ctx)
+    for node, pods in pods_on(rendered, node_labels(ctx.nodes)).items():
+        plan = plans[node]
+        rendered_pods = sorted((p.workload.name, round(p.request("cpu"), 3), int(p.request("memory") / 2**20))
+                               for p in pods)
+        planned_pods = sorted((p.name, round(p.cpu, 3), p.memory_mib) for p in plan.pods)
+        assert rendered_pods == planned_pods
+        cpu, memory = sum(p.request("cpu") for p in pods), sum(p.request("memory") for p in pods) / 2**20
+        assert round(cpu, 3) == round(plan.pod_cpu, 3) and memory == plan.pod_memory_mib
+        print(f"{node}: {len(pods)} pods request {cpu:.2f} CPU and {memory:.0f} MiB, as planned; "
+              f"WSL gets memory={plan.wsl_memory_gib}GB processors={plan.wsl_processors}")
+        assert plan.fits
+
+
+def test_what_must_stay_on_the_server_is_pinned_there(rendered, ctx):
+    placed = pods_on(rendered, node_labels(ctx.nodes))
+    for pod in (p for pods in placed.values() for p in pods):
+        if pod.workload.item.kind != "DaemonSet":
+            selector = pod.workload.pod.get("nodeSelector", {})
+            affinity = (pod.workload.pod.get("affinity") or {}).get("nodeAffinity")
+            assert selector.get("kubernetes.io/hostname") or affinity, f"{pod.workload.name} may land on any node"
+    gateway = by_kind(rendered, "Deployment")["gateway"]["spec"]["template"]["spec"]
+    assert gateway["hostNetwork"] and gateway["nodeSelector"] == {"kubernetes.io/hostname": ctx.node_name}
+    for pv in by_kind(rendered, "PersistentVolume").values():
+        node = pv["metadata"]["name"].removeprefix("model-cache-")
+        term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+        assert term["values"] == [node] and pv["spec"]["hostPath"]["path"] == ctx.nodes[node].model_cache_path
+
+
+def test_litellm_may_reach_only_the_router_and_dns(rendered):
+    """k3s enforces NetworkPolicies (its embedded network policy controller); here the
+    rendered policy is evaluated against the rendered pods' labels and ports."""
+    (policy,) = by_kind(rendered, "NetworkPolicy").values()
+    litellm = by_kind(rendered, "Deployment")["litellm"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= litellm.items()
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    reachable = []
+    for name, deployment in by_kind(rendered, "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        ports = {p["containerPort"] for c in deployment["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        for rule in policy["spec"]["egress"]:
+            peers = [peer["podSelector"]["matchLabels"] for peer in rule["to"] if "namespaceSelector" not in peer]
+            if any(peer.items() <= labels.items() for peer in peers) and {p["port"] for p in rule["ports"]} & ports:
+                reachable.append(name)
+    assert reachable == ["vllm-deployment-router"]
+    dns = [rule for rule in policy["spec"]["egress"] if any("namespaceSelector" in peer for peer in rule["to"])]
+    assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
+    # k3s's CoreDNS pods carry k8s-app: kube-dns (manifests/coredns.yaml)
+    assert dns[0]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+
+def test_open_webui_has_its_admin_from_the_secrets_store_and_no_signup(rendered):
+    (webui,) = by_kind(rendered, "StatefulSet").values()
+    env = {e["name"]: e for e in container(webui, "open-webui")["env"]}
+    assert env["ENABLE_SIGNUP"]["value"] == "false"
+    assert env["WEBUI_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "open-webui-admin", "key": "password"}
+    assert "@" in env["WEBUI_ADMIN_EMAIL"]["value"]
+
+
+def test_quantities_parse_like_kubernetes():
+    assert quantity("250m") == 0.25 and quantity("1536Mi") == 1536 * 2**20 and quantity(2) == 2
+    with pytest.raises(ValueError):
+        quantity("12 GB")
