@@ -404,6 +404,17 @@ def secrets_list(path):
         click.echo(name)
 
 
+@secrets.command("show")
+@click.argument("name")
+@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
+def secrets_show(name, path):
+    """Print secret NAME (e.g. open_webui_admin_password, to log in to Open WebUI)."""
+    store = SecretsStore(path)
+    if name not in store.names():
+        _fail(f"no secret {name!r} in {path} (it is made by the first deploy that needs it)")
+    click.echo(store.get(name).reveal())
+
+
 @secrets.command("set")
 @click.argument("name")
 @click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")

@@ -152,8 +152,20 @@ BAD_INPUTS = {
         expect=["key 'models': must not be empty"]),
     "catalogue_that_does_not_fit_the_gpu": dict(
         replace={"all.py": ('"max_num_seqs": 2,', '"max_num_seqs": 6,')},
-        expect=["host 'gpu-node', key 'models': the enabled models do not fit the GPU:", "DOES NOT FIT",
+        expect=["host 'gpu-node', key 'models': the models placed on this GPU do not fit it:", "DOES NOT FIT",
                 "Lower max_model_len or max_num_seqs", "mistral-7b-instruct: 6.00 GiB"]),
+    "stack_that_does_not_fit_the_pcs_ram_next_to_windows": dict(
+        replace={"gpu_nodes.py": ("windows_memory_gib = 6", "windows_memory_gib = 12")},
+        expect=["host 'gpu-node', key 'pc_memory_gib': the stack does not fit the PC's RAM and CPU next to Windows:",
+                "vllm-mistral-7b-instruct-deployment-vllm", "PC 32 GiB - Windows 12 GiB = 20 GiB for WSL; the stack "
+                "needs 25 GiB: DOES NOT FIT", "5 GiB of memory too much"]),
+    "pods_that_ask_for_more_cpu_than_wsl_gets": dict(
+        replace={"gpu_nodes.py": ("windows_threads = 4", "windows_threads = 12")},
+        expect=["PC 16 threads - Windows 12 = 4 for WSL; pods request 6.91: DOES NOT FIT",
+                "CPU requests 6.91 exceed the 4 threads WSL gets"]),
+    "model_placed_on_a_node_that_is_not_a_gpu_node": dict(
+        replace={"all.py": ('"weight_files": ["pytorch_model.bin"],', '"weight_files": ["pytorch_model.bin"], "gpu_node": "potato",')},
+        expect=["key 'models[3].gpu_node': 'potato' is not a GPU node", "use one of ['gpu-node']"]),
     "llm_d_without_its_crds_checksum": dict(
         replace={"gpu_nodes.py": ("llm_d_enabled = False", "llm_d_enabled = True")},
         expect=["key 'llm_d_crds_sha256': llm-d is switched on but its CRDs' checksum is not set"]),

@@ -58,7 +58,10 @@ def test_disabled_models_take_no_share():
     assert [s.name for s in plan.shares] == ["mistral-7b-instruct"] and plan.fits
 
 
-def test_tasks_plan_prints_the_table():
+def test_tasks_plan_prints_vram_ram_and_cpu():
     result = CliRunner().invoke(cli, ["plan"])
     assert result.exit_code == 0, result.output
-    assert "gpu-node:" in result.output and "mistral-7b-instruct" in result.output and ": fits" in result.output
+    assert "gpu-node: GPU memory" in result.output and "mistral-7b-instruct" in result.output
+    assert "gpu-node: RAM and CPU (WSL2 on the PC)" in result.output
+    assert "the stack needs 25 GiB: fits" in result.output and "pods request 6.91: fits" in result.output
+    assert ".wslconfig [wsl2]: memory=25GB, processors=12, swap=2GB" in result.output

@@ -10,9 +10,13 @@ SSH_HOSTS = ["gpu-node", "potato"]
 
 @pytest.fixture(scope="module")
 def converged(lab, inventory):
+    """Fresh hosts with only the base; afterwards each gets its whole deploy back, which
+    the session's other tests expect of them."""
     for name in SSH_HOSTS:
         lab.reset(name, log=lambda m: None)
-    return assert_converges("base", inventory)
+    yield assert_converges("base", inventory)
+    assert_converges("gpu_node", inventory, limit="gpu-node")
+    assert_converges("le_potato", inventory, limit="potato")
 
 
 def test_converges_on_fresh_hosts(lab, converged):

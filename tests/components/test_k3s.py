@@ -6,8 +6,11 @@ import hashlib
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from homelab import airgap
 from homelab.secrets import SecretsStore
+from tasks import cli
 from tests.support import (assert_converges, assert_idempotent, assert_repairs, inventory_variant, planned_commands,
                            run_deploy)
 
@@ -81,7 +84,8 @@ def test_plan_with_the_real_release_downloads_the_pinned_binary_and_checks_it(la
 
 def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp_path):
     """k3s's air-gap method: binary and images from a directory on the control machine
-    (here: the stand-in k3s and a stand-in images file, their sha256 pinned to match)."""
+    (here: the stand-in k3s and a stand-in images file, their sha256 pinned to match),
+    and the stack's own images as archives that `tasks.py images --artifacts` listed."""
     artifacts = tmp_path / "k3s-artifacts"
     artifacts.mkdir()
     stand_in = (lab.state_dir / "mirror" / "k3s" / "v1.34.2+k3s1" / "k3s").read_bytes()
@@ -89,6 +93,18 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
     (artifacts / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"homelab lab stand-in for the air-gap images")
     sha = {name: hashlib.sha256((artifacts / name).read_bytes()).hexdigest() for name in
            ("k3s", "k3s-airgap-images-amd64.tar.zst")}
+    # two of the stack's images saved (stand-in archives); tasks.py lists what is missing
+    images = airgap.images_dir(artifacts)
+    images.mkdir()
+    saved = {"vllm/vllm-openai:v0.11.1": b"stand-in image archive: vllm", "busybox:1.37": b"stand-in: busybox"}
+    for image, body in saved.items():
+        (images / f"{airgap.archive_stem(image)}.tar").write_bytes(body)
+    result = CliRunner().invoke(cli, ["images", "--inventory", str(lab.inventory_file), "--artifacts", str(artifacts)])
+    assert result.exit_code == 1, result.output
+    assert "vllm/vllm-openai:v0.11.1" in result.output and "MISSING" in result.output
+    assert "docker pull caddy:2.6.4-alpine && docker save caddy:2.6.4-alpine -o" in result.output
+    assert airgap.read_sums(images) == {f"{airgap.archive_stem(i)}.tar": hashlib.sha256(b).hexdigest()
+                                        for i, b in saved.items()}
     good = {"k3s_artifacts_dir": str(artifacts), "k3s_sha256": {"amd64": sha["k3s"], "arm64": sha["k3s"]},
             "k3s_airgap_images_sha256": {"amd64": sha["k3s-airgap-images-amd64.tar.zst"],
                                          "arm64": sha["k3s-airgap-images-amd64.tar.zst"]},
@@ -96,10 +112,15 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
     try:
         variant = inventory_variant(lab, tmp_path, {"gpu-node": good})
         assert_converges("gpu_node", variant, limit="gpu-node")
-        images = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst"
-        assert lab.ssh("gpu-node", f"sha256sum {images}", sudo=True).stdout.split()[0] == sha[
-            "k3s-airgap-images-amd64.tar.zst"]
+        landed = lab.ssh("gpu-node", "cd /var/lib/rancher/k3s/agent/images && sha256sum *", sudo=True).stdout
+        landed = {name: digest for digest, name in (line.split() for line in landed.splitlines())}
+        assert landed == {"k3s-airgap-images-amd64.tar.zst": sha["k3s-airgap-images-amd64.tar.zst"],
+                          **airgap.read_sums(images)}
         assert_idempotent("gpu_node", variant, limit="gpu-node")
+        (images / "busybox_1.37.tar").write_bytes(b"tampered")
+        run = run_deploy("gpu_node", variant, limit="gpu-node")
+        assert run.returncode != 0 and run.failed_hosts == ["gpu-node"]
+        assert "offline images:" in run.stderr and "busybox_1.37.tar" in run.stderr and "SHA256SUMS says" in run.stderr
         (artifacts / "k3s").write_bytes(stand_in + b"\n# tampered")
         run = run_deploy("gpu_node", variant, limit="gpu-node")
         assert run.returncode != 0 and run.failed_hosts == ["gpu-node"]
