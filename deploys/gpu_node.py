@@ -19,6 +19,7 @@ from homelab.components.wsl import wsl
 
 if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     nvidia_container_toolkit()
-    if k3s_install(config_changes=k3s_prereq()) and k3s.role(host) == "server":
+    config_changes = k3s_prereq()  # None: refused (a cluster this machine's secrets store does not know)
+    if config_changes is not None and k3s_install(config_changes=config_changes) and k3s.role(host) == "server":
         kubeconfig()
         ai_stack()

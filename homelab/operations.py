@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.util import try_int
 from pyinfra.facts.deb import DebPackages
@@ -18,7 +19,58 @@ from pyinfra.operations import apt
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
 from homelab.facts import FileStates, TermuxPackages
-from homelab.secrets import Secret
+from homelab.secrets import Secret, persist_pending
+
+# Connector arguments that make a command run as another user.
+_ELEVATION = ("_sudo", "_sudo_user", "_use_sudo_password", "_sudo_password", "_preserve_sudo_env", "_doas",
+              "_doas_user", "_dzdo", "_dzdo_user", "_su_user", "_use_su_login", "_preserve_su_env", "_su_shell")
+
+
+class PrivateUpload(PyinfraCommand):
+    """Ship a file that holds a secret so that it never sits where others could read it.
+
+    pyinfra's own upload with sudo goes through a predictable /tmp name with the
+    default mode, then `cp`: a failed copy or a killed run leaves the plaintext there,
+    and a new file is world-readable until its chmod. Here the SSH user uploads into a
+    fresh `mktemp -d` directory (mode 0700), and the copy is made under umask 077 next to
+    the destination, owned and moded, then renamed into place; the private directory is
+    removed whatever happens. Secrets a deploy made are written to the store first.
+    """
+
+    def __init__(self, body: bytes, dest: str, mode: str, user: str | None = None, group: str | None = None):
+        super().__init__()
+        self.body, self.dest, self.mode, self.user, self.group = body, dest, mode, user, group
+
+    def __repr__(self) -> str:  # never the body
+        return f"PrivateUpload({self.dest!r}, mode={self.mode})"
+
+    def execute(self, state, host, connector_arguments) -> bool:
+        persist_pending()
+        plain = {k: v for k, v in connector_arguments.items() if k not in _ELEVATION}
+        ok, output = host.run_shell_command(StringCommand("umask 077 && mktemp -d"), **plain)
+        private_dir = output.stdout.strip()
+        if not ok or not private_dir.startswith("/"):
+            logger.error(f"{host.print_prefix}could not make a private directory for {self.dest}")
+            return False
+        staged = f"{private_dir}/upload"
+        try:
+            if not host.put_file(BytesIO(self.body), staged, **plain):
+                return False
+            new = f"{self.dest}.homelab-new"
+            steps = [StringCommand("cp", QuoteString(staged), QuoteString(new))]
+            if self.user or self.group:
+                steps.append(StringCommand("chown", QuoteString(f"{self.user or ''}:{self.group or ''}"), QuoteString(new)))
+            steps += [StringCommand("chmod", self.mode, QuoteString(new)),
+                      StringCommand("mv", "-f", QuoteString(new), QuoteString(self.dest))]
+            script = StringCommand("umask", "077", *(bit for step in steps for bit in ("&&", step)))
+            ok, output = host.run_shell_command(script, **connector_arguments)
+            if not ok:
+                logger.error(f"{host.print_prefix}writing {self.dest} failed: {output.stderr}")
+                host.run_shell_command(StringCommand("rm", "-f", QuoteString(f"{self.dest}.homelab-new")),
+                                       **connector_arguments)
+            return ok
+        finally:
+            host.run_shell_command(StringCommand("rm", "-rf", QuoteString(private_dir)), **plain)
 
 
 @operation()
@@ -49,10 +101,7 @@ def secret_file(dest: str, content: Secret, user: str | None = None, group: str 
         raise OperationError(f"{dest} exists and is not a file")
     owner_wrong = current and ((user and current["user"] != user) or (group and current["group"] != group))
     if not current or host.get_fact(Sha256File, path=dest) != hashlib.sha256(body).hexdigest():
-        yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
-        if user or group:
-            yield chown(dest, user, group)
-        yield chmod(dest, mode)
+        yield PrivateUpload(body, dest, mode, user, group)
         return
     if owner_wrong:
         yield chown(dest, user, group)
@@ -118,6 +167,7 @@ def stop_host(reason: str):
 
 
 def _write_local(path: str, body: bytes, mode: int) -> bool:
+    persist_pending()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -218,6 +268,9 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
             host.log(f"Will {'modify' if known else 'create'} {dest}", logger.info)
             for line in generate_color_diff([f"{line}\n" for line in current or []], body.decode().splitlines(True)):
                 logger.info("  %s", line)
+        if secret:
+            yield PrivateUpload(body, dest, mode, user, group)
+            return
         yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
         yield chown(dest, user, group)
         yield chmod(dest, mode)
@@ -269,11 +322,13 @@ class ManagedFile:
     group: str = "root"
 
 
-def files_in_place(*managed: ManagedFile | None) -> dict[ManagedFile, OperationMeta]:
-    """All of a component's files with one FileStates fact, then one file_in_place
-    operation each, in order (None entries are skipped). Returns each file's operation."""
+def files_in_place(*managed: ManagedFile | None, known: dict | None = None) -> dict[ManagedFile, OperationMeta]:
+    """All of a component's files with one FileStates fact (or `known`, the component's
+    own), then one file_in_place operation each, in order (None entries are skipped).
+    Returns each file's operation."""
     wanted = [m for m in managed if m is not None]
-    known = host.get_fact(FileStates, paths=[m.dest for m in wanted]) if wanted else {}
+    if known is None:
+        known = host.get_fact(FileStates, paths=[m.dest for m in wanted]) if wanted else {}
     return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known.get(m.dest), mode=m.mode,
                              user=m.user, group=m.group) for m in wanted}
 

@@ -7,6 +7,11 @@ variable HOMELAB_SECRET_<NAME> overrides the file, for CI or a password manager.
 Values come back as `Secret`, whose str() and repr() are masked, so a secret that ends
 up in an operation's arguments or a log line shows as ***. Call `.reveal()` only where
 the value goes into a file that is shipped with `homelab.operations.secret_file`.
+
+Deploys open the store with `defer_new=True`: a secret made during a deploy is kept in
+memory and written to the store only when the first secret file is really shipped
+(`persist_pending`, called by the upload). A `--dry` run, which ships nothing, never
+writes the store.
 """
 
 from __future__ import annotations
@@ -52,13 +57,26 @@ class MissingSecret(Exception):
     pass
 
 
+# Secrets made by deploys but not yet written: store path -> {name: value}.
+_PENDING: dict[Path, dict[str, str]] = {}
+
+
+def persist_pending() -> None:
+    """Write every secret a deploy made so far into its store (before one is shipped)."""
+    for path, values in list(_PENDING.items()):
+        if values:
+            SecretsStore(path)._merge(values)
+        _PENDING.pop(path, None)
+
+
 def env_name(name: str) -> str:
     return "HOMELAB_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 class SecretsStore:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, defer_new: bool = False):
         self.path = Path(path).expanduser()
+        self.defer_new = defer_new
 
     def _read(self) -> dict[str, str]:
         if not self.path.exists():
@@ -79,10 +97,22 @@ class SecretsStore:
             yaml.safe_dump(dict(sorted(data.items())), handle, default_flow_style=False)
         os.replace(tmp, self.path)
 
+    def _merge(self, values: dict[str, str]) -> None:
+        data = self._read()
+        data.update(values)
+        self._write(data)
+
+    def _pending(self) -> dict[str, str]:
+        return _PENDING.get(self.path.resolve(), {})
+
     def names(self) -> list[str]:
         return sorted(self._read())
 
     def has(self, name: str) -> bool:
+        return env_name(name) in os.environ or name in self._read() or name in self._pending()
+
+    def stored(self, name: str) -> bool:
+        """Whether the store (or the environment) already holds `name`: not made by this run."""
         return env_name(name) in os.environ or name in self._read()
 
     def get(self, name: str) -> Secret:
@@ -92,12 +122,18 @@ class SecretsStore:
         data = self._read()
         if name in data:
             return Secret(data[name])
+        if name in self._pending():
+            return Secret(self._pending()[name])
         if name in SUPPLIED:
             raise MissingSecret(
                 f"secret '{name}' is not set: {SUPPLIED[name]}. Fix: run "
                 f"`python tasks.py secrets set {name}` or export {env_name(name)}"
             )
-        return self.set(name, random_source.token_urlsafe(32))
+        value = random_source.token_urlsafe(32)
+        if self.defer_new:
+            _PENDING.setdefault(self.path.resolve(), {})[name] = value
+            return Secret(value)
+        return self.set(name, value)
 
     def set(self, name: str, value: str) -> Secret:
         if not _NAME.match(name):

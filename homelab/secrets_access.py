@@ -5,4 +5,5 @@ from homelab.validation import settings_for
 
 
 def store_for(host) -> SecretsStore:
-    return SecretsStore(settings_for(host).secrets_file)
+    """Deploys never write the store while planning: new secrets wait for the first upload."""
+    return SecretsStore(settings_for(host).secrets_file, defer_new=True)

@@ -11,6 +11,7 @@ from pyinfra.operations import files
 
 from homelab import clients, devices, k3s
 from homelab.facts import FileStates
+from homelab.guards import refuse
 from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
@@ -35,6 +36,10 @@ def stack_context(host_, inventory_) -> StackContext:
                         api_devices=sorted(tokens), tokens_digest=digest)
 
 
+# Keys the stack makes on its first deploy; the cluster and every client hold them after.
+GENERATED_KEYS = ["vllm_api_key", "litellm_master_key"]
+
+
 def manifest_path(name: str) -> str:
     return f"{k3s.MANIFESTS_DIR}/{name}.yaml"
 
@@ -46,8 +51,15 @@ def ai_stack():
     # one round trip for every file this component may own
     known = host.get_fact(FileStates, paths=[manifest_path(name) for name in manifests.ALL_FILES])
     secrets_path = manifest_path(manifests.SECRETS_FILE)
+    store = store_for(host)
+    missing = [name for name in GENERATED_KEYS if not store.stored(name)]
+    if known.get(secrets_path) is not None and missing:
+        refuse(f"{secrets_path} exists but this machine's secrets store ({store.path}) has no {', '.join(missing)}: "
+               "new keys would lock every client out. Fix: copy the secrets store from the machine that set up the "
+               "cluster, or `python tasks.py restore <backup>`")
+        return
     file_in_place(name=f"{manifests.SECRETS_FILE}.yaml (Secrets from the secrets store)", dest=secrets_path,
-                  content=Secret(manifests.secrets_text(ctx, store_for(host))), known=known.get(secrets_path))
+                  content=Secret(manifests.secrets_text(ctx, store)), known=known.get(secrets_path))
     wanted = manifests.wanted(ctx)
     for name, objects in wanted.items():
         file_in_place(name=f"{name}.yaml", dest=manifest_path(name), content=manifests.dump(objects),

@@ -8,6 +8,8 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from homelab import k3s
+from homelab.facts import FileStates
+from homelab.guards import refuse
 from homelab.operations import ManagedFile, files_in_place
 from homelab.secrets_access import store_for
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
@@ -46,15 +48,34 @@ def k3s_config(cfg, name: str, role: str) -> dict:
     return config
 
 
+def foreign_cluster_reason(store, token_state) -> str | None:
+    """A host that already has a cluster token while this machine's secrets store has none
+    was set up from another machine (or the store was lost): a new token would split the
+    cluster from its agents and its data. Stop and say how to bring the store along."""
+    if token_state is None or store.stored(k3s.TOKEN_SECRET):
+        return None
+    return (f"{k3s.TOKEN_FILE} exists but this machine's secrets store ({store.path}) has no {k3s.TOKEN_SECRET}: "
+            "the cluster was set up from another machine or the store was lost. Fix: copy the secrets store from "
+            "that machine (or `python tasks.py restore <backup>`); to keep the cluster and take its token: "
+            f"`ssh <server> sudo cat {k3s.TOKEN_FILE} | python tasks.py secrets set {k3s.TOKEN_SECRET}`")
+
+
 @deploy("k3s prerequisites")
-def k3s_prereq() -> list[OperationMeta]:
-    """Returns the operations whose change must restart k3s."""
+def k3s_prereq() -> list[OperationMeta] | None:
+    """Returns the operations whose change must restart k3s (None: the host was refused)."""
     cfg = settings_for(host)
     role = k3s.role(host)
+    store = store_for(host)
+    known = host.get_fact(FileStates, paths=[k3s.TOKEN_FILE, k3s.CONFIG])
+    reason = foreign_cluster_reason(store, known.get(k3s.TOKEN_FILE))
+    if reason:
+        refuse(reason)
+        return None
     files.directory(name="Config directory", path=k3s.CONFIG_DIR, mode="755")
     placed = files_in_place(
-        ManagedFile("Cluster token", k3s.TOKEN_FILE, store_for(host).get(k3s.TOKEN_SECRET), mode="600"),
+        ManagedFile("Cluster token", k3s.TOKEN_FILE, store.get(k3s.TOKEN_SECRET), mode="600"),
         ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600",
                     content=HEADER + yaml.safe_dump(k3s_config(cfg, host.name, role), sort_keys=False)),
+        known=known,
     )
     return list(placed.values())
