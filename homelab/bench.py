@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from homelab.doctor import ssh_command
+from homelab.ssh import ssh_command
 from homelab.settings import SshDevice, TermuxPhone
 from homelab.validation import load_inventory, settings_for
 

@@ -18,6 +18,7 @@ from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.facts import FilesystemUsage, GpuProbe
 from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
+from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
 from homelab.validation import role_of, settings_for
@@ -33,18 +34,6 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
-
-
-def ssh_command(cfg, host_name: str, remote: str) -> list[str]:
-    """The ssh call pyinfra would make: same address, port, user, key and pinned host keys."""
-    cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=8", "-o", "LogLevel=ERROR",
-           "-o", f"StrictHostKeyChecking={cfg.ssh_strict_host_key_checking}", "-p", str(cfg.ssh_port)]
-    if cfg.ssh_key:
-        cmd += ["-i", cfg.ssh_key]
-    if cfg.ssh_known_hosts_file:
-        cmd += ["-o", f"UserKnownHostsFile={cfg.ssh_known_hosts_file}"]
-    target = cfg.ssh_hostname or host_name
-    return [*cmd, f"{cfg.ssh_user}@{target}" if cfg.ssh_user else target, remote]
 
 
 def probe_script(cfg) -> str:
