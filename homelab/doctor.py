@@ -54,7 +54,8 @@ def probe_script(cfg) -> str:
     if isinstance(cfg, LePotato):
         sections["services"] = "systemctl is-active prometheus-node-exporter apt-cacher-ng"
         sections["disk"] = FilesystemUsage().command(cfg.apt_cache_dir)
-    return "; ".join(f"echo '{MARK}{name}'; {script}" for name, script in sections.items())
+    # each marker on a line of its own, even after output without a final newline
+    return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
 
 
 def parse_sections(output: str) -> dict[str, str]:

@@ -112,6 +112,15 @@ if role in ("server", "agent"):
     notify_ready()
     while True:
         time.sleep(3600)
+if role == "kubectl" and sys.argv[2:3] == ["get"] and len(sys.argv) > 3:
+    # a STAND-IN answer of the Kubernetes API: what a test put in the lab's kubectl
+    # directory for `kubectl get <kind> ... -o json`, else no answer, as without a cluster
+    answer = "/var/lib/homelab-lab/kubectl/get-" + sys.argv[3] + ".json"
+    if os.path.exists(answer):
+        sys.stdout.write(open(answer).read())
+        sys.exit(0)
+    print("The connection to the server 127.0.0.1:6443 was refused (homelab lab stand-in for k3s)")
+    sys.exit(1)
 print("homelab lab stand-in for k3s (no Kubernetes here)")
 '''
 

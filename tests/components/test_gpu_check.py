@@ -11,7 +11,11 @@ VISIBLE = {"devices": ["/dev/dxg"], "smi": SMI, "name": "NVIDIA GeForce RTX 4070
 
 @pytest.mark.lab
 def test_gpu_visible_passes(lab, converged_gpu_node):
-    assert "GPU check" not in converged_gpu_node.stderr
+    """A visible GPU lets the deploy go on past the check to the NVIDIA toolkit and k3s."""
+    assert "refused" not in converged_gpu_node.stderr
+    changed = converged_gpu_node.changed_operations("gpu-node")
+    assert [op for op in changed if op.startswith("NVIDIA Container Toolkit")] and \
+        [op for op in changed if op.startswith("k3s install")], changed
     assert lab.ssh("gpu-node", f"{SMI} --query-gpu=name,memory.total --format=csv,noheader").stdout.startswith(
         "NVIDIA GeForce RTX 4070 Ti")
 

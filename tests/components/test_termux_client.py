@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from homelab.secrets import SecretsStore
-from tests.support import assert_converges, assert_idempotent, assert_repairs
+from homelab.validation import load_inventory, settings_for
+from tests.support import PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs
 
 pytestmark = pytest.mark.lab
 HOME = "/data/data/com.termux/files/home"
@@ -43,9 +44,13 @@ def test_aichat_lists_the_catalogue(lab, converged_pixel):
     config = yaml.safe_load(lab.ssh("pixel", f"cat {HOME}/.config/aichat/config.yaml").stdout)
     client = config["clients"][0]
     assert client["type"] == "openai-compatible" and client["api_base"].endswith(":8080/v1")
-    assert [m["name"] for m in client["models"]] == ["gpt2", "mistral-7b-instruct", "all-minilm-l6-v2",
-                                                     "clip-vit-b-32"]
-    assert config["model"] == "homelab:mistral-7b-instruct"
+    cfg = settings_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT).get_host("pixel"))
+    catalogue = [m for m in cfg.models if m.enabled]
+    assert len(catalogue) >= 2
+    assert [m["name"] for m in client["models"]] == [m.name for m in catalogue]
+    assert [m.get("type") for m in client["models"]] == ["embedding" if m.kind == "embedding" else None
+                                                         for m in catalogue]
+    assert config["model"] == f"homelab:{cfg.default_model}"
 
 
 def test_drift_is_repaired(lab, converged_pixel, inventory):

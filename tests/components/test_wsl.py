@@ -80,6 +80,28 @@ def test_several_windows_users_ask_for_windows_profile_dir(lab, converged_gpu_no
         lab.ssh("gpu-node", "rmdir /mnt/c/Users/guest", sudo=True)
 
 
+def test_wsl_without_systemd_stops_this_host_alone_after_writing_wsl_conf(lab, converged_gpu_node, inventory):
+    """WSL before its first `wsl --shutdown`: PID 1 is not systemd (a STAND-IN here: the
+    lab host's /proc/1/comm says "init"). The deploy writes /etc/wsl.conf and the Windows
+    script, then stops this host with the fix; the Le Potato goes on."""
+    lab.ssh("gpu-node", "echo init > /run/homelab-fake-comm && mount --bind /run/homelab-fake-comm /proc/1/comm && "
+                        "sed -i 's/^systemd=true/systemd=false/' /etc/wsl.conf", sudo=True)
+    try:
+        run = run_deploy("site", inventory, limit=["gpu-node", "potato"])
+    finally:
+        lab.ssh("gpu-node", "umount /proc/1/comm", sudo=True)
+    assert run.returncode == 1 and run.failed_hosts == ["gpu-node"], run.explain()
+    assert "stopped: systemd is not PID 1 in WSL yet (PID 1 is init)" in run.stderr
+    assert "`wsl --shutdown`" in run.stderr
+    changed = run.changed_operations("gpu-node")
+    assert "deploys/gpu_node.py | WSL2 | /etc/wsl.conf: systemd, hostname" in changed, changed
+    assert not [op for op in changed if op.split(" | ")[1] in ("GPU check", "NVIDIA Container Toolkit",
+                                                                "k3s prerequisites", "k3s install", "AI stack manifests")]
+    assert "systemd=true" in lab.ssh("gpu-node", "cat /etc/wsl.conf").stdout
+    assert "potato" not in run.failed_hosts and run.totals["error"] >= 1
+    assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)
+
+
 def test_without_systemd_as_pid_1_the_run_stops_with_the_fix():
     reason = systemd_missing_reason({"init": "init"})
     assert "PID 1 is init" in reason and "`wsl --shutdown`" in reason and "re-run" in reason

@@ -1,12 +1,14 @@
 """`tasks.py doctor` on the lab: read-only, per device, each failure with its fix."""
 
+import json
 import re
+import shlex
 
 import pytest
 from click.testing import CliRunner
 
 from tasks import cli
-from tests.support import assert_idempotent
+from tests.support import assert_converges, assert_idempotent
 
 pytestmark = pytest.mark.lab
 
@@ -25,20 +27,71 @@ def states(output) -> dict[tuple[str, str], str]:
     return table
 
 
-def test_reports_what_is_right_and_what_is_wrong(lab, converged_gpu_node, converged_potato, inventory):
-    result = doctor(lab)
+KUBECTL = "/var/lib/homelab-lab/kubectl"  # where the stand-in k3s finds its answers
+
+
+def kubectl_answers(lab, nodes: dict, pods: dict) -> None:
+    """STAND-IN answers of the Kubernetes API for `kubectl get nodes|pods -o json`."""
+    for kind, answer in (("nodes", nodes), ("pods", pods)):
+        lab.ssh("gpu-node", f"mkdir -p {KUBECTL} && printf %s {shlex.quote(json.dumps(answer))} > "
+                            f"{KUBECTL}/get-{kind}.json", sudo=True)
+
+
+def node(name, ready=True, gpus="4"):
+    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
+                                                    "allocatable": {"nvidia.com/gpu": gpus}}}
+
+
+def pod(namespace, name, phase="Running", ready=True):
+    return {"metadata": {"namespace": namespace, "name": name},
+            "status": {"phase": phase, "containerStatuses": [{"ready": ready}]}}
+
+
+def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, inventory, gateway):
+    assert_converges("site", inventory, expect_changes=None)  # every device, so that "doctor changed nothing" holds
+    shares = len([m for m in gateway.cfg.models if m.enabled])
+    kubectl_answers(lab, {"items": [node("gpu-node", gpus=str(shares))]},
+                    {"items": [pod("ai", "litellm-7d9f"), pod("ai", "prefetch-gpt2-x", phase="Succeeded", ready=False),
+                               pod("monitoring", "kube-prometheus-stack-grafana-5c")]})
+    try:
+        result = doctor(lab)
+    finally:
+        lab.ssh("gpu-node", f"rm -rf {KUBECTL}", sudo=True)
     table = states(result.output)
     for device in ("gpu-node", "potato", "pixel"):
         assert table[(device, "SSH with the pinned host key")] == "ok", result.output
-    for check in ("systemd is PID 1 in WSL", "GPU visible", "model cache disk"):
+    for check in ("systemd is PID 1 in WSL", "GPU visible", "model cache disk", "k3s node gpu-node Ready",
+                  "GPU shares on gpu-node", "pods Ready", "gateway answering"):
         assert table[("gpu-node", check)] == "ok", result.output
     for check in ("node exporter and apt cache running", "apt cache disk"):
         assert table[("potato", check)] == "ok", result.output
-    assert "NVIDIA GeForce RTX 4070 Ti" in result.output
-    # the lab's k3s is a stand-in: kubectl cannot answer, and doctor says what to do
-    assert table[("gpu-node", "k3s Ready")] == "FAIL" and "sudo journalctl -u k3s -e" in result.output
-    assert result.exit_code == 1
+    assert "NVIDIA GeForce RTX 4070 Ti" in result.output and f"{shares} allocatable, {shares} needed" in result.output
+    assert "2 pods ready" not in result.output and "3 pods ready" in result.output
+    assert result.exit_code == 0, result.output
     assert_idempotent("site", inventory)  # doctor changed nothing
+
+
+def test_reports_what_is_wrong_in_the_cluster_with_the_fix(lab, converged_gpu_node):
+    kubectl_answers(lab, {"items": [node("gpu-node", ready=False, gpus="1")]},
+                    {"items": [pod("ai", "vllm-gpt2-deployment-vllm-x", ready=False),
+                               pod("ai", "gateway-5f", phase="Pending", ready=False)]})
+    try:
+        result = doctor(lab)
+    finally:
+        lab.ssh("gpu-node", f"rm -rf {KUBECTL}", sudo=True)
+    table = states(result.output)
+    assert table[("gpu-node", "k3s node gpu-node Ready")] == "FAIL"
+    assert table[("gpu-node", "GPU shares on gpu-node")] == "FAIL" and "1 allocatable" in result.output
+    assert table[("gpu-node", "pods Ready")] == "FAIL"
+    assert "ai/vllm-gpt2-deployment-vllm-x" in result.output and "ai/gateway-5f" in result.output
+    assert "kubectl describe node gpu-node" in result.output and "nvidia.com/gpu.present=true" in result.output
+    assert result.exit_code == 1
+
+
+def test_without_an_answer_from_kubectl_k3s_is_named_with_the_fix(lab, converged_gpu_node):
+    result = doctor(lab)
+    assert states(result.output)[("gpu-node", "k3s Ready")] == "FAIL"
+    assert "sudo journalctl -u k3s -e" in result.output and result.exit_code == 1
 
 
 def test_a_stopped_service_and_a_missing_gpu_are_named_with_their_fix(lab, converged_gpu_node, converged_potato,
