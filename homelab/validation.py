@@ -35,8 +35,14 @@ _TYPE_EXAMPLES = {
 
 _PATTERN_HINTS = {
     "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "lowercase letters, digits and '-', at most 63 characters",
-    "^/": "an absolute path starting with '/'",
     r"^[\w.-]+/[\w.-]+$": "a Hugging Face repository id like 'owner/name'",
+    "^[0-9a-f]{40}$": "the full commit hash, 40 lowercase hex digits like '607a30d783dfa663caf39e06633721c8d4cfcd7e' "
+                      "(a branch or tag would move: copy the commit from the repository's history)",
+    "^[0-9a-f]{64}$": "a sha256, 64 lowercase hex digits",
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a WSL distribution name as `wsl -l -v` shows it, like 'Ubuntu-22.04' "
+                                    "(letters, digits, '.', '_', '-')",
+    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$": "a user name like 'owner' (letters, digits, '_', '.', '-', not starting "
+                                          "with '-' or '.', at most 32 characters)",
 }
 
 
