@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from homelab.lab import Lab, LabError
-from homelab.secrets import SUPPLIED, SecretsStore
+from homelab.secrets import SUPPLIED, BadSecret, SecretsStore
 
 DEFAULT_SECRETS = ".secrets/secrets.yaml"
 
@@ -342,7 +342,10 @@ def keys_list(inventory_file):
         if devices.is_revoked(store, name):
             state = f"revoked since {store.get(devices.revoked_key(name)).reveal()}"
         elif store.has(devices.token_key(name)):
-            state = f"active, fingerprint {devices.fingerprint(store.get(devices.token_key(name)).reveal())}"
+            try:
+                state = f"active, fingerprint {devices.fingerprint(store.get(devices.token_key(name)).reveal())}"
+            except BadSecret as exc:
+                state = f"UNUSABLE: {exc}"
         else:
             state = "no token yet (made by the next deploy)"
         click.echo(f"{name:<16} {state}")
@@ -424,7 +427,10 @@ def secrets_set(name, path):
     value = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{name} ({hint}): ")
     if not value:
         _fail(f"no value given for {name}")
-    SecretsStore(path).set(name, value)
+    try:
+        SecretsStore(path).set(name, value)
+    except ValueError as exc:  # a bad name, or a token the gateway could not take
+        _fail(str(exc))
     click.echo(f"stored {name} in {path}")
 
 
