@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import os
+import shlex
 import subprocess
 import tarfile
 from datetime import datetime, timezone
@@ -70,13 +71,19 @@ def _sudo(cfg) -> str:
     return "sudo -n " if cfg.sudo else ""
 
 
+def _q(path) -> str:
+    return shlex.quote(str(path))
+
+
 def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: str, log=print) -> Path:
     """Write backups/homelab-<UTC time>.tar and return its path."""
     sudo = _sudo(cfg)
     log(f"{server_name}: snapshot of the k3s datastore")
-    snapshot = (f"{sudo}mkdir -p {Path(SNAPSHOT).parent} && if [ -f {DATASTORE} ]; then {sudo}python3 -c "
-                f"\"import sqlite3; s = sqlite3.connect('{DATASTORE}'); d = sqlite3.connect('{SNAPSHOT}'); "
-                f"s.backup(d); d.close()\" && echo datastore; fi; "
+    copy = (f"import sqlite3; s = sqlite3.connect({json.dumps(DATASTORE)}); "
+            f"d = sqlite3.connect({json.dumps(SNAPSHOT)}); s.backup(d); d.close()")
+    # the glob stays unquoted (the shell expands it); every path found is quoted below
+    snapshot = (f"{sudo}mkdir -p {_q(Path(SNAPSHOT).parent)} && if [ -f {_q(DATASTORE)} ]; then {sudo}python3 -c "
+                f"{_q(copy)} && echo datastore; fi; "
                 f"for g in {GRAFANA_GLOB}; do [ -d \"$g\" ] && echo \"grafana $g\"; done; true")
     found = _ssh(cfg, server_name, snapshot).decode().split("\n")
     paths = list(SERVER_PATHS)
@@ -94,7 +101,8 @@ def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: s
         contents["grafana"] = "skipped: no Grafana volume on the node"
     contents["litellm database"] = "none: LiteLLM runs without a database"
     log(f"{server_name}: archiving {', '.join('/' + p for p in paths)}")
-    server_tar = _ssh(cfg, server_name, f"{sudo}tar -C / -czf - {' '.join(paths)} && {sudo}rm -f {SNAPSHOT}")
+    server_tar = _ssh(cfg, server_name, f"{sudo}tar -C / -czf - {' '.join(_q(p) for p in paths)} && "
+                                        f"{sudo}rm -f {_q(SNAPSHOT)}")
     if not secrets_file.exists():
         raise BackupError(f"no secrets store at {secrets_file}")
     log("encrypting with the passphrase")
@@ -131,8 +139,8 @@ def restore(archive: Path, cfg, server_name: str, secrets_file: Path, passphrase
          stdin=server_tar)
     if not manifest["contents"]["k3s datastore"].startswith("skipped"):
         log(f"{server_name}: datastore back in place")
-        _ssh(cfg, server_name, f"{sudo}mkdir -p {Path(DATASTORE).parent} && {sudo}mv {SNAPSHOT} {DATASTORE} && "
-                               f"{sudo}rm -f {DATASTORE}-wal {DATASTORE}-shm")
+        _ssh(cfg, server_name, f"{sudo}mkdir -p {_q(Path(DATASTORE).parent)} && {sudo}mv {_q(SNAPSHOT)} {_q(DATASTORE)} "
+                               f"&& {sudo}rm -f {_q(DATASTORE + '-wal')} {_q(DATASTORE + '-shm')}")
     _ssh(cfg, server_name, f"{sudo}systemctl start k3s")
     log("secrets store: decrypted and written (mode 0600)")
     secrets_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
