@@ -139,8 +139,9 @@ def restore(archive: Path, cfg, server_name: str, secrets_file: Path, passphrase
          stdin=server_tar)
     if not manifest["contents"]["k3s datastore"].startswith("skipped"):
         log(f"{server_name}: datastore back in place")
-        _ssh(cfg, server_name, f"{sudo}mkdir -p {_q(Path(DATASTORE).parent)} && {sudo}mv {_q(SNAPSHOT)} {_q(DATASTORE)} "
-                               f"&& {sudo}rm -f {_q(DATASTORE + '-wal')} {_q(DATASTORE + '-shm')}")
+        _ssh(cfg, server_name, f"{sudo}mkdir -p {_q(Path(DATASTORE).parent)} && "
+                               f"{sudo}mv {_q(SNAPSHOT)} {_q(DATASTORE)} && "
+                               f"{sudo}rm -f {_q(DATASTORE + '-wal')} {_q(DATASTORE + '-shm')}")
     _ssh(cfg, server_name, f"{sudo}systemctl start k3s")
     log("secrets store: decrypted and written (mode 0600)")
     secrets_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -147,7 +147,8 @@ class SecretsStore:
             raise ValueError(f"secret name {name!r}: use lowercase letters, digits, '_', '.', '-'")
         problem = token_problem(name, value)
         if problem:
-            raise BadSecret(f"secret '{name}': the value given {problem}; nothing was stored. Fix: give it {TOKEN_HINT}")
+            raise BadSecret(f"secret '{name}': the value given {problem}; nothing was stored. "
+                            f"Fix: give it {TOKEN_HINT}")
         data = self._read()
         data[name] = value
         self._write(data)

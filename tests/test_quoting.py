@@ -86,7 +86,8 @@ def test_backup_archives_any_path_it_finds_as_data(tmp_path, monkeypatch):
         ["/bin/sh", "-c", remote], cwd=tmp_path, capture_output=True, check=True, timeout=60).stdout)
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text("k3s_token: x\n")
-    archive = backup.take("gpu-node", SimpleNamespace(sudo=False), secrets, tmp_path / "out", "pass", log=lambda m: None)
+    archive = backup.take("gpu-node", SimpleNamespace(sudo=False), secrets, tmp_path / "out", "pass",
+                          log=lambda message: None)
     with tarfile.open(fileobj=io.BytesIO(backup.decrypt(backup.read(archive)["gpu-node.tar.gz.enc"], "pass"))) as tar:
         names = tar.getnames()
     assert f"{grafana}/grafana.db".lstrip("/") in names and f"{server}/backup/state.db".lstrip("/") in names, names

@@ -59,7 +59,7 @@ def test_tokens_the_gateway_could_not_carry_are_refused(tmp_path, monkeypatch):
         assert bad not in str(caught.value)
     assert store.names() == []
     monkeypatch.setenv(env_name("device_token.pixel"), "Env0verride" * 3 + "'")
-    with pytest.raises(BadSecret, match=r"environment variable HOMELAB_SECRET_DEVICE_TOKEN_PIXEL has characters") as caught:
+    with pytest.raises(BadSecret, match=r"variable HOMELAB_SECRET_DEVICE_TOKEN_PIXEL has characters") as caught:
         store.get("device_token.pixel")
     assert "Env0verride" not in str(caught.value)
 

@@ -211,7 +211,8 @@ BAD_INPUTS = {
         group_lines={"gpu_nodes.py": assign("llm_d_crds_url", "https://github.com/$(reboot)/manifests.yaml")},
         expect=["key 'llm_d_crds_url'", "it contains '$', '(', ')'"]),
     "apt_cache_backend_with_a_second_url": dict(
-        group_lines={"le_potato.py": assign("apt_cache_backends", {"debian": "http://deb.debian.org/debian/ http://x/"})},
+        group_lines={"le_potato.py": assign("apt_cache_backends",
+                                            {"debian": "http://deb.debian.org/debian/ http://x/"})},
         expect=["host 'potato', key 'apt_cache_backends.debian'", "it contains a space"]),
     "apt_cache_upstream_proxy_with_braces": dict(
         group_lines={"le_potato.py": assign("apt_cache_upstream_proxy", "http://{$PROXY}:3142")},
