@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from homelab.lab import Lab, LabError
-from homelab.secrets import SUPPLIED, SecretsStore
+from homelab.secrets import SUPPLIED, BadSecret, SecretsStore
 
 DEFAULT_SECRETS = ".secrets/secrets.yaml"
 
@@ -314,9 +314,10 @@ def keys():
 
 def _devices_and_store(inventory_file):
     from homelab import devices
-    from homelab.validation import load_inventory, settings_for
+    from homelab.validation import load_inventory, secrets_unchecked, settings_for
 
-    inventory = load_inventory(inventory_file)
+    with secrets_unchecked():  # these commands are how a bad token is replaced
+        inventory = load_inventory(inventory_file)
     first = next(iter(inventory))
     return devices, devices.api_devices(inventory), SecretsStore(settings_for(first).secrets_file)
 
@@ -342,7 +343,10 @@ def keys_list(inventory_file):
         if devices.is_revoked(store, name):
             state = f"revoked since {store.get(devices.revoked_key(name)).reveal()}"
         elif store.has(devices.token_key(name)):
-            state = f"active, fingerprint {devices.fingerprint(store.get(devices.token_key(name)).reveal())}"
+            try:
+                state = f"active, fingerprint {devices.fingerprint(store.get(devices.token_key(name)).reveal())}"
+            except BadSecret as exc:
+                state = f"UNUSABLE: {exc}"
         else:
             state = "no token yet (made by the next deploy)"
         click.echo(f"{name:<16} {state}")
@@ -388,7 +392,10 @@ def keys_show(device, inventory_file):
     devices, store = _device(inventory_file, device)
     if devices.is_revoked(store, device):
         _fail(f"{device} is revoked")
-    click.echo(store.get(devices.token_key(device)).reveal())
+    try:
+        click.echo(store.get(devices.token_key(device)).reveal())
+    except BadSecret as exc:
+        _fail(str(exc))
 
 
 @cli.group()
@@ -424,7 +431,10 @@ def secrets_set(name, path):
     value = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{name} ({hint}): ")
     if not value:
         _fail(f"no value given for {name}")
-    SecretsStore(path).set(name, value)
+    try:
+        SecretsStore(path).set(name, value)
+    except ValueError as exc:  # a bad name, or a token the gateway could not take
+        _fail(str(exc))
     click.echo(f"stored {name} in {path}")
 
 

@@ -81,22 +81,26 @@ def _as_root(cfg, script: str) -> str:
 
 def snapshot_script() -> str:
     """Runs as root on the server: tar of the server's files and a datastore snapshot to
-    stdout, what was found to stderr (`homelab-backup: ...` lines)."""
+    stdout, what was found to stderr (`homelab-backup: ...` lines). Paths travel as
+    positional parameters ("$@"), never re-split, whatever the server's names hold."""
     paths = " ".join(shlex.quote(p) for p in SERVER_PATHS)
+    work = shlex.quote(WORK_DIR)
     snapshot_dir = shlex.quote(str(Path(SNAPSHOT_MEMBER).parent))
     python = ("import sqlite3, sys\ntry:\n    d = sqlite3.connect(sys.argv[2])\n    sqlite3.connect(sys.argv[1]).backup(d)\n"
               "    d.close()\nexcept sqlite3.Error as e:\n"
               f"    sys.exit(f'snapshot of the datastore failed: {{e}} (free space under {WORK_DIR}?)')")
     return (
         "set -e; umask 077; "
-        f"mkdir -p {WORK_DIR}; chmod 700 {WORK_DIR}; d=$(mktemp -d {WORK_DIR}/backup.XXXXXX); "
+        f"mkdir -p {work}; chmod 700 {work}; d=$(mktemp -d {work}/backup.XXXXXX); "
         "trap 'rm -rf \"$d\"' EXIT; trap 'exit 1' HUP INT TERM; "
-        f"mkdir -p \"$d\"/{snapshot_dir}; extra=''; "
-        f"if [ -f {DATASTORE} ]; then python3 -c {shlex.quote(python)} {DATASTORE} \"$d\"/{SNAPSHOT_MEMBER}; "
-        f"extra={SNAPSHOT_MEMBER}; echo 'homelab-backup: datastore' >&2; fi; "
-        f"grafana=''; for g in {GRAFANA_GLOB}; do [ -d \"$g\" ] || continue; "
-        "echo \"homelab-backup: grafana $g\" >&2; grafana=\"$grafana ${g#/}\"; done; "
-        f"tar -C / -czf \"$d/server.tar.gz\" {paths} $grafana ${{extra:+-C \"$d\" $extra}}; "
+        f"mkdir -p \"$d\"/{snapshot_dir}; set -- {paths}; "
+        f"for g in {GRAFANA_GLOB}; do [ -d \"$g\" ] || continue; "
+        "printf 'homelab-backup: grafana %s\\n' \"$g\" >&2; set -- \"$@\" \"${g#/}\"; done; "
+        f"if [ -f {shlex.quote(DATASTORE)} ]; then "
+        f"python3 -c {shlex.quote(python)} {shlex.quote(DATASTORE)} \"$d\"/{SNAPSHOT_MEMBER}; "
+        "echo 'homelab-backup: datastore' >&2; "
+        f"tar -C / -czf \"$d/server.tar.gz\" \"$@\" -C \"$d\" {SNAPSHOT_MEMBER}; "
+        "else tar -C / -czf \"$d/server.tar.gz\" \"$@\"; fi; "
         "cat \"$d/server.tar.gz\""
     )
 
@@ -220,7 +224,8 @@ def restore_script(unit: str) -> str:
     snapshot_dir = str(Path(SNAPSHOT_MEMBER).parent)
     return (
         "set -e; umask 077; "
-        f"mkdir -p {WORK_DIR}; chmod 700 {WORK_DIR}; d=$(mktemp -d {WORK_DIR}/restore.XXXXXX); stopped=''; "
+        f"mkdir -p {shlex.quote(WORK_DIR)}; chmod 700 {shlex.quote(WORK_DIR)}; "
+        f"d=$(mktemp -d {shlex.quote(WORK_DIR)}/restore.XXXXXX); stopped=''; "
         f"trap 'rc=$?; rm -rf \"$d\"; [ -z \"$stopped\" ] || systemctl start {unit}; exit $rc' EXIT; "
         "trap 'exit 1' HUP INT TERM; "
         "cat > \"$d/server.tar.gz\"; tar -tzf \"$d/server.tar.gz\" > \"$d/list\"; "

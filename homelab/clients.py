@@ -4,6 +4,7 @@ render these for their devices."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -56,10 +57,15 @@ def device_token(host) -> Secret | None:
     return store.get(devices.token_key(name))
 
 
+def _double_quoted(value: str) -> str:
+    """`value` in double quotes for a file the shell sources: \\, ", $ and ` escaped."""
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
+
+
 def env_file(base_url: str, token: Secret, extra: dict[str, str] | None = None) -> Secret:
+    values = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": token.reveal(), **(extra or {})}
     lines = ["# Managed by homelab (pyinfra): this device's access to the home lab's API. Secret: mode 0600.",
-             f'export OPENAI_BASE_URL="{base_url}"', f'export OPENAI_API_KEY="{token.reveal()}"']
-    lines += [f'export {key}="{value}"' for key, value in (extra or {}).items()]
+             *(f"export {key}={_double_quoted(value)}" for key, value in values.items())]
     return Secret("\n".join(lines) + "\n")
 
 

@@ -7,6 +7,7 @@ changed on any host: the probe only reads (and asks kubectl, which reads).
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -143,8 +144,8 @@ def host_checks(host) -> list[Check]:
         error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no answer"
         changed = "IDENTIFICATION HAS CHANGED" in proc.stderr or "verification failed" in proc.stderr
         fix = ("its host key is not the pinned one: if the device was reinstalled, remove the old key "
-               f"(ssh-keygen -R {cfg.ssh_hostname}) and connect once to pin the new one" if changed else
-               "is it switched on and on the network? (Termux: is sshd running?)")
+               f"(ssh-keygen -R {shlex.quote(cfg.ssh_hostname or host.name)}) and connect once to pin the new one"
+               if changed else "is it switched on and on the network? (Termux: is sshd running?)")
         return [Check(device, "SSH with the pinned host key", False, error[:120], fix)]
     checks = [Check(device, "SSH with the pinned host key", True, f"{cfg.ssh_hostname}:{cfg.ssh_port}")]
     sections = parse_sections(proc.stdout)

@@ -46,7 +46,8 @@ class FilesystemUsage(FactBase):
     """
 
     def command(self, path: str) -> str:
-        return (f'p="{path}"; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
+        # quoted although settings allow only plain paths: this runs under --dry and in doctor too
+        return (f'p={shlex.quote(path)}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; '
                 'df -Pk "$p" | tail -n 1')
 
     def process(self, output):

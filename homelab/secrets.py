@@ -28,6 +28,34 @@ SUPPLIED = {
     "hf_token": "a Hugging Face access token (https://huggingface.co/settings/tokens)",
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# Device tokens and LiteLLM's master key reach the gateway's Caddyfile through {$VAR},
+# which Caddy expands before it parses the file: a quote, brace or newline there is
+# Caddyfile syntax, and a `*` makes a header matcher a prefix wildcard. Generated tokens
+# (token_urlsafe(32): 43 such characters) always match.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32,}")
+TOKEN_HINT = ("a token of at least 32 letters, digits, '_' or '-' "
+              "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+
+
+def is_token(name: str) -> bool:
+    return name.startswith("device_token.") or name == "litellm_master_key"
+
+
+def token_problem(name: str, value: str) -> str | None:
+    """Why `value` cannot be the token `name`, or None. Never shows the value."""
+    if not is_token(name) or TOKEN.fullmatch(value):
+        return None
+    if re.search(r"[^A-Za-z0-9_-]", value):
+        return "has characters other than letters, digits, '_' and '-'"
+    return f"is {len(value)} characters long; a token has at least 32"
+
+
+def token_fix(name: str, from_env: bool) -> str:
+    if from_env:
+        return f"unset {env_name(name)}, or set it to {TOKEN_HINT}"
+    if name.startswith("device_token."):
+        return f"run `python tasks.py keys rotate {name.split('.', 1)[1]}` for a new token"
+    return f"run `python tasks.py secrets set {name}` with {TOKEN_HINT}"
 
 
 class Secret:
@@ -67,6 +95,10 @@ def persist_pending() -> None:
         if values:
             SecretsStore(path)._merge(values)
         _PENDING.pop(path, None)
+
+
+class BadSecret(ValueError):
+    pass
 
 
 def env_name(name: str) -> str:
@@ -115,13 +147,24 @@ class SecretsStore:
         """Whether the store (or the environment) already holds `name`: not made by this run."""
         return env_name(name) in os.environ or name in self._read()
 
+    def lookup(self, name: str) -> tuple[str, bool] | None:
+        """(value, whether it came from the environment) as stored; None when not set.
+        Nothing is generated or checked."""
+        if env_name(name) in os.environ:
+            return os.environ[env_name(name)], True
+        data = self._read()
+        return (data[name], False) if name in data else None
+
     def get(self, name: str) -> Secret:
         """The secret `name`; generated and stored on first use unless a person must supply it."""
-        if env_name(name) in os.environ:
-            return Secret(os.environ[env_name(name)])
-        data = self._read()
-        if name in data:
-            return Secret(data[name])
+        found = self.lookup(name)
+        if found is not None:
+            value, from_env = found
+            problem = token_problem(name, value)
+            if problem:
+                where = f"environment variable {env_name(name)}" if from_env else str(self.path)
+                raise BadSecret(f"secret '{name}' from {where} {problem}. Fix: {token_fix(name, from_env)}")
+            return Secret(value)
         if name in self._pending():
             return Secret(self._pending()[name])
         if name in SUPPLIED:
@@ -138,6 +181,10 @@ class SecretsStore:
     def set(self, name: str, value: str) -> Secret:
         if not _NAME.match(name):
             raise ValueError(f"secret name {name!r}: use lowercase letters, digits, '_', '.', '-'")
+        problem = token_problem(name, value)
+        if problem:
+            raise BadSecret(f"secret '{name}': the value given {problem}; nothing was stored. "
+                            f"Fix: give it {TOKEN_HINT}")
         data = self._read()
         data[name] = value
         self._write(data)

@@ -35,9 +35,52 @@ def _ip_network(value: str) -> str:
     return value
 
 
+def _named(chars) -> str:
+    """Characters as a person reads them: "a newline", "';'"."""
+    names = {" ": "a space", "\n": "a newline", "\r": "a carriage return", "\t": "a tab"}
+    return ", ".join(names.get(c, repr(c)) for c in sorted(set(chars)))
+
+
+# A host name (RFC 1123 labels, not all-numeric at the end) or an IP address: what ssh,
+# a certificate's SANs and a URL's host may be. A leading '-' can never pass.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_host(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        pass
+    return len(value) <= 253 and bool(_DNS_NAME.fullmatch(value)) and not value.rstrip(".").split(".")[-1].isdigit()
+
+
+def _host(value: str) -> str:
+    if not _is_host(value):
+        option = " (a leading '-' would be read as an ssh option)" if value.startswith("-") else ""
+        raise ValueError(f"{value!r} is not a host name or IP address{option} (write it like 'gpu-node.home.arpa' "
+                         "or '192.168.1.50')")
+    return value
+
+
+# RFC 3986's characters without what apt.conf, sources.list, apt-cacher-ng's files, a
+# systemd unit or a shell would read as syntax: whitespace, quotes, ';', '$', '(', ')',
+# '#', '*', '!', braces, backslashes, control characters.
+_URL_CHAR = re.compile(r"[A-Za-z0-9._~:/?@&=+,%\[\]-]")
+
+
 def _http_url(value: str) -> str:
+    bad = [c for c in value if not _URL_CHAR.fullmatch(c)]
+    if bad:
+        raise ValueError(f"{value!r} is not a plain http(s) URL: it contains {_named(bad)} (it is written into "
+                         "apt, systemd and shell lines as it is; write it like 'http://192.168.1.60:3142/debian/')")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or beyond 65535
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _is_host(parts.hostname) or not port_ok:
         raise ValueError(f"{value!r} is not an http(s) URL (write it like 'http://192.168.1.60:3142')")
     return value
 
@@ -48,15 +91,59 @@ def _timezone(value: str) -> str:
     return value
 
 
+_PATH_CHAR = re.compile(r"[A-Za-z0-9._/+-]")
+# Windows user names may hold spaces and letters beyond ASCII, nothing else unusual.
+_WINDOWS_PATH_CHAR = re.compile(r"[\w ./+-]")
+
+
+def _absolute_path(value: str, allowed: re.Pattern, example: str, allowed_text: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path (write it like '{example}')")
+    bad = [c for c in value if not allowed.fullmatch(c)]
+    if bad:
+        raise ValueError(f"{value!r} contains {_named(bad)}: a path here may hold only {allowed_text} "
+                         f"(write it like '{example}')")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} has a '..' segment (write the path without it, like '{example}')")
+    return value
+
+
+def _safe_path(value: str) -> str:
+    return _absolute_path(value, _PATH_CHAR, "/var/cache/apt-cacher-ng", "letters, digits, '.', '_', '+', '-' and '/'")
+
+
+def _windows_profile_path(value: str) -> str:
+    return _absolute_path(value, _WINDOWS_PATH_CHAR, "/mnt/c/Users/owner",
+                          "letters, digits, spaces, '.', '_', '+', '-' and '/'")
+
+
+def _local_file(value: str) -> str:
+    """A file on the control machine that ssh is given as an argument."""
+    control = [c for c in value if ord(c) < 32 or ord(c) == 127]
+    if control:
+        raise ValueError(f"{value!r} contains {_named(control)} (write the path like '~/.ssh/id_ed25519')")
+    if not value:
+        raise ValueError("is empty (write the path like '~/.ssh/id_ed25519', or remove the key)")
+    if value.startswith("-"):
+        raise ValueError(f"{value!r} is not a file path: ssh would read a leading '-' as an option "
+                         "(write it like '~/.ssh/id_ed25519')")
+    return value
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
 IPNetwork = Annotated[str, AfterValidator(_ip_network)]
+# Written unquoted into apt, apt-cacher-ng and systemd files: the pattern is what keeps
+# each one a single token there.
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
+Host = Annotated[str, AfterValidator(_host)]
+# A directory on a Linux host: it reaches systemd units, config lines and shell commands.
+SafePath = Annotated[str, AfterValidator(_safe_path)]
+LocalFile = Annotated[str, AfterValidator(_local_file)]
 # Host names double as Kubernetes object names and DNS labels.
 DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
-AbsolutePath = Annotated[str, Field(pattern=r"^/")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Arch = Literal["amd64", "arm64"]
 # A file name or glob of a model's weights in its repository ("*.safetensors", "pytorch_model.bin").
@@ -80,7 +167,8 @@ class CatalogueModel(Strict):
 
     name: DeviceName
     hf_repo: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
-    revision: Annotated[str, Field(min_length=1)]
+    # A commit: a branch or tag name would move under a "pinned" model.
+    revision: Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
     kind: Literal["completion", "chat", "embedding"]
     inputs: list[Literal["text", "image"]] = ["text"]
     dtype: Literal["float16", "bfloat16", "auto"] = "float16"
@@ -112,11 +200,12 @@ class Common(Strict):
     """Keys every host has: pyinfra's connection keys and the site-wide settings."""
 
     # pyinfra connection keys (https://docs.pyinfra.com/en/3.x/connectors/ssh.html)
-    ssh_hostname: str | None = None
+    # `ssh` gets these as arguments too (tasks.py doctor, backup): never an option.
+    ssh_hostname: Host | None = None
     ssh_port: Port = 22
-    ssh_user: str | None = None
-    ssh_key: str | None = None
-    ssh_known_hosts_file: str | None = None
+    ssh_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")] | None = None
+    ssh_key: LocalFile | None = None
+    ssh_known_hosts_file: LocalFile | None = None
     ssh_strict_host_key_checking: Literal["yes", "accept-new"] = "yes"
     ssh_connect_retries: Annotated[int, Field(ge=0, le=10)] = 0
     sudo: bool = Field(False, alias="_sudo")
@@ -125,7 +214,7 @@ class Common(Strict):
     site_name: DeviceName
     timezone: Timezone
     secrets_file: str
-    apt_proxy_url: HttpUrl | None = None
+    apt_proxy_url: HttpUrl | None = None  # inside quotes in apt.conf.d
     lan_address: IPAddress | None = None
     client_files_dir: str
     kubeconfig_path: str
@@ -142,8 +231,9 @@ class GpuNode(SshDevice):
     """group_data/gpu_nodes.py"""
 
     wsl: bool | None = None
-    wsl_distribution: Annotated[str, Field(min_length=1)]
-    windows_profile_dir: AbsolutePath | None = None
+    # In the elevated PowerShell script and wsl.exe's command line.
+    wsl_distribution: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    windows_profile_dir: Annotated[str, AfterValidator(_windows_profile_path)] | None = None
     pc_memory_gib: Annotated[float, Field(gt=0, le=4096)]
     pc_threads: Annotated[int, Field(ge=1, le=1024)]
     windows_memory_gib: Annotated[float, Field(ge=0, le=4096)]
@@ -151,7 +241,7 @@ class GpuNode(SshDevice):
     wsl_swap_gib: Annotated[int, Field(ge=0, le=1024)]
     wsl_system_memory_gib: Annotated[float, Field(ge=0, le=64)]
     nvidia_toolkit_version: Version
-    nvidia_toolkit_repo_url: HttpUrl
+    nvidia_toolkit_repo_url: HttpUrl  # a deb line in sources.list.d
     nvidia_toolkit_key_url: HttpUrl
     nvidia_toolkit_key_sha256: Sha256
     k3s_version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$")]
@@ -162,7 +252,7 @@ class GpuNode(SshDevice):
     k3s_api_port: Port
     k3s_disable: list[Literal["traefik", "servicelb", "metrics-server", "local-storage", "coredns"]]
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
-    k3s_extra_tls_san: list[str]
+    k3s_extra_tls_san: list[Host]
     k3s_cluster_cidr: IPNetwork
     gateway_port: Port
     gateway_allowlist: Annotated[list[IPNetwork], Field(min_length=1)]
@@ -176,7 +266,7 @@ class GpuNode(SshDevice):
     monitoring_namespace: DeviceName
     gpu_vram_gib: Annotated[float, Field(gt=0, le=1024)]
     gpu_vram_headroom_gib: Annotated[float, Field(ge=0, le=64)]
-    model_cache_path: AbsolutePath
+    model_cache_path: SafePath  # hostPath, and a fact's shell command (doctor, --dry too)
     model_cache_size_gib: Annotated[int, Field(ge=1)]
     device_plugin_chart_version: Version
     vllm_stack_chart_version: Version
@@ -202,14 +292,14 @@ class LePotato(SshDevice):
 
     node_exporter_port: Port
     node_exporter_listen_address: IPAddress | None = None
-    node_exporter_textfile_dir: AbsolutePath
+    node_exporter_textfile_dir: SafePath  # in the exporter's ARGS="..." (/etc/default)
     node_exporter_version: Version | None = None
     apt_cache_port: Port
-    apt_cache_dir: AbsolutePath
+    apt_cache_dir: SafePath  # CacheDir: and the unit's RequiresMountsFor=
     apt_cache_expire_days: Annotated[int, Field(ge=1, le=365)]
     apt_cache_warn_percent: Annotated[int, Field(ge=1, le=100)]
-    apt_cache_backends: dict[Literal["debian", "ubuntu", "ubuntu-ports"], HttpUrl]
-    apt_cache_upstream_proxy: HttpUrl | None = None
+    apt_cache_backends: dict[Literal["debian", "ubuntu", "ubuntu-ports"], HttpUrl]  # one line per backends file
+    apt_cache_upstream_proxy: HttpUrl | None = None  # Proxy: in apt-cacher-ng's config
     apt_cache_version: Version | None = None
 
     @property

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
+from homelab import devices
+from homelab.secrets import MissingSecret, SecretsStore, env_name, token_fix, token_problem
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
@@ -35,8 +40,14 @@ _TYPE_EXAMPLES = {
 
 _PATTERN_HINTS = {
     "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "lowercase letters, digits and '-', at most 63 characters",
-    "^/": "an absolute path starting with '/'",
     r"^[\w.-]+/[\w.-]+$": "a Hugging Face repository id like 'owner/name'",
+    "^[0-9a-f]{40}$": "the full commit hash, 40 lowercase hex digits like '607a30d783dfa663caf39e06633721c8d4cfcd7e' "
+                      "(a branch or tag would move: copy the commit from the repository's history)",
+    "^[0-9a-f]{64}$": "a sha256, 64 lowercase hex digits",
+    "^[A-Za-z0-9][A-Za-z0-9._-]*$": "a WSL distribution name as `wsl -l -v` shows it, like 'Ubuntu-22.04' "
+                                    "(letters, digits, '.', '_', '-')",
+    "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$": "a user name like 'owner' (letters, digits, '_', '.', '-', not starting "
+                                          "with '-' or '.', at most 32 characters)",
 }
 
 
@@ -49,7 +60,7 @@ class Problem:
     also: tuple[str, ...] = ()  # other hosts with the same mistake (it sits in a group file)
 
     def __str__(self) -> str:
-        hosts = f"host '{self.host}'" + (f" (and {', '.join(repr(h) for h in self.also)})" if self.also else "")
+        hosts = f"host {self.host!r}" + (f" (and {', '.join(repr(h) for h in self.also)})" if self.also else "")
         return f"{hosts}, key '{self.key}': {self.what}\n      fix: {self.fix}"
 
 
@@ -227,6 +238,92 @@ def _gpu_node_checks(nodes: dict[str, GpuNode]) -> list[Problem]:
     return problems
 
 
+# Host and device names become hostnames, Kubernetes node and object names, file and
+# folder names, lines of systemd, Caddy and Prometheus files, and environment variables.
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _is_api_client(host) -> bool:
+    return any(group in host.groups for group in devices.API_CLIENT_GROUPS)
+
+
+def _name_checks(inventory, inventory_name: str) -> list[Problem]:
+    """Every host's name a DNS label (connector names like @local aside: their device
+    name counts), and no two API devices on one token variable."""
+    problems = []
+    by_variable: dict[str, list[tuple[str, str]]] = {}
+    for host in inventory:
+        api = _is_api_client(host)
+        name = devices.device_name(host) if api else host.name
+        if not name.startswith("@") and not _DNS_LABEL.fullmatch(name):
+            problems.append(Problem(host.name, "(device name)" if api else "(host name)",
+                                    f"{name!r} is not a DNS label (it becomes a hostname, Kubernetes and file names, "
+                                    "lines in config files)",
+                                    f"rename it in {inventory_name}: lowercase letters, digits and '-', at most 63 "
+                                    "characters, not starting or ending with '-'"))
+        if api:
+            by_variable.setdefault(devices.token_env(name), []).append((host.name, name))
+    for variable, hosts in by_variable.items():
+        if len(hosts) > 1:
+            names = " and ".join(repr(name) for _, name in hosts)
+            for host_name, _ in hosts:  # one entry naming every host (merged by InvalidInventory)
+                problems.append(Problem(host_name, "(device name)",
+                                        f"devices {names} share one token variable, {variable} (and one secret, "
+                                        f"{env_name(devices.token_key(hosts[0][1]))}): the gateway cannot tell "
+                                        "them apart",
+                                        f"rename one of them in {inventory_name}"))
+    return problems
+
+
+_check_secrets = True
+
+
+@contextmanager
+def secrets_unchecked():
+    """Load an inventory for a task that repairs tokens (tasks.py keys rotate): its data
+    is still checked, its tokens are not, or the fix could not run."""
+    global _check_secrets
+    _check_secrets = False
+    try:
+        yield
+    finally:
+        _check_secrets = True
+
+
+def _secret_checks(inventory, settings: dict[str, Common]) -> list[Problem]:
+    """Tokens from the secrets store or HOMELAB_SECRET_* that are set already (generated
+    ones are made right): each must be a token the gateway's Caddyfile can carry."""
+    if not _check_secrets:
+        return []
+    wanted: list[tuple[str, str]] = []  # (host, secret name)
+    for host in inventory:
+        if host.name in settings and _is_api_client(host):
+            device = devices.device_name(host)
+            wanted.append((host.name, devices.token_key(device)))
+    servers = inventory.get_group("gpu_nodes", [])
+    if servers and servers[0].name in settings:
+        wanted.append((servers[0].name, "litellm_master_key"))
+    problems = []
+    for host_name, name in wanted:
+        store = SecretsStore(settings[host_name].secrets_file)
+        try:
+            found = store.lookup(name)
+            revoked = name.startswith("device_token.") and store.has(devices.revoked_key(name.split(".", 1)[1]))
+        except (MissingSecret, yaml.YAMLError, OSError) as exc:
+            problems.append(Problem(host_name, "secrets_file", f"{store.path} cannot be read: {exc}",
+                                    "repair the file (a YAML mapping of name: value) or move it away"))
+            continue
+        if found is None or revoked:
+            continue
+        value, from_env = found
+        problem = token_problem(name, value)
+        if problem:
+            where = f"environment variable {env_name(name)}" if from_env else f"secrets store {store.path}"
+            problems.append(Problem(host_name, name, f"the secret from the {where} {problem}",
+                                    token_fix(name, from_env)))
+    return problems
+
+
 def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[str, Common]:
     """Typed settings of every host, or InvalidInventory listing every problem."""
     settings: dict[str, Common] = {}
@@ -237,6 +334,8 @@ def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[
         if cfg is not None:
             settings[host.name] = cfg
     problems.extend(_cross_checks(settings))
+    problems.extend(_name_checks(inventory, inventory_name))
+    problems.extend(_secret_checks(inventory, settings))
     if problems:
         raise InvalidInventory(problems)
     return settings

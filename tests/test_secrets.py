@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from homelab.secrets import MissingSecret, Secret, SecretsStore, env_name
+from homelab.secrets import TOKEN, BadSecret, MissingSecret, Secret, SecretsStore, env_name
 
 
 def test_created_on_first_use_with_private_modes(tmp_path):
@@ -23,9 +23,9 @@ def test_values_never_print(tmp_path):
 
 def test_environment_overrides_the_file(tmp_path, monkeypatch):
     store = SecretsStore(tmp_path / "s.yaml")
-    store.set("litellm_master_key", "from-file")
-    monkeypatch.setenv(env_name("litellm_master_key"), "from-env")
-    assert store.get("litellm_master_key").reveal() == "from-env"
+    store.set("vllm_api_key", "from-file")
+    monkeypatch.setenv(env_name("vllm_api_key"), "from-env")
+    assert store.get("vllm_api_key").reveal() == "from-env"
     assert env_name("device_token.pixel") == "HOMELAB_SECRET_DEVICE_TOKEN_PIXEL"
 
 
@@ -47,3 +47,27 @@ def test_delete(tmp_path):
     store.set("x", "1")
     assert store.delete("x") and not store.delete("x") and store.names() == []
     assert isinstance(store.get("y"), Secret)
+
+
+def test_tokens_the_gateway_could_not_carry_are_refused(tmp_path, monkeypatch):
+    """Device tokens reach the Caddyfile through {$VAR}: a '*' would be a wildcard, a quote
+    or newline Caddyfile syntax. Refused when stored and when read, never shown."""
+    store = SecretsStore(tmp_path / "s.yaml")
+    for bad in ("*", "Wildcard" * 4 + "*", 'Quote"' * 6, "Short5ecret"):
+        with pytest.raises(BadSecret, match=r"secret 'device_token.pixel'.*nothing was stored") as caught:
+            store.set("device_token.pixel", bad)
+        assert bad not in str(caught.value)
+    assert store.names() == []
+    monkeypatch.setenv(env_name("device_token.pixel"), "Env0verride" * 3 + "'")
+    with pytest.raises(BadSecret, match=r"variable HOMELAB_SECRET_DEVICE_TOKEN_PIXEL has characters") as caught:
+        store.get("device_token.pixel")
+    assert "Env0verride" not in str(caught.value)
+
+
+def test_generated_and_hand_set_tokens_that_fit_are_kept(tmp_path):
+    store = SecretsStore(tmp_path / "s.yaml")
+    assert TOKEN.fullmatch(store.get("device_token.ipad").reveal())
+    assert TOKEN.fullmatch(store.get("litellm_master_key").reveal())
+    store.set("device_token.pixel", "sk-" + "a1_B" * 8)
+    assert store.get("device_token.pixel").reveal() == "sk-" + "a1_B" * 8
+    store.set("hf_token", "hf_any thing: not a gateway token")  # not a token the gateway carries

@@ -10,6 +10,7 @@ import socket
 import threading
 
 import pytest
+import yaml
 
 from tests.support import PROJECT_ROOT, run_deploy
 
@@ -58,9 +59,17 @@ def sentinel():
     listener.sock.close()
 
 
-def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=None, extra=""):
-    """Run deploys/base.py on a project copy with the given mistakes."""
+def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=None, extra="", env=None, secrets=None):
+    """Run deploys/base.py on a project copy with the given mistakes (`env`: environment
+    variables for pyinfra; `secrets`: the copy's secrets store, next to its inventory,
+    where run_deploy checks that no value is printed)."""
     shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    if secrets is not None:
+        store = tmp_path / "secrets.yaml"
+        store.write_text(yaml.safe_dump(secrets))
+        store.chmod(0o600)
+        with open(tmp_path / "group_data" / "all.py", "a") as handle:
+            handle.write('\nsecrets_file = "secrets.yaml"\n')
     for filename, line in (group_lines or {}).items():
         with open(tmp_path / "group_data" / filename, "a") as handle:
             handle.write(f"\n{line}\n")
@@ -79,7 +88,7 @@ def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=No
                 data[key] = value
         hosts[name.replace("-", "_")] = repr(data)
     (tmp_path / "inventory.py").write_text(INVENTORY.format(extra=extra, **hosts))
-    return run_deploy("base", tmp_path / "inventory.py", cwd=tmp_path, timeout=120)
+    return run_deploy("base", tmp_path / "inventory.py", cwd=tmp_path, timeout=120, env=env)
 
 
 def assert_refused(run, sentinel, *fragments):
@@ -97,6 +106,11 @@ def test_valid_data_goes_on_to_connect(tmp_path, sentinel):
     assert "problem" not in run.stderr
     assert "Connecting to hosts" in run.stderr
     assert sentinel.count >= 1
+
+
+def assign(key, value):
+    """A line of group data that sets `key` to `value`, as Python source."""
+    return f"{key} = {value!r}"
 
 
 BAD_INPUTS = {
@@ -176,15 +190,117 @@ BAD_INPUTS = {
     "sudo_as_a_word": dict(
         replace={"le_potato.py": ("_sudo = True", '_sudo = "yes"')},
         expect=["host 'potato', key '_sudo': must be True or False, got str 'yes'", "group_data/le_potato.py"]),
+
+    # Values that would reach a root shell, apt or systemd files, YAML, the Caddyfile or an
+    # elevated PowerShell, and names and tokens that would break them.
+    "apt_proxy_url_with_a_newline": dict(
+        group_lines={"all.py": assign("apt_proxy_url", "http://192.168.1.60:3142\nAcquire::https::Proxy DIRECT")},
+        expect=["key 'apt_proxy_url': 'http://192.168.1.60:3142\\nAcquire::https::Proxy DIRECT' is not a plain "
+                "http(s) URL: it contains a newline, a space", "group_data/all.py"]),
+    "apt_proxy_url_with_a_quote": dict(
+        group_lines={"all.py": assign("apt_proxy_url", 'http://192.168.1.60:3142";Acquire::x "y')},
+        expect=["key 'apt_proxy_url'", "is not a plain http(s) URL: it contains a space, '\"', ';'"]),
+    "repo_url_with_a_quote": dict(
+        group_lines={"gpu_nodes.py": assign("nvidia_toolkit_repo_url", "https://nvidia.github.io/x' /")},
+        expect=["host 'gpu-node', key 'nvidia_toolkit_repo_url'", "it contains a space, \"'\"",
+                "group_data/gpu_nodes.py"]),
+    "url_with_a_backslash": dict(
+        group_lines={"gpu_nodes.py": assign("k3s_release_url", "https://github.com/k3s-io\\k3s/releases/download")},
+        expect=["key 'k3s_release_url'", "is not a plain http(s) URL: it contains '\\\\'"]),
+    "url_with_a_command_substitution": dict(
+        group_lines={"gpu_nodes.py": assign("llm_d_crds_url", "https://github.com/$(reboot)/manifests.yaml")},
+        expect=["key 'llm_d_crds_url'", "it contains '$', '(', ')'"]),
+    "apt_cache_backend_with_a_second_url": dict(
+        group_lines={"le_potato.py": assign("apt_cache_backends",
+                                            {"debian": "http://deb.debian.org/debian/ http://x/"})},
+        expect=["host 'potato', key 'apt_cache_backends.debian'", "it contains a space"]),
+    "apt_cache_upstream_proxy_with_braces": dict(
+        group_lines={"le_potato.py": assign("apt_cache_upstream_proxy", "http://{$PROXY}:3142")},
+        expect=["key 'apt_cache_upstream_proxy'", "it contains '$', '{', '}'"]),
+    "tls_san_with_a_yaml_fragment": dict(
+        group_lines={"gpu_nodes.py": assign("k3s_extra_tls_san", ["lab.home.arpa\ndisable: [coredns]"])},
+        expect=["host 'gpu-node', key 'k3s_extra_tls_san[0]'", "is not a host name or IP address"]),
+    "wsl_distribution_that_runs_a_command": dict(
+        group_lines={"gpu_nodes.py": assign("wsl_distribution", "$(reboot)")},
+        expect=["key 'wsl_distribution': '$(reboot)' has the wrong form", "like 'Ubuntu-22.04'"]),
+    "revision_that_is_a_branch_and_a_command": dict(
+        replace={"all.py": ('"revision": "607a30d783dfa663caf39e06633721c8d4cfcd7e"', '"revision": "main; rm -rf /"')},
+        expect=["key 'models[0:'gpt2'].revision': 'main; rm -rf /' has the wrong form", "40 lowercase hex digits",
+                "a branch or tag would move"]),
+    "revision_that_is_a_short_hash": dict(
+        replace={"all.py": ('"revision": "7532d6bc89ef9300fb39d2d94ed4414ec534b72a"', '"revision": "7532d6b"')},
+        expect=["key 'models[1:'mistral-7b-instruct'].revision': '7532d6b' has the wrong form"]),
+    "apt_cache_dir_with_a_newline": dict(
+        group_lines={"le_potato.py": assign("apt_cache_dir", "/var/cache/acng\nExecStartPre=/bin/sh -c reboot")},
+        expect=["host 'potato', key 'apt_cache_dir'", "contains a newline, a space", "may hold only letters"]),
+    "model_cache_path_with_a_newline": dict(
+        group_lines={"gpu_nodes.py": assign("model_cache_path", "/mnt/models\n$(reboot)")},
+        expect=["host 'gpu-node', key 'model_cache_path'", "contains a newline, '$', '(', ')'"]),
+    "model_cache_path_that_climbs_out": dict(
+        group_lines={"gpu_nodes.py": assign("model_cache_path", "/mnt/models/../../etc")},
+        expect=["key 'model_cache_path': '/mnt/models/../../etc' has a '..' segment"]),
+    "textfile_dir_with_a_quote": dict(
+        group_lines={"le_potato.py": assign("node_exporter_textfile_dir", '/var/lib/x" --web.listen-address=:1')},
+        expect=["key 'node_exporter_textfile_dir'", "contains a space, '\"'"]),
+    "windows_profile_dir_with_a_command": dict(
+        group_lines={"gpu_nodes.py": assign("windows_profile_dir", "/mnt/c/Users/$(reboot)")},
+        expect=["key 'windows_profile_dir'", "contains '$', '(', ')'", "spaces"]),
+    "host_name_with_a_semicolon": dict(
+        extra='le_potato[0] = ("potato;reboot", le_potato[0][1])',
+        expect=["host 'potato;reboot', key '(host name)': 'potato;reboot' is not a DNS label",
+                "rename it in inventory.py"]),
+    "device_name_with_a_newline": dict(
+        extra='termux_phones[0] = ("pix\\nel", termux_phones[0][1])',
+        expect=["host 'pix\\nel', key '(device name)': 'pix\\nel' is not a DNS label"]),
+    "device_name_in_upper_case": dict(
+        extra='ipads = [("@render/iPad", {})]',
+        expect=["host 'iPad', key '(device name)': 'iPad' is not a DNS label"]),
+    "device_names_that_share_a_token_variable": dict(
+        extra='termux_phones += [("my-phone", {}), ("my_phone", {})]',
+        expect=["host 'my-phone' (and 'my_phone'), key '(device name)': devices 'my-phone' and 'my_phone' share one "
+                "token variable, HOMELAB_TOKEN_MY_PHONE", "rename one of them"]),
+    "device_names_that_differ_in_case": dict(
+        extra='ipads = [("@render/tab", {}), ("@render/TAB", {})]',
+        expect=["devices 'tab' and 'TAB' share one token variable, HOMELAB_TOKEN_TAB"]),
+    "ssh_hostname_that_is_an_option": dict(
+        host_changes={"potato": {"ssh_hostname": "-oProxyCommand=touch /tmp/pwned"}},
+        expect=["host 'potato', key 'ssh_hostname'", "a leading '-' would be read as an ssh option",
+                "the host's entry in inventory.py"]),
+    "ssh_user_with_a_host_in_it": dict(
+        host_changes={"gpu-node": {"ssh_user": "owner@evil"}},
+        expect=["host 'gpu-node', key 'ssh_user': 'owner@evil' has the wrong form", "a user name like 'owner'"]),
+    "ssh_key_that_is_an_option": dict(
+        host_changes={"gpu-node": {"ssh_key": "-oProxyCommand=reboot"}},
+        expect=["key 'ssh_key'", "ssh would read a leading '-' as an option"]),
+    "device_token_with_a_wildcard_from_the_environment": dict(
+        env={"HOMELAB_SECRET_DEVICE_TOKEN_PIXEL": "Wild3Card" * 4 + "*"},
+        hidden=["Wild3Card"],
+        expect=["host 'pixel', key 'device_token.pixel': the secret from the environment variable "
+                "HOMELAB_SECRET_DEVICE_TOKEN_PIXEL has characters other than letters, digits, '_' and '-'",
+                "fix: unset HOMELAB_SECRET_DEVICE_TOKEN_PIXEL"]),
+    "device_token_that_is_too_short": dict(
+        env={"HOMELAB_SECRET_DEVICE_TOKEN_MACBOOK": "Short5ecret"},
+        hidden=["Short5ecret"],
+        expect=["host '@local', key 'device_token.macbook'", "is 11 characters long; a token has at least 32"]),
+    "device_token_with_a_quote_in_the_store": dict(
+        secrets={"device_token.ipad": "Qu0teInToken" * 3 + '"\n\trespond 200'},
+        expect=["host 'ipad', key 'device_token.ipad': the secret from the secrets store secrets.yaml has characters "
+                "other than", "run `python tasks.py keys rotate ipad`"]),
+    "litellm_master_key_with_a_brace": dict(
+        env={"HOMELAB_SECRET_LITELLM_MASTER_KEY": "Br4ceInMasterKey" * 3 + "}"},
+        hidden=["Br4ceInMasterKey"],
+        expect=["host 'gpu-node', key 'litellm_master_key'", "has characters other than"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_is_refused_before_any_host_is_touched(tmp_path, sentinel, case):
     spec = dict(BAD_INPUTS[case])
-    expect = spec.pop("expect")
+    expect, hidden = spec.pop("expect"), spec.pop("hidden", [])
     run = run_with(tmp_path, sentinel, **spec)
     assert_refused(run, sentinel, *expect)
+    for secret in hidden:  # a bad token is named, never shown
+        assert secret not in run.stdout + run.stderr
 
 
 def test_every_problem_is_reported_at_once(tmp_path, sentinel):

@@ -10,7 +10,7 @@ KIB = 1024
 
 
 def model(**fields):
-    base = {"name": "m", "hf_repo": "o/m", "revision": "r", "kind": "chat", "weights_gib": 1.0,
+    base = {"name": "m", "hf_repo": "o/m", "revision": "0" * 40, "kind": "chat", "weights_gib": 1.0,
             "max_model_len": 1024, "max_num_seqs": 1, "overhead_gib": 0.5}
     return CatalogueModel.model_validate({**base, **fields})
 

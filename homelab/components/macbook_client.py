@@ -3,6 +3,7 @@ login shell, and aichat's configuration. (Its kubeconfig context comes from the 
 node deploy.)"""
 
 import os
+import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -33,4 +34,4 @@ def macbook_client():
                 content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
     rc_file = ".zshrc" if host.get_fact(Os) == "Darwin" else ".bashrc"
     files.line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",
-               line=f"[ -f {env_file} ] && . {env_file}", escape_regex_characters=True)
+               line=f"[ -f {shlex.quote(env_file)} ] && . {shlex.quote(env_file)}", escape_regex_characters=True)
