@@ -7,6 +7,8 @@
     python tasks.py plan                       # each GPU node's VRAM, RAM and CPU plan
     python tasks.py images [--artifacts DIR]   # every image the stack pulls; air-gap archives
     python tasks.py keys list | create | rotate | revoke | show DEVICE
+    python tasks.py gpu pause | resume | status  # game mode: lend the GPU to a game
+    python tasks.py wake [NODE]                # Wake-on-LAN from the Le Potato
     python tasks.py doctor                     # read-only health check of every device
     python tasks.py smoke [--device DEVICE]    # end to end through the gateway
     python tasks.py backup | restore ARCHIVE
@@ -272,12 +274,19 @@ def bench(fresh, json_out):
     click.echo(table.render(["host", "commands (converge)", "commands (no-op)", "floor: one SSH round trip"], rows))
     click.echo(f"converge: {converge['seconds']} s ({converge['changes']} changes); "
                f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes)")
-    result = {"converge": converge, "noop": noop, "ssh_floor_seconds": floor, "fresh": fresh}
+    click.echo("game mode on the lab's stand-in engines", err=True)
+    game = benchmark.game_mode(lab, lab.inventory_file)
+    click.echo(f"game mode ({game['engines']} stand-in engines answering {game['start_seconds']} s after they start; "
+               f"take the real figures on the PC): pause -> GPU memory free: {game['pause']['seconds']} s; "
+               f"resume -> all engines answer: {game['resume']['seconds']} s")
+    result = {"converge": converge, "noop": noop, "ssh_floor_seconds": floor, "fresh": fresh, "game_mode": game}
     Path(json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(json_out).write_text(json_lib.dumps(result, indent=2))
     click.echo(f"results: {json_out}", err=True)
     if converge["exit"] or noop["exit"]:
         _fail("a deploy run failed: see `pyinfra .lab/inventory.py deploys/site.py`")
+    if game["pause"]["exit"] or game["resume"]["exit"]:
+        _fail(f"game mode failed: {game['pause']['report']} {game['resume']['report']}")
 
 
 @cli.command()
@@ -305,6 +314,85 @@ def scan(inventory_file):
         click.echo(f"--> {name} on context {context}", err=True)
         failed |= subprocess.run(cmd).returncode != 0
     sys.exit(1 if failed else 0)
+
+
+@cli.group()
+def gpu():
+    """Game mode: lend the GPU to a game and take it back (on the k3s server, over SSH)."""
+
+
+def _on_server(inventory_file, remote: str) -> int:
+    import subprocess
+
+    from homelab.ssh import ssh_command
+
+    name, cfg = _server(inventory_file)
+    return subprocess.run(ssh_command(cfg, name, f"{'sudo -n ' if cfg.sudo else ''}{remote}")).returncode
+
+
+def _gpu(verb: str, inventory_file: str, node: str | None, *extra: str) -> None:
+    import shlex
+
+    from homelab import gpu_mode
+
+    args = [gpu_mode.TOOL, verb, "--by", "macbook", *(["--node", node] if node else []), *extra]
+    code = _on_server(inventory_file, shlex.join(args))
+    if code == 255:  # ssh itself: the PC does not answer
+        name, _ = _server(inventory_file)
+        _fail(f"{name}: asleep (or off): the PC does not answer. Wake it with `python tasks.py wake {name}`")
+    sys.exit(code)
+
+
+GPU_NODE_OPTION = click.option("--node", default=None, help="The GPU node whose engines (default: the k3s server's).")
+
+
+@gpu.command("pause")
+@GPU_NODE_OPTION
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def gpu_pause(node, inventory_file):
+    """Scale the node's engines to zero: the GPU (and WSL's memory) is free for a game;
+    the gateway answers 503 meanwhile."""
+    _gpu("pause", inventory_file, node)
+
+
+@gpu.command("resume")
+@GPU_NODE_OPTION
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def gpu_resume(node, inventory_file):
+    """Bring the engines back in their start order; says when each answers again."""
+    _gpu("resume", inventory_file, node)
+
+
+@gpu.command("status")
+@GPU_NODE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def gpu_status(node, as_json, inventory_file):
+    """Serving, paused or resuming, since when and by whom; the engines; GPU memory in use."""
+    _gpu("status", inventory_file, node, *(["--json"] if as_json else []))
+
+
+@cli.command()
+@click.argument("node", required=False)
+@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+def wake(node, inventory_file):
+    """Wake a GPU node's PC (default: the k3s server) with Wake-on-LAN, sent by the Le Potato."""
+    import shlex
+    import subprocess
+
+    from homelab import wake as wol
+    from homelab.ssh import ssh_command
+    from homelab.validation import load_inventory, settings_for
+
+    inventory = load_inventory(inventory_file)
+    node = node or inventory.get_group("gpu_nodes")[0].name
+    if node not in [h.name for h in inventory.get_group("gpu_nodes")] or not settings_for(inventory.get_host(node)).wol_mac:
+        _fail(f"{node} is not a GPU node with a wol_mac (set it in its entry in inventory.py)")
+    potatoes = inventory.get_group("le_potato", [])
+    if not potatoes:
+        _fail("no Le Potato in the inventory to send the packet from")
+    board = potatoes[0]
+    sys.exit(subprocess.run(ssh_command(settings_for(board), board.name, shlex.join([wol.TOOL, node]))).returncode)
 
 
 @cli.group()

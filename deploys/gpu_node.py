@@ -5,12 +5,13 @@ written for k3s to install.
     pyinfra inventory.py deploys/gpu_node.py
 """
 
-from pyinfra import host
+from pyinfra import host, inventory
 
 from homelab import k3s
-from homelab.components.ai_stack import ai_stack
+from homelab.components.ai_stack import ai_stack, stack_context
 from homelab.components.base import common_base
 from homelab.components.gpu_check import gpu_check
+from homelab.components.gpu_mode import gpu_mode_tools
 from homelab.components.k3s_install import k3s_install
 from homelab.components.k3s_prereq import k3s_prereq
 from homelab.components.kubeconfig import kubeconfig
@@ -22,4 +23,6 @@ if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     config_changes = k3s_prereq()  # None: refused (a cluster this machine's secrets store does not know)
     if config_changes is not None and k3s_install(config_changes=config_changes) and k3s.role(host) == "server":
         kubeconfig()
-        ai_stack()
+        stack = stack_context(host, inventory)
+        ai_stack(stack)
+        gpu_mode_tools(stack)

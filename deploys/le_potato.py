@@ -8,7 +8,9 @@ from pyinfra import host
 from homelab.components.apt_cache import apt_cache
 from homelab.components.base import common_base
 from homelab.components.node_exporter import node_exporter
+from homelab.components.wake_on_lan import wake_on_lan
 
 if "le_potato" in host.groups and common_base():
     apt_cache()
     node_exporter()
+    wake_on_lan()

@@ -32,6 +32,24 @@ wsl_system_memory_gib = 1.5
 # default); it gives WSL's own processes room when the page cache is tight.
 wsl_swap_gib = 2
 
+# --- Game mode: the PC is also the owner's gaming machine --------------------------------
+# `python tasks.py gpu pause|resume|status`, "Pause AI"/"Resume AI" on the PC's desktop and
+# the owner's phone widgets lend the GPU to a game and take it back. Pausing scales the
+# vLLM engines to zero: that frees the GPU's memory and WSL's. vLLM v0.11.1's sleep mode
+# (POST /sleep, /wake_up; proxied by the vllm-stack 0.1.12 router) was weighed and left
+# out: it needs VLLM_SERVER_DEV_MODE=1, which opens vLLM's development endpoints too; it
+# relies on CUDA's virtual memory API, with open reports about it under WSL2 at NVIDIA;
+# and its level 1 keeps the weights in WSL's memory, which the game needs as well. While
+# paused, the gateway answers every API call at once with a 503 that says why.
+#
+# Games whose start pauses the AI side and whose end resumes it (a watcher on Windows,
+# started at logon; empty: no watcher), e.g. ["eldenring.exe", "Cyberpunk2077.exe"].
+game_executables = []
+# How often the watcher looks at the running programs, in seconds.
+game_watch_seconds = 10
+# wol_mac (per PC, in inventory.py): the wired network card's MAC for Wake-on-LAN, sent
+# by the Le Potato (`python tasks.py wake`). None: the PC is not woken.
+
 # --- NVIDIA Container Toolkit (from NVIDIA's apt repository) -------------------------
 # All four packages (nvidia-container-toolkit, -base, libnvidia-container-tools,
 # libnvidia-container1) are held at this version.

@@ -46,3 +46,28 @@ def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
     totals = (payload.get("results") or {}).get("totals", {})
     return {"seconds": round(seconds, 2), "exit": proc.returncode, "changes": totals.get("success"),
             "commands": counts}
+
+
+def game_mode(lab, inventory_file: Path, start_seconds: int = 2) -> dict:
+    """On the lab: seconds from `homelab-gpu pause` to the GPU's memory free, and from
+    `resume` to every engine answering, each through SSH as the MacBook would ask. The
+    engines are the stand-in cluster's (seeded from the rendered vLLM release; each answers
+    `start_seconds` after it is scaled up): the real figures are to be taken on the PC."""
+    from homelab import gpu_mode
+    from homelab.lab.stand_ins import engine_deployments
+
+    inventory = load_inventory(inventory_file)
+    server = inventory.get_group("gpu_nodes")[0]
+    cfg = settings_for(server)
+    engines = engine_deployments(inventory)
+    lab.seed_stand_in_cluster({f"{cfg.stack_namespace}/{name}": {"replicas": 1, "start_seconds": start_seconds,
+                                                                  "vram_mib": vram}
+                               for name, vram in engines.items()})
+    timings = {}
+    for verb in ("pause", "resume"):
+        started = time.monotonic()
+        proc = subprocess.run(ssh_command(cfg, server.name, f"sudo -n {gpu_mode.TOOL} {verb} --by bench"),
+                              capture_output=True, text=True, timeout=600)
+        timings[verb] = {"seconds": round(time.monotonic() - started, 2), "exit": proc.returncode,
+                         "report": proc.stdout.strip().splitlines()[-1:] or [proc.stderr.strip()]}
+    return {"engines": len(engines), "start_seconds": start_seconds, **timings}

@@ -30,6 +30,14 @@ def api_devices(inventory) -> list[str]:
     return sorted(set(names))
 
 
+def owner_devices(inventory) -> list[str]:
+    """The owner's own phones (`owner_device: True`): they may pause and resume the AI side."""
+    from homelab.validation import settings_for
+
+    return sorted(device_name(h) for h in inventory.get_group("termux_phones", [])
+                  if getattr(settings_for(h), "owner_device", False))
+
+
 def token_key(device: str) -> str:
     return f"device_token.{device}"
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from homelab import k3s
+from homelab import gpu_mode, k3s
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.facts import FilesystemUsage, GpuProbe
@@ -52,6 +52,7 @@ def probe_script(cfg) -> str:
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
         sections["disk"] = FilesystemUsage().command(cfg.model_cache_path)
+        sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
     if isinstance(cfg, LePotato):
         sections["services"] = "systemctl is-active prometheus-node-exporter apt-cacher-ng"
         sections["disk"] = FilesystemUsage().command(cfg.apt_cache_dir)
@@ -120,6 +121,19 @@ def _k3s_checks(device: str, cfg, sections: dict) -> list[Check]:
     return checks
 
 
+def gpu_mode_check(device: str, text: str) -> Check:
+    """Serving, or the GPU lent to a game (not a fault: it says since when and how to resume)."""
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return Check(device, "AI side", True, "serving (never paused)")
+    detail = state.get("state", "serving") + (f" since {state['since']}" if state.get("since") else "") + \
+        (f" (by {state['by']})" if state.get("by") else "")
+    if state.get("state") == "paused":
+        detail += ": the GPU is lent to a game; `python tasks.py gpu resume` brings the models back"
+    return Check(device, "AI side", True, detail)
+
+
 def gateway_check(device: str, cfg: GpuNode) -> Check:
     url = f"{api_base_url_for(cfg)}/models"
     try:
@@ -143,9 +157,13 @@ def host_checks(host) -> list[Check]:
     if proc.returncode == 255:
         error = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no answer"
         changed = "IDENTIFICATION HAS CHANGED" in proc.stderr or "verification failed" in proc.stderr
-        fix = ("its host key is not the pinned one: if the device was reinstalled, remove the old key "
-               f"(ssh-keygen -R {shlex.quote(cfg.ssh_hostname or host.name)}) and connect once to pin the new one"
-               if changed else "is it switched on and on the network? (Termux: is sshd running?)")
+        if changed:
+            fix = ("its host key is not the pinned one: if the device was reinstalled, remove the old key "
+                   f"(ssh-keygen -R {shlex.quote(cfg.ssh_hostname or host.name)}) and connect once to pin the new one")
+        elif isinstance(cfg, GpuNode) and cfg.wol_mac:
+            fix = f"the GPU node is asleep (or off): wake it with `python tasks.py wake {device}`"
+        else:
+            fix = "is it switched on and on the network? (Termux: is sshd running?)"
         return [Check(device, "SSH with the pinned host key", False, error[:120], fix)]
     checks = [Check(device, "SSH with the pinned host key", True, f"{cfg.ssh_hostname}:{cfg.ssh_port}")]
     sections = parse_sections(proc.stdout)
@@ -162,6 +180,7 @@ def host_checks(host) -> list[Check]:
         checks.append(Check(device, "GPU visible", problem is None,
                             probe["name"] or "no GPU", problem or ""))
         if role_of(host) == "gpu_nodes" and k3s.role(host) == "server":
+            checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
             checks += _k3s_checks(device, cfg, sections)
             checks.append(gateway_check(device, cfg))
         checks.append(_disk_check(device, "model cache disk", sections.get("disk", ""),

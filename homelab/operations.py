@@ -239,9 +239,14 @@ def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
     yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
 
 
+def _persist_pending(*_) -> bool:
+    persist_pending()
+    return True
+
+
 @operation()
 def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: str = "600", user: str = "root",
-                  group: str = "root"):
+                  group: str = "root", from_secrets: bool = False):
     """
     A whole file with this content, mode and owner, judged against `known`: the file's
     entry from a FileStates fact the component gathered for all its files at once (one
@@ -252,6 +257,8 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
     + content: the whole file (str, or a Secret)
     + known: FileStates' entry for dest (None: the file does not exist)
     + mode, user, group: permissions and owner
+    + from_secrets: the content is derived from secrets (a public key): secrets this run
+      made are written to the store before it is shipped
 
     **Example:**
 
@@ -271,6 +278,8 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         if secret:
             yield PrivateUpload(body, dest, mode, user, group)
             return
+        if from_secrets:
+            yield FunctionCommand(_persist_pending, (), {})
         yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
         yield chown(dest, user, group)
         yield chmod(dest, mode)
@@ -320,6 +329,7 @@ class ManagedFile:
     mode: str = "644"
     user: str = "root"
     group: str = "root"
+    from_secrets: bool = False  # derived from secrets (a public key): see file_in_place
 
 
 def files_in_place(*managed: ManagedFile | None, known: dict | None = None) -> dict[ManagedFile, OperationMeta]:
@@ -330,7 +340,7 @@ def files_in_place(*managed: ManagedFile | None, known: dict | None = None) -> d
     if known is None:
         known = host.get_fact(FileStates, paths=[m.dest for m in wanted]) if wanted else {}
     return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known.get(m.dest), mode=m.mode,
-                             user=m.user, group=m.group) for m in wanted}
+                             user=m.user, group=m.group, from_secrets=m.from_secrets) for m in wanted}
 
 
 @operation()

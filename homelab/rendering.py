@@ -1,5 +1,7 @@
 """Rendering a project template to a string (for files made on the control machine)."""
 
+import shlex
+
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -23,7 +25,7 @@ def to_yaml(value) -> str:
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, keep_trailing_newline=True,
                    trim_blocks=True, lstrip_blocks=True)
-_env.filters.update(ps_literal=ps_literal, to_yaml=to_yaml)
+_env.filters.update(ps_literal=ps_literal, to_yaml=to_yaml, sh=lambda value: shlex.quote(str(value)))
 
 
 def render(component: str, name: str, **values) -> str:

@@ -155,8 +155,9 @@ class SecretsStore:
         data = self._read()
         return (data[name], False) if name in data else None
 
-    def get(self, name: str) -> Secret:
-        """The secret `name`; generated and stored on first use unless a person must supply it."""
+    def get(self, name: str, generate=None) -> Secret:
+        """The secret `name`; generated and stored on first use unless a person must supply it.
+        `generate` makes a new value (default: a token)."""
         found = self.lookup(name)
         if found is not None:
             value, from_env = found
@@ -172,7 +173,7 @@ class SecretsStore:
                 f"secret '{name}' is not set: {SUPPLIED[name]}. Fix: run "
                 f"`python tasks.py secrets set {name}` or export {env_name(name)}"
             )
-        value = random_source.token_urlsafe(32)
+        value = generate() if generate else random_source.token_urlsafe(32)
         if self.defer_new:
             _PENDING.setdefault(self.path.resolve(), {})[name] = value
             return Secret(value)

@@ -240,6 +240,11 @@ class GpuNode(SshDevice):
     windows_threads: Annotated[int, Field(ge=0, le=1024)]
     wsl_swap_gib: Annotated[int, Field(ge=0, le=1024)]
     wsl_system_memory_gib: Annotated[float, Field(ge=0, le=64)]
+    # Wake-on-LAN: the PC's wired network card (colons, like "a8:a1:59:01:23:45").
+    wol_mac: Annotated[str, Field(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")] | None = None
+    # In the elevated PowerShell watcher, as single-quoted literals; Windows file names.
+    game_executables: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*\.exe$")]] = []
+    game_watch_seconds: Annotated[int, Field(ge=2, le=600)] = 10
     nvidia_toolkit_version: Version
     nvidia_toolkit_repo_url: HttpUrl  # a deb line in sources.list.d
     nvidia_toolkit_key_url: HttpUrl
@@ -312,6 +317,7 @@ class TermuxPhone(Common):
 
     default_model: str
     termux_packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$")]]
+    owner_device: bool = False
 
 
 class Ipad(Common):

@@ -27,7 +27,7 @@ from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
 # in group_data/<group>.py.
-PER_HOST_KEYS = {"lan_address", "ssh_hostname", "ssh_user", "ssh_key"}
+PER_HOST_KEYS = {"lan_address", "ssh_hostname", "ssh_user", "ssh_key", "wol_mac", "owner_device", "windows_profile_dir"}
 
 _TYPE_EXAMPLES = {
     "int_type": ("a whole number", "8080"),

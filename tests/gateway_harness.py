@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 import yaml
 
+from homelab import gpu_mode
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
 from homelab.stack import gateway as gateway_stack
@@ -155,6 +156,8 @@ class Gateway:
             gateway_stack.UPSTREAM_ENV: f"{HOST_SIDE}:{LITELLM_PORT}",
             # the vLLM stand-in plays Open WebUI
             gateway_stack.WEBUI_UPSTREAM_ENV: f"{HOST_SIDE}:{UPSTREAM_PORT}",
+            # the node's game-mode state directory, as the pod's hostPath mount shows it
+            gateway_stack.GPU_MODE_ENV: str(self.node.root / gpu_mode.STATE_DIR.lstrip("/")),
             "XDG_DATA_HOME": str(self.work / f"{name}-data"), "XDG_CONFIG_HOME": str(self.work / f"{name}-config")})
         self._start(name, ["ip", "netns", "exec", self.node.netns, CADDY, "run", "--config", str(path),
                            "--adapter", "caddyfile"], env)

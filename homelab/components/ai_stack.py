@@ -5,11 +5,11 @@ removed (k3s does not delete what a removed file created)."""
 
 import hashlib
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from homelab import clients, devices, k3s
+from homelab import clients, devices, gpu_mode, k3s
 from homelab.facts import FileStates
 from homelab.guards import refuse
 from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
@@ -44,12 +44,29 @@ def manifest_path(name: str) -> str:
     return f"{k3s.MANIFESTS_DIR}/{name}.yaml"
 
 
+def held_back(name: str, text: str, known: dict | None, paused: bool) -> bool:
+    """While the GPU is lent to a game, a changed vLLM release is not handed to k3s: Helm
+    would bring the engines back onto a GPU the game holds. It waits for the resume."""
+    if not paused or name != vllm_manifest or known is None:
+        return False
+    if known["sha256"] == hashlib.sha256(text.encode()).hexdigest():
+        return False
+    logger.warning(f"{host.print_prefix}{name}.yaml changes, but the GPU is lent to a game (homelab-gpu pause): "
+                   "held back until `python tasks.py gpu resume` and the next deploy")
+    return True
+
+
+vllm_manifest = "homelab-vllm"
+
+
 @deploy("AI stack manifests")
-def ai_stack():
-    ctx = stack_context(host, inventory)
+def ai_stack(ctx: StackContext | None = None):
+    ctx = ctx or stack_context(host, inventory)
     files.directory(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700")
-    # one round trip for every file this component may own
-    known = host.get_fact(FileStates, paths=[manifest_path(name) for name in manifests.ALL_FILES])
+    # one round trip for every file this component may own, and whether the GPU is lent out
+    known = host.get_fact(FileStates, paths=[*(manifest_path(name) for name in manifests.ALL_FILES),
+                                             gpu_mode.PAUSED_MARKER])
+    paused = known.get(gpu_mode.PAUSED_MARKER) is not None
     secrets_path = manifest_path(manifests.SECRETS_FILE)
     store = store_for(host)
     missing = [name for name in GENERATED_KEYS if not store.stored(name)]
@@ -62,7 +79,10 @@ def ai_stack():
                   content=Secret(manifests.secrets_text(ctx, store)), known=known.get(secrets_path))
     wanted = manifests.wanted(ctx)
     for name, objects in wanted.items():
-        file_in_place(name=f"{name}.yaml", dest=manifest_path(name), content=manifests.dump(objects),
+        text = manifests.dump(objects)
+        if held_back(name, text, known.get(manifest_path(name)), paused):
+            continue
+        file_in_place(name=f"{name}.yaml", dest=manifest_path(name), content=text,
                       known=known.get(manifest_path(name)))
     if ctx.cfg.llm_d_enabled:
         verified_download(name="homelab-llm-d-crds.yaml (GAIE CRDs)", src=ctx.cfg.llm_d_crds_url,

@@ -133,7 +133,9 @@ def wsl() -> bool:
                path=f"{cfg.client_files_dir}/{host.name}/windows-setup.ps1",
                content=render("wsl", "windows-setup.ps1.j2", host_name=host.name, distribution=cfg.wsl_distribution,
                               lan_address=cfg.lan_address, ssh_port=cfg.ssh_port, ports=list(ports.values()),
-                              port_names=[f"{name} {port}" for name, port in ports.items()]))
+                              port_names=[f"{name} {port}" for name, port in ports.items()],
+                              game_mode=host.name == server_host().name, games=cfg.game_executables,
+                              watch_seconds=cfg.game_watch_seconds))
     reason = systemd_missing_reason(profile)
     if reason:
         stop_host(name="systemd must be PID 1", reason=reason)

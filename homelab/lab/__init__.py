@@ -249,6 +249,14 @@ class Lab:
                          "ssh_port": spec.ssh_port, "running": running, "ssh": ssh})
         return rows
 
+    def seed_stand_in_cluster(self, deployments: dict[str, dict], node: str = "gpu-node") -> None:
+        """What the stand-in k3s's kubectl answers about Deployments ("namespace/name" ->
+        {"replicas", "start_seconds", "vram_mib"}): the cluster k3s would have made from
+        the deploy's manifests, for tests and `tasks.py bench` (there is no Kubernetes here)."""
+        state = {"deployments": {key: {"since": 0, **value} for key, value in deployments.items()}}
+        self.ssh(node, "mkdir -p /var/lib/homelab-lab/kubectl && printf %s "
+                       f"{_quote(json.dumps(state))} > /var/lib/homelab-lab/kubectl/cluster.json", sudo=True)
+
     def ssh(self, name: str, command: str, sudo: bool = False, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess:
         """Run `command` on lab host `name` over SSH as its inventory user (with sudo if asked)."""

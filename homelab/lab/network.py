@@ -54,8 +54,12 @@ def ensure_namespace(netns: str, veth: str, address: str) -> None:
         run("ip", "-n", netns, "addr", "add", f"{address}/{SUBNET.prefixlen}", "dev", "eth0")
     run("ip", "-n", netns, "link", "set", "eth0", "up")
     run("ip", "-n", netns, "link", "set", "lo", "up")
-    # A host started again gets a new MAC; a stale neighbour entry would stall SSH ~20 s.
+    # A host started again gets a new MAC; a stale neighbour entry would stall SSH ~20 s,
+    # here and in every other lab host (the phone calls the GPU node, the board wakes it).
     run("ip", "neigh", "flush", "to", address, "dev", BRIDGE, check=False)
+    for other in run("ip", "netns", "list", check=False).stdout.split():
+        if other.startswith("hlab-") and other != netns:
+            run("ip", "-n", other, "neigh", "flush", "to", address, check=False)
 
 
 def remove_namespace(netns: str, veth: str) -> None:

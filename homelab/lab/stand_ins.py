@@ -37,13 +37,26 @@ NVIDIA_PACKAGES = {
     "libnvidia-container1": [],
 }
 
-NVIDIA_SMI = """#!/bin/sh
-# homelab lab STAND-IN for WSL2's nvidia-smi (no GPU in the lab): answers the one
-# query the deploy makes, as an RTX 4070 Ti with 12 GB would.
-case "$*" in
-  *--query-gpu=name,memory.total*) echo "NVIDIA GeForce RTX 4070 Ti, 12282" ;;
-  *) echo "homelab lab stand-in for nvidia-smi: NVIDIA GeForce RTX 4070 Ti, 12282 MiB" ;;
-esac
+NVIDIA_SMI = r"""#!/usr/bin/python3
+# homelab lab STAND-IN for WSL2's nvidia-smi (no GPU in the lab): answers the queries
+# the deploy and homelab-gpu make, as an RTX 4070 Ti with 12 GB would. Memory in use:
+# the desktop's, plus the planned share of every engine the stand-in cluster runs
+# (/var/lib/homelab-lab/kubectl/cluster.json).
+import json, os, sys, time
+args = " ".join(sys.argv[1:])
+used = 310
+try:
+    for entry in json.load(open("/var/lib/homelab-lab/kubectl/cluster.json"))["deployments"].values():
+        if entry["replicas"]:
+            used += entry.get("vram_mib", 0)
+except (OSError, ValueError, KeyError):
+    pass
+if "--query-gpu=name,memory.total" in args:
+    print("NVIDIA GeForce RTX 4070 Ti, 12282")
+elif "--query-gpu=memory.used" in args:
+    print(used)
+else:
+    print(f"homelab lab stand-in for nvidia-smi: NVIDIA GeForce RTX 4070 Ti, {used} / 12282 MiB")
 """
 
 K3S = r'''#!/usr/bin/python3
@@ -112,12 +125,49 @@ if role in ("server", "agent"):
     notify_ready()
     while True:
         time.sleep(3600)
-if role == "kubectl" and sys.argv[2:3] == ["get"] and len(sys.argv) > 3:
-    # a STAND-IN answer of the Kubernetes API: what a test put in the lab's kubectl
-    # directory for `kubectl get <kind> ... -o json`, else no answer, as without a cluster
-    answer = "/var/lib/homelab-lab/kubectl/get-" + sys.argv[3] + ".json"
-    if os.path.exists(answer):
-        sys.stdout.write(open(answer).read())
+if role == "kubectl":
+    # STAND-IN answers of the Kubernetes API. `get <kind> -o json`: what a test put in
+    # the lab's kubectl directory. Deployments live in its cluster.json (seeded by a test
+    # from the rendered manifests): `scale` sets replicas, `get deployment` reports them
+    # ready once they have been up for the deployment's start_seconds.
+    import json as _json
+    args, namespace = [], "default"
+    rest = sys.argv[2:]
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-n", "--namespace"):
+            namespace = rest.pop(0)
+        else:
+            args.append(arg)
+    state_dir = "/var/lib/homelab-lab/kubectl"
+    cluster_file = os.path.join(state_dir, "cluster.json")
+    cluster = _json.load(open(cluster_file)) if os.path.exists(cluster_file) else {"deployments": {}}
+    if args[:2] in (["scale", "deployment"], ["scale", "deploy"]) and len(args) >= 4:
+        key = namespace + "/" + args[2]
+        if key not in cluster["deployments"]:
+            sys.exit('Error from server (NotFound): deployments.apps "' + args[2] + '" not found')
+        replicas = int(args[3].split("=", 1)[1])
+        entry = cluster["deployments"][key]
+        if replicas and not entry["replicas"]:
+            entry["since"] = time.time()
+        entry["replicas"] = replicas
+        with open(cluster_file + ".new", "w") as handle:
+            _json.dump(cluster, handle)
+        os.replace(cluster_file + ".new", cluster_file)
+        print("deployment.apps/" + args[2] + " scaled")
+        sys.exit(0)
+    if args[:2] in (["get", "deployment"], ["get", "deploy"]) and len(args) >= 3:
+        key = namespace + "/" + args[2]
+        if key not in cluster["deployments"]:
+            sys.exit('Error from server (NotFound): deployments.apps "' + args[2] + '" not found')
+        entry = cluster["deployments"][key]
+        up = entry["replicas"] and time.time() - entry.get("since", 0) >= entry.get("start_seconds", 0)
+        print(_json.dumps({"metadata": {"name": args[2], "namespace": namespace},
+                           "spec": {"replicas": entry["replicas"]},
+                           "status": {"readyReplicas": entry["replicas"] if up else 0}}))
+        sys.exit(0)
+    if args[:1] == ["get"] and len(args) > 1 and os.path.exists(os.path.join(state_dir, "get-" + args[1] + ".json")):
+        sys.stdout.write(open(os.path.join(state_dir, "get-" + args[1] + ".json")).read())
         sys.exit(0)
     print("The connection to the server 127.0.0.1:6443 was refused (homelab lab stand-in for k3s)")
     sys.exit(1)
@@ -279,3 +329,20 @@ def serve_mirror(directory: Path, log_file: Path) -> dict:
                     "--directory", str(directory)], log_file)
     wait_for_port(HOST_SIDE, MIRROR_PORT, f"the lab's stand-in mirror (log: {log_file})")
     return record
+
+
+def engine_deployments(inventory) -> dict[str, int]:
+    """The vLLM engines k3s would run for `inventory` (the vLLM release rendered with Helm),
+    with the GPU memory each is planned to hold (MiB): what the stand-in cluster is seeded
+    with, since there is no Kubernetes here."""
+    from homelab.components.ai_stack import stack_context
+    from homelab.stack import helm_render, vllm
+
+    ctx = stack_context(inventory.get_group("gpu_nodes")[0], inventory)
+    engines = {}
+    for item in helm_render.render({"homelab-vllm": vllm.manifests(ctx)}):
+        if item.kind == "Deployment" and item.name.endswith("-deployment-vllm"):
+            model = next(m for m in ctx.models if m.name == item.obj["metadata"]["labels"]["model"])
+            node_cfg = ctx.nodes[ctx.node_of(model)]
+            engines[item.name] = int(ctx.share(model).utilization * node_cfg.gpu_vram_gib * 1024)
+    return engines

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from homelab import gpu_mode
 from homelab.devices import token_env
 from homelab.rendering import render
 from homelab.stack import litellm, open_webui
@@ -23,6 +24,8 @@ CADDY = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
 # Where Caddy sends what passes the gate (environment variables the Caddyfile reads).
 UPSTREAM_ENV = "LITELLM_UPSTREAM"
 WEBUI_UPSTREAM_ENV = "OPEN_WEBUI_UPSTREAM"
+# The node's game-mode state directory, read-only in the pod (its "paused" file means 503).
+GPU_MODE_ENV, GPU_MODE_MOUNT = "GPU_MODE_DIR", "/gpu-mode"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def manifests(ctx: StackContext) -> list[dict]:
            for d in sorted(ctx.api_devices)]
     env.append({"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)})
     env += [{"name": name, "value": address} for name, address in upstreams(ctx).items()]
+    env.append({"name": GPU_MODE_ENV, "value": GPU_MODE_MOUNT})
     ports = [{"name": "api", "containerPort": ctx.cfg.gateway_port, "hostPort": ctx.cfg.gateway_port},
              {"name": "metrics", "containerPort": ctx.cfg.gateway_metrics_port}]
     if ctx.cfg.open_webui_enabled:
@@ -103,9 +107,12 @@ def manifests(ctx: StackContext) -> list[dict]:
                              "args": ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"],
                              "env": env, "ports": ports, "resources": CADDY.spec(),
                              "volumeMounts": [{"name": "caddyfile", "mountPath": "/etc/caddy", "readOnly": True},
-                                              {"name": "data", "mountPath": "/data"}]}],
+                                              {"name": "data", "mountPath": "/data"},
+                                              {"name": "gpu-mode", "mountPath": GPU_MODE_MOUNT, "readOnly": True}]}],
                          "volumes": [{"name": "caddyfile", "configMap": {"name": f"{NAME}-caddyfile"}},
-                                     {"name": "data", "hostPath": {"path": DATA_DIR, "type": "DirectoryOrCreate"}}]}}},
+                                     {"name": "data", "hostPath": {"path": DATA_DIR, "type": "DirectoryOrCreate"}},
+                                     {"name": "gpu-mode", "hostPath": {"path": gpu_mode.STATE_DIR,
+                                                                       "type": "DirectoryOrCreate"}}]}}},
     }
     return [config_map, deployment]
 

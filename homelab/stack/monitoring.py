@@ -10,11 +10,23 @@ components k3s runs inside its own process."""
 
 from __future__ import annotations
 
+import json
+
+from homelab import gpu_mode
 from homelab.stack import litellm
-from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
 from homelab.stack.secrets import GRAFANA_ADMIN
 
 RELEASE = "kube-prometheus-stack"
+# kube-prometheus-stack 88.5.3's own prometheus-node-exporter.extraArgs (values.yaml):
+# setting the list replaces them, so they are repeated here.
+NODE_EXPORTER_CHART_ARGS = [
+    "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run/containerd/.+|var/lib/docker/.+|var/lib/kubelet/.+)($|/)",
+    "--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl"
+    "|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs"
+    "|erofs)$",
+]
+TEXTFILE_MOUNT = "/host/homelab-gpu-mode"
 NODE_EXPORTER_FULL = {"gnetId": 1860, "revision": 41, "datasource": "Prometheus"}
 
 PROMETHEUS = Resources(cpu=0.25, cpu_limit=1, memory_mib=1024)
@@ -63,7 +75,13 @@ def values(ctx: StackContext) -> dict:
             "nodeSelector": server,
         }},
         "kube-state-metrics": {"resources": KUBE_STATE_METRICS.spec(), "nodeSelector": server},
-        "prometheus-node-exporter": {"resources": NODE_EXPORTER.spec()},
+        "prometheus-node-exporter": {
+            "resources": NODE_EXPORTER.spec(),
+            # the chart's own two, and the game-mode state homelab-gpu writes (Grafana's panel)
+            "extraArgs": [*NODE_EXPORTER_CHART_ARGS, f"--collector.textfile.directory={TEXTFILE_MOUNT}"],
+            "extraHostVolumeMounts": [{"name": "homelab-gpu-mode", "hostPath": gpu_mode.METRICS_DIR,
+                                       "type": "DirectoryOrCreate", "mountPath": TEXTFILE_MOUNT, "readOnly": True}],
+        },
         "grafana": {
             "admin": {"existingSecret": GRAFANA_ADMIN[0], "userKey": GRAFANA_ADMIN[1], "passwordKey": GRAFANA_ADMIN[2]},
             "resources": GRAFANA.spec(),
@@ -80,8 +98,45 @@ def values(ctx: StackContext) -> dict:
     }
 
 
+def ai_side_dashboard(ctx: StackContext) -> dict:
+    """Grafana's "AI side" panel: serving, paused (GPU lent to a game), resuming, or asleep
+    (no metrics from the node: the PC is off or WSL is stopped), and since when. The
+    figures are what homelab-gpu writes for the node exporter's textfile collector."""
+    mappings = [{"type": "value", "options": {
+        "0": {"text": "serving", "color": "green", "index": 0},
+        "1": {"text": "paused: GPU lent to a game", "color": "orange", "index": 1},
+        "2": {"text": "resuming", "color": "blue", "index": 2}}}]
+    dashboard = {
+        "title": "homelab: AI side", "uid": "homelab-ai-side", "schemaVersion": 39, "refresh": "30s",
+        "time": {"from": "now-24h", "to": "now"},
+        "panels": [
+            {"id": 1, "type": "stat", "title": "AI side", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 6},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode)", "instant": True}],
+             "fieldConfig": {"defaults": {"mappings": mappings, "noValue": "asleep: no metrics from the GPU node",
+                                          "color": {"mode": "thresholds"}}, "overrides": []},
+             "options": {"colorMode": "background", "graphMode": "none", "textMode": "value",
+                         "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}},
+            {"id": 2, "type": "stat", "title": "since", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 6},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode_since_timestamp_seconds) * 1000",
+                          "instant": True}],
+             "fieldConfig": {"defaults": {"unit": "dateTimeFromNow", "noValue": "-"}, "overrides": []},
+             "options": {"graphMode": "none", "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}},
+            {"id": 3, "type": "timeseries", "title": "AI side over time (0 serving, 1 paused, 2 resuming)",
+             "gridPos": {"x": 0, "y": 6, "w": 24, "h": 8}, "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode)"}],
+             "fieldConfig": {"defaults": {"mappings": mappings, "min": 0, "max": 2}, "overrides": []}},
+        ],
+    }
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "homelab-ai-side-dashboard", "namespace": ctx.cfg.monitoring_namespace,
+                         "labels": {**MANAGED, "grafana_dashboard": "1"}},
+            "data": {"homelab-ai-side.json": json.dumps(dashboard, indent=1)}}
+
+
 def manifests(ctx: StackContext) -> list[dict]:
-    return [helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
+    return [ai_side_dashboard(ctx), helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
                        version=ctx.cfg.kube_prometheus_stack_chart_version, namespace=ctx.cfg.monitoring_namespace,
                        values=values(ctx))]
 

@@ -240,6 +240,21 @@ def test_what_must_stay_on_the_server_is_pinned_there(rendered, ctx):
         assert term["values"] == [node] and pv["spec"]["hostPath"]["path"] == ctx.nodes[node].model_cache_path
 
 
+def test_the_gpu_nodes_node_exporter_reads_the_game_mode_state(rendered):
+    (exporter,) = [o for name, o in by_kind(rendered, "DaemonSet").items() if name.endswith("node-exporter")]
+    pod = exporter["spec"]["template"]["spec"]
+    args = container(exporter, "node-exporter")["args"]
+    mounts = {m["name"]: m["mountPath"] for m in container(exporter, "node-exporter")["volumeMounts"]}
+    volumes = {v["name"]: v.get("hostPath", {}).get("path") for v in pod["volumes"]}
+    textfile = next(a.split("=", 1)[1] for a in args if a.startswith("--collector.textfile.directory="))
+    (name,) = [n for n, path in mounts.items() if path == textfile]
+    assert volumes[name] == "/var/lib/homelab/gpu-mode/metrics"
+    assert any(a.startswith("--collector.filesystem.mount-points-exclude=") for a in args), "the chart's own args"
+    dashboards = [o for o in by_kind(rendered, "ConfigMap").values() if o["metadata"].get("labels", {}).get(
+        "grafana_dashboard") == "1" and "homelab-ai-side.json" in o.get("data", {})]
+    assert len(dashboards) == 1 and json.loads(dashboards[0]["data"]["homelab-ai-side.json"])["panels"]
+
+
 def test_litellm_may_reach_only_the_router_and_dns(rendered):
     """k3s enforces NetworkPolicies (its embedded network policy controller); here the
     rendered policy is evaluated against the rendered pods' labels and ports."""

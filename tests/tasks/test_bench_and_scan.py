@@ -21,6 +21,10 @@ def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
     for host in ("gpu-node", "potato", "pixel"):
         assert data["noop"]["commands"][host] > 0
     assert "commands (no-op)" in result.output and "floor: one SSH round trip" in result.output
+    game = data["game_mode"]
+    assert game["pause"]["exit"] == 0 and game["resume"]["exit"] == 0 and game["engines"] >= 2
+    assert "pause -> GPU memory free:" in result.output and "resume -> all engines answer:" in result.output
+    assert game["resume"]["seconds"] >= game["start_seconds"], "resume waits until the engines answer"
 
 
 def test_scan_without_scanners_says_how_to_get_them(monkeypatch, tmp_path):

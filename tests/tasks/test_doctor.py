@@ -107,6 +107,27 @@ def test_a_stopped_service_and_a_missing_gpu_are_named_with_their_fix(lab, conve
         lab.ssh("potato", "systemctl start apt-cacher-ng", sudo=True)
 
 
+def test_a_paused_ai_side_is_reported_with_how_to_resume(lab, converged_gpu_node):
+    lab.ssh("gpu-node", "mkdir -p /var/lib/homelab/gpu-mode && printf %s "
+                        "'{\"state\": \"paused\", \"since\": \"2026-11-27T20:00:00+00:00\", \"by\": \"pixel\"}' "
+                        "> /var/lib/homelab/gpu-mode/state.json", sudo=True)
+    try:
+        out = doctor(lab).output
+    finally:
+        lab.ssh("gpu-node", "rm -f /var/lib/homelab/gpu-mode/state.json", sudo=True)
+    assert states(out)[("gpu-node", "AI side")] == "ok"
+    assert "paused since 2026-11-27T20:00:00+00:00 (by pixel)" in out and "python tasks.py gpu resume" in out
+
+
+def test_a_sleeping_gpu_node_is_named_with_the_wake_command(lab, tmp_path):
+    from tests.support import inventory_variant
+
+    variant = inventory_variant(lab, tmp_path, {"gpu-node": {"ssh_hostname": "10.77.0.98"}})
+    out = CliRunner().invoke(cli, ["doctor", "--inventory", str(variant)]).output
+    assert "gpu-node: SSH with the pinned host key: the GPU node is asleep (or off): wake it with " \
+           "`python tasks.py wake gpu-node`" in out
+
+
 def test_an_unreachable_device_fails_with_its_fix(lab, tmp_path):
     from tests.support import inventory_variant
 

@@ -1,0 +1,65 @@
+"""Game mode on the k3s server: `homelab-gpu` (pause, resume, status) with its settings,
+the state directory the gateway's 503 and Grafana's panel read, and a `homelab-gpu`
+account whose only power is to run those three commands, for the owner's devices' keys.
+
+The deploy never touches what pause changed (the engines' replica counts, the state
+files), so a re-run neither undoes a pause nor reports it as drift."""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from homelab import devices, gpu_mode
+from homelab.components.restricted_account import restricted_account
+from homelab.operations import ManagedFile, files_in_place
+from homelab.paths import FILES
+from homelab.secrets_access import store_for
+from homelab.stack.common import StackContext
+from homelab.stack.vllm import engine_deployment
+
+
+def config(ctx: StackContext) -> dict:
+    """/etc/homelab/gpu-mode.json: which engines each GPU node runs, in their start order."""
+    return {
+        "node": ctx.node_name,
+        "namespace": ctx.namespace,
+        "kubectl": ["/usr/local/bin/k3s", "kubectl"],
+        "state_dir": gpu_mode.STATE_DIR,
+        "metrics_dir": gpu_mode.METRICS_DIR,
+        "pause_timeout_seconds": 180,
+        "resume_timeout_seconds": ctx.cfg.engine_start_wait_seconds * max(len(ctx.models), 1) + 300,
+        "engines": {node: [{"model": m.name, "deployment": engine_deployment(m)} for m in ctx.models_on(node)]
+                    for node in ctx.nodes},
+    }
+
+
+def sudoers(owner_devices: list[str]) -> str:
+    """Exactly the three commands, per device, nothing with a wildcard."""
+    lines = ["# Managed by homelab (pyinfra): the owner's devices may pause, resume and ask the status of the",
+             "# AI side through the homelab-gpu account, and nothing else."]
+    for device in owner_devices:
+        commands = ", ".join(f"{gpu_mode.TOOL} {verb} --by {device}" for verb in gpu_mode.VERBS)
+        lines.append(f"{gpu_mode.ACCOUNT} ALL=(root) NOPASSWD: {commands}")
+    return "\n".join(lines) + "\n"
+
+
+@deploy("Game mode")
+def gpu_mode_tools(ctx: StackContext) -> None:
+    store = store_for(host)
+    owners = devices.owner_devices(host.inventory)
+    keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
+    keys_file = restricted_account(gpu_mode.ACCOUNT, gpu_mode.REMOTE, keys)
+    files.directory(name="State directory", path=gpu_mode.STATE_DIR, mode="755")
+    files.directory(name="/etc/homelab", path="/etc/homelab", mode="755")
+    files_in_place(
+        ManagedFile("homelab-gpu", gpu_mode.TOOL, (FILES / "gpu_mode" / "homelab-gpu").read_text(), mode="755"),
+        ManagedFile("homelab-gpu-remote", gpu_mode.REMOTE, (FILES / "gpu_mode" / "homelab-gpu-remote").read_text(),
+                    mode="755"),
+        ManagedFile("Settings", gpu_mode.CONFIG, json.dumps(config(ctx), indent=2) + "\n", mode="644"),
+        ManagedFile("sudoers: the three commands", gpu_mode.SUDOERS, sudoers(owners), mode="440"),
+        keys_file,
+    )

@@ -1,0 +1,30 @@
+"""An account whose keys can run one forced command and nothing else: what the owner's
+phone uses to pause the AI side (homelab-gpu on the k3s server) or wake a PC
+(homelab-wake on the Le Potato). `restrict` takes away the shell, forwarding, agent and
+X11 for every key; the command names the device, so the host knows who asked."""
+
+from __future__ import annotations
+
+from pyinfra.operations import files, server
+
+from homelab.operations import ManagedFile
+
+
+def authorized_keys(forced_command: str, keys: dict[str, str]) -> str:
+    """One restricted line per device (device -> its public key)."""
+    lines = [f"# Managed by homelab (pyinfra): the owner's devices' keys, each for {forced_command} only."]
+    for device, public_key in sorted(keys.items()):
+        lines.append(f'restrict,command="{forced_command} {device}" {public_key} homelab@{device}')
+    return "\n".join(lines) + "\n"
+
+
+def restricted_account(account: str, forced_command: str, keys: dict[str, str]) -> ManagedFile:
+    """The account and its .ssh directory; returns its authorized_keys, for the caller's
+    files_in_place (one FileStates fact per component)."""
+    home = f"/home/{account}"
+    server.user(name=f"Account {account} (the owner's devices' keys)", user=account, home=home, shell="/bin/sh",
+                system=True, create_home=True)
+    files.directory(name=f"{home}/.ssh", path=f"{home}/.ssh", user=account, group=account, mode="700")
+    return ManagedFile(f"{account}: keys of the owner's devices", f"{home}/.ssh/authorized_keys",
+                       authorized_keys(forced_command, keys), mode="600", user=account, group=account,
+                       from_secrets=True)
