@@ -276,8 +276,9 @@ def bench(fresh, json_out):
                f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes)")
     click.echo("game mode on the lab's stand-in engines", err=True)
     game = benchmark.game_mode(lab, lab.inventory_file)
-    click.echo(f"game mode ({game['engines']} stand-in engines answering {game['start_seconds']} s after they start; "
-               f"take the real figures on the PC): pause -> GPU memory free: {game['pause']['seconds']} s; "
+    click.echo(f"game mode ({game['engines']} stand-in engines: each answers {game['start_seconds']} s after the one "
+               f"before it, stops in {game['stop_seconds']} s; take the real figures on the PC): "
+               f"pause -> GPU memory free: {game['pause']['seconds']} s; "
                f"resume -> all engines answer: {game['resume']['seconds']} s")
     result = {"converge": converge, "noop": noop, "ssh_floor_seconds": floor, "fresh": fresh, "game_mode": game}
     Path(json_out).parent.mkdir(parents=True, exist_ok=True)

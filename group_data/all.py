@@ -42,8 +42,11 @@ apt_proxy_url = None
 #   lmcache_cpu_gib: LMCache CPU offload buffer for the KV cache, in WSL's RAM (0: off).
 #                   LMCache pins this buffer (cudaHostAlloc) and CUDA on WSL limits pinned
 #                   memory: a 5 GB pinned buffer failed in LMCache's tracker (LMCache#1063,
-#                   fixed by going below 2 GB). Keep it small; raise it only after checking
-#                   on the PC that the engine starts.
+#                   fixed by going below 2 GB), and inside NVIDIA-toolkit containers on
+#                   WSL2 pinned allocations fail above 500 MB (microsoft/WSL#14078): hence
+#                   0.4. Raise it only after checking on the PC that the engine starts.
+#                   (Set through LMCache's own variables: the vllm-stack chart turns its
+#                   CPU tier on only for a whole number of GB.)
 #   weight_files:   the weights' file names or patterns in the repository at `revision`
 #                   (default ["*.safetensors"]); the prefetch fails unless each matches
 #   host_memory_gib: WSL RAM of the engine's processes besides the LMCache buffer (an
@@ -76,7 +79,7 @@ models = [
         "max_model_len": 8192,
         "max_num_seqs": 2,
         "overhead_gib": 1.0,
-        "lmcache_cpu_gib": 2,
+        "lmcache_cpu_gib": 0.4,
         "host_memory_gib": 5.0,
     },
     {

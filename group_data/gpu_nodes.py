@@ -35,10 +35,11 @@ wsl_swap_gib = 2
 # --- Game mode: the PC is also the owner's gaming machine --------------------------------
 # `python tasks.py gpu pause|resume|status`, "Pause AI"/"Resume AI" on the PC's desktop and
 # the owner's phone widgets lend the GPU to a game and take it back. Pausing scales the
-# vLLM engines to zero: that frees the GPU's memory and WSL's. vLLM v0.11.1's sleep mode
-# (POST /sleep, /wake_up; proxied by the vllm-stack 0.1.12 router) was weighed and left
-# out: it needs VLLM_SERVER_DEV_MODE=1, which opens vLLM's development endpoints too; it
-# relies on CUDA's virtual memory API, with open reports about it under WSL2 at NVIDIA;
+# vLLM engines to zero: once their pods are gone the GPU's memory is free, and their RAM.
+# vLLM v0.11.1's sleep mode (POST /sleep, /wake_up; proxied by the vllm-stack 0.1.12
+# router) was weighed and left out: it needs VLLM_SERVER_DEV_MODE=1, which opens vLLM's
+# development endpoints too; it relies on CUDA's virtual memory API, with open reports
+# about it under WSL2 at NVIDIA;
 # and its level 1 keeps the weights in WSL's memory, which the game needs as well. While
 # paused, the gateway answers every API call at once with a 503 that says why.
 #

@@ -48,21 +48,19 @@ def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
             "commands": counts}
 
 
-def game_mode(lab, inventory_file: Path, start_seconds: int = 2) -> dict:
+def game_mode(lab, inventory_file: Path, start_seconds: float = 2, stop_seconds: float = 1) -> dict:
     """On the lab: seconds from `homelab-gpu pause` to the GPU's memory free, and from
     `resume` to every engine answering, each through SSH as the MacBook would ask. The
     engines are the stand-in cluster's (seeded from the rendered vLLM release; each answers
     `start_seconds` after it is scaled up): the real figures are to be taken on the PC."""
     from homelab import gpu_mode
-    from homelab.lab.stand_ins import engine_deployments
+    from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
 
     inventory = load_inventory(inventory_file)
     server = inventory.get_group("gpu_nodes")[0]
     cfg = settings_for(server)
     engines = engine_deployments(inventory)
-    lab.seed_stand_in_cluster({f"{cfg.stack_namespace}/{name}": {"replicas": 1, "start_seconds": start_seconds,
-                                                                  "vram_mib": vram}
-                               for name, vram in engines.items()})
+    lab.seed_stand_in_cluster(stand_in_cluster(engines, cfg.stack_namespace, start_seconds, stop_seconds))
     timings = {}
     for verb in ("pause", "resume"):
         started = time.monotonic()
@@ -70,4 +68,4 @@ def game_mode(lab, inventory_file: Path, start_seconds: int = 2) -> dict:
                               capture_output=True, text=True, timeout=600)
         timings[verb] = {"seconds": round(time.monotonic() - started, 2), "exit": proc.returncode,
                          "report": proc.stdout.strip().splitlines()[-1:] or [proc.stderr.strip()]}
-    return {"engines": len(engines), "start_seconds": start_seconds, **timings}
+    return {"engines": len(engines), "start_seconds": start_seconds, "stop_seconds": stop_seconds, **timings}

@@ -30,12 +30,13 @@ def api_devices(inventory) -> list[str]:
     return sorted(set(names))
 
 
-def owner_devices(inventory) -> list[str]:
-    """The owner's own phones (`owner_device: True`): they may pause and resume the AI side."""
+def owner_devices(inventory, store) -> list[str]:
+    """The owner's own phones (`owner_device: True`), unless revoked: they may pause and
+    resume the AI side and wake the PC."""
     from homelab.validation import settings_for
 
     return sorted(device_name(h) for h in inventory.get_group("termux_phones", [])
-                  if getattr(settings_for(h), "owner_device", False))
+                  if getattr(settings_for(h), "owner_device", False) and not is_revoked(store, device_name(h)))
 
 
 def token_key(device: str) -> str:

@@ -14,7 +14,7 @@ A device's game-mode key is an ed25519 key pair made on this machine and kept in
 secrets store (`gpu_remote_key.<device>`, OpenSSH format); the private key goes to the
 device (mode 0600), the public one into the homelab-gpu account's authorized_keys with a
 forced command: a lost phone can pause and resume the AI side, nothing else, and
-`python tasks.py keys rotate-gpu <device>` takes even that away at the next deploy.
+`python tasks.py keys revoke <device>` takes even that away at the next deploy.
 """
 
 from __future__ import annotations
@@ -32,9 +32,20 @@ CONFIG = "/etc/homelab/gpu-mode.json"
 SUDOERS = "/etc/sudoers.d/homelab-gpu"
 STATE_DIR = "/var/lib/homelab/gpu-mode"
 METRICS_DIR = f"{STATE_DIR}/metrics"
-PAUSED_MARKER = f"{STATE_DIR}/paused"  # the gateway answers 503 while it exists
+PAUSED_MARKER = f"{STATE_DIR}/paused"  # the k3s server's engines are paused: the gateway answers 503
+METRICS_FILE = f"{METRICS_DIR}/homelab_gpu_mode.prom"
 ACCOUNT = "homelab-gpu"
 VERBS = ("pause", "resume", "status")
+
+
+def markers(nodes: list[str]) -> list[str]:
+    """Each GPU node's "paused" marker (the first node is the k3s server's, the gateway's)."""
+    return [PAUSED_MARKER, *(f"{STATE_DIR}/paused-{node}" for node in nodes[1:])]
+
+
+# What the node exporter shows before homelab-gpu first runs: serving.
+INITIAL_METRICS = ("# HELP homelab_gpu_mode The AI side: 0 serving, 1 paused (GPU lent to a game), 2 resuming.\n"
+                   "# TYPE homelab_gpu_mode gauge\nhomelab_gpu_mode 0\n")
 
 
 def key_name(device: str) -> str:

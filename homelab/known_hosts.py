@@ -7,11 +7,15 @@ import subprocess
 from pathlib import Path
 
 
-def pinned_lines(cfg, host_name: str) -> list[str]:
-    """known_hosts lines for the device, with the host field as ssh will look it up
-    (`address` or `[address]:port`). Empty when nothing is pinned."""
-    address = cfg.ssh_hostname or host_name
-    lookup = address if cfg.ssh_port == 22 else f"[{address}]:{cfg.ssh_port}"
+def _field(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def pinned_lines(cfg, host_name: str, as_address: str) -> list[str]:
+    """The keys pinned for the device (looked up as pyinfra reaches it: ssh_hostname),
+    as known_hosts lines for `as_address`, the address another device calls it by.
+    Empty when nothing is pinned."""
+    lookup = _field(cfg.ssh_hostname or host_name, cfg.ssh_port)
     known = Path(cfg.ssh_known_hosts_file or "~/.ssh/known_hosts").expanduser()
     if not known.is_file():
         return []
@@ -22,5 +26,5 @@ def pinned_lines(cfg, host_name: str) -> list[str]:
         if line.startswith("#") or len(fields) < 3:
             continue
         # hashed entries (|1|...) become plain: the phone's file is for this device only
-        lines.append(" ".join([lookup, *fields[1:3]]))
+        lines.append(" ".join([_field(as_address, cfg.ssh_port), *fields[1:3]]))
     return lines

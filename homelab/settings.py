@@ -180,7 +180,7 @@ class CatalogueModel(Strict):
     max_num_seqs: Annotated[int, Field(ge=1, le=1024)]
     overhead_gib: Annotated[float, Field(ge=0, le=64)]
     chat_template: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*\.jinja$")] | None = None
-    lmcache_cpu_gib: Annotated[int, Field(ge=0, le=1024)] = 0
+    lmcache_cpu_gib: Annotated[float, Field(ge=0, le=1024)] = 0
     weight_files: Annotated[list[WeightPattern], Field(min_length=1)] = ["*.safetensors"]
     host_memory_gib: Annotated[float, Field(gt=0, le=1024)] = 3.0
     cpu: Annotated[float, Field(gt=0, le=256)] = 1.0

@@ -48,6 +48,10 @@ _PATTERN_HINTS = {
                                     "(letters, digits, '.', '_', '-')",
     "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$": "a user name like 'owner' (letters, digits, '_', '.', '-', not starting "
                                           "with '-' or '.', at most 32 characters)",
+    "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$": "a MAC address in lowercase with colons, like 'a8:a1:59:01:23:45' "
+                                      "(Windows' `getmac` shows A8-A1-59-01-23-45)",
+    r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*\.exe$": "a program's file name as Task Manager shows it, like 'eldenring.exe' "
+                                              "(no folder, no quotes)",
 }
 
 

@@ -39,6 +39,15 @@ def converged_potato(lab, inventory):
 
 
 @pytest.fixture(scope="session")
+def converged_pixel(lab, inventory):
+    """The Termux lab phone (the owner's), fresh, after one clients deploy."""
+    from tests.support import assert_converges
+
+    lab.reset("pixel", log=lambda m: None)
+    return assert_converges("clients", inventory, limit="pixel")
+
+
+@pytest.fixture(scope="session")
 def converged_gpu_node(lab, inventory):
     """The GPU-node lab host (WSL2 + GPU stand-ins), fresh, after one gpu_node deploy."""
     from tests.support import assert_converges

@@ -32,7 +32,10 @@ def _send(lab, node, path, data: bytes):
 
 
 def test_secret_files_are_never_readable_by_others_on_the_way(lab, converged_gpu_node, inventory):
-    secrets = [str(v) for v in (yaml.safe_load(lab.secrets_file.read_text()) or {}).values()]
+    # every secret, and every long line of a multi-line one (the game-mode keys' PEM)
+    values = [str(v) for v in (yaml.safe_load(lab.secrets_file.read_text()) or {}).values()]
+    secrets = sorted({line.strip() for v in values for line in v.splitlines() if len(line.strip()) >= 16
+                      and not line.startswith("-----")})
     _send(lab, "gpu-node", TOOL, (PROJECT_ROOT / "tests" / "tools" / "file_watch.py").read_bytes())
     _send(lab, "gpu-node", "/root/needles", "\n".join(secrets).encode())
     log = "/root/file-watch.log"

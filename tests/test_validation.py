@@ -172,7 +172,7 @@ BAD_INPUTS = {
         replace={"gpu_nodes.py": ("windows_memory_gib = 6", "windows_memory_gib = 12")},
         expect=["host 'gpu-node', key 'pc_memory_gib': the stack does not fit the PC's RAM and CPU next to Windows:",
                 "vllm-mistral-7b-instruct-deployment-vllm", "PC 32 GiB - Windows 12 GiB = 20 GiB for WSL; the stack "
-                "needs 25 GiB: DOES NOT FIT", "5 GiB of memory too much"]),
+                "needs 24 GiB: DOES NOT FIT", "4 GiB of memory too much"]),
     "pods_that_ask_for_more_cpu_than_wsl_gets": dict(
         replace={"gpu_nodes.py": ("windows_threads = 4", "windows_threads = 12")},
         expect=["PC 16 threads - Windows 12 = 4 for WSL; pods request 6.91: DOES NOT FIT",
@@ -187,6 +187,19 @@ BAD_INPUTS = {
         replace={"gpu_nodes.py": ('litellm_image = "ghcr.io/berriai/litellm:main-v1.80.8-stable.1"',
                                   'litellm_image = "ghcr.io/berriai/litellm:latest"')},
         expect=["key 'litellm_image': 'ghcr.io/berriai/litellm:latest' is not an image with a pinned tag"]),
+    "wake_on_lan_mac_written_the_windows_way": dict(
+        host_changes={"gpu-node": {"wol_mac": "A8-A1-59-01-23-45"}},
+        expect=["host 'gpu-node', key 'wol_mac': 'A8-A1-59-01-23-45' has the wrong form",
+                "a MAC address in lowercase with colons", "the host's entry in inventory.py"]),
+    "game_executable_with_a_quote": dict(
+        replace={"gpu_nodes.py": ("game_executables = []", "game_executables = [\"x'; Remove-Item C:\\\\ -Recurse; '.exe\"]")},
+        expect=["key 'game_executables[0]'", "has the wrong form", "like 'eldenring.exe'", "group_data/gpu_nodes.py"]),
+    "game_executable_that_is_a_path": dict(
+        replace={"gpu_nodes.py": ("game_executables = []", 'game_executables = ["C:/Games/game.exe"]')},
+        expect=["key 'game_executables[0]'", "has the wrong form"]),
+    "owner_device_as_a_word": dict(
+        host_changes={"pixel": {"owner_device": "yes"}},
+        expect=["host 'pixel', key 'owner_device': must be True or False, got str 'yes'"]),
     "sudo_as_a_word": dict(
         replace={"le_potato.py": ("_sudo = True", '_sudo = "yes"')},
         expect=["host 'potato', key '_sudo': must be True or False, got str 'yes'", "group_data/le_potato.py"]),

@@ -5,8 +5,8 @@ master key. LiteLLM would then honour endpoints and credentials named in the req
 body (`api_base` with any `api_key`, `user_config`, `model_list`, provider credentials)
 and send the request, with the reply, wherever the body says: into the cluster's own
 services. This guard refuses every such key before routing, with an OpenAI-style 400,
-and keeps Python tracebacks out of error replies (LiteLLM puts one into a streamed error
-whose exception has no message).
+and keeps Python internals out of a stream that breaks (LiteLLM would send the error's
+text, with a traceback when it has no message, as the last chunk).
 """
 
 from fastapi import HTTPException
@@ -34,13 +34,24 @@ class HomelabGuard(CustomLogger):
             raise error
         return data
 
-    async def async_post_call_failure_hook(self, request_data, original_exception, user_api_key_dict,
-                                           traceback_str=None):
-        if not getattr(original_exception, "message", None):
-            try:
-                original_exception.message = f"The model server could not answer ({type(original_exception).__name__})."
-            except AttributeError:
-                pass
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
+        # A stream that breaks: LiteLLM would send the exception's text, and a traceback
+        # when it has no message, as the last chunk. (Answers that are not streamed: the
+        # gateway replaces a server error's body.)
+        try:
+            async for item in response:
+                yield item
+        except Exception as error:
+            raise StreamBroken(type(error).__name__) from None
+
+
+class StreamBroken(Exception):
+    """What the client hears when the model server's stream breaks: no internals."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.message = f"The model server stopped answering in the middle of the reply ({cause}). Try again."
+        self.type, self.param, self.status_code = "server_error", None, 502
 
 
 guard = HomelabGuard()

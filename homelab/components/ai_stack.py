@@ -64,9 +64,9 @@ def ai_stack(ctx: StackContext | None = None):
     ctx = ctx or stack_context(host, inventory)
     files.directory(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700")
     # one round trip for every file this component may own, and whether the GPU is lent out
-    known = host.get_fact(FileStates, paths=[*(manifest_path(name) for name in manifests.ALL_FILES),
-                                             gpu_mode.PAUSED_MARKER])
-    paused = known.get(gpu_mode.PAUSED_MARKER) is not None
+    markers = gpu_mode.markers(list(ctx.nodes))
+    known = host.get_fact(FileStates, paths=[*(manifest_path(name) for name in manifests.ALL_FILES), *markers])
+    paused = any(known.get(marker) is not None for marker in markers)
     secrets_path = manifest_path(manifests.SECRETS_FILE)
     store = store_for(host)
     missing = [name for name in GENERATED_KEYS if not store.stored(name)]

@@ -15,11 +15,12 @@ from pyinfra.operations import files
 
 from homelab import devices, gpu_mode
 from homelab.components.restricted_account import restricted_account
+from homelab.facts import FileStates
 from homelab.operations import ManagedFile, files_in_place
 from homelab.paths import FILES
 from homelab.secrets_access import store_for
 from homelab.stack.common import StackContext
-from homelab.stack.vllm import engine_deployment
+from homelab.stack.vllm import RELEASE, engine_deployment
 
 
 def config(ctx: StackContext) -> dict:
@@ -32,7 +33,8 @@ def config(ctx: StackContext) -> dict:
         "metrics_dir": gpu_mode.METRICS_DIR,
         "pause_timeout_seconds": 180,
         "resume_timeout_seconds": ctx.cfg.engine_start_wait_seconds * max(len(ctx.models), 1) + 300,
-        "engines": {node: [{"model": m.name, "deployment": engine_deployment(m)} for m in ctx.models_on(node)]
+        "engines": {node: [{"model": m.name, "deployment": engine_deployment(m),
+                            "selector": f"model={m.name},helm-release-name={RELEASE}"} for m in ctx.models_on(node)]
                     for node in ctx.nodes},
     }
 
@@ -50,16 +52,27 @@ def sudoers(owner_devices: list[str]) -> str:
 @deploy("Game mode")
 def gpu_mode_tools(ctx: StackContext) -> None:
     store = store_for(host)
-    owners = devices.owner_devices(host.inventory)
+    owners = devices.owner_devices(host.inventory, store)
     keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
     keys_file = restricted_account(gpu_mode.ACCOUNT, gpu_mode.REMOTE, keys)
-    files.directory(name="State directory", path=gpu_mode.STATE_DIR, mode="755")
-    files.directory(name="/etc/homelab", path="/etc/homelab", mode="755")
-    files_in_place(
+    for directory in (gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"):
+        files.directory(name=f"{directory}", path=directory, mode="755")
+    markers = gpu_mode.markers(list(ctx.nodes))
+    settings = ManagedFile("Settings", gpu_mode.CONFIG, json.dumps(config(ctx), indent=2) + "\n", mode="644")
+    managed = [
         ManagedFile("homelab-gpu", gpu_mode.TOOL, (FILES / "gpu_mode" / "homelab-gpu").read_text(), mode="755"),
         ManagedFile("homelab-gpu-remote", gpu_mode.REMOTE, (FILES / "gpu_mode" / "homelab-gpu-remote").read_text(),
                     mode="755"),
-        ManagedFile("Settings", gpu_mode.CONFIG, json.dumps(config(ctx), indent=2) + "\n", mode="644"),
+        settings,
         ManagedFile("sudoers: the three commands", gpu_mode.SUDOERS, sudoers(owners), mode="440"),
         keys_file,
-    )
+    ]
+    known = host.get_fact(FileStates, paths=[m.dest for m in managed] + markers + [gpu_mode.METRICS_FILE])
+    if any(known.get(marker) is not None for marker in markers) and known.get(settings.dest) is not None:
+        # its engine list must stay the one the running (paused) release has: a model added
+        # meanwhile has no Deployment yet; both follow the vLLM release after the resume
+        managed.remove(settings)
+    files_in_place(*managed, known=known)
+    if known.get(gpu_mode.METRICS_FILE) is None:  # never overwritten: homelab-gpu keeps it
+        files_in_place(ManagedFile("Grafana's AI-side figures (serving)", gpu_mode.METRICS_FILE,
+                                   gpu_mode.INITIAL_METRICS, mode="644"), known={})

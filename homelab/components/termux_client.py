@@ -74,8 +74,8 @@ def owner_widgets(cfg) -> None:
     key = gpu_mode.remote_key(store_for(host), devices.device_name(host))
     secret_file(name="Game-mode key (pause, resume, status, wake only)", dest=REMOTE_KEY,
                 content=Secret(key.private.reveal()))
-    pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(settings_for(w["target"]),
-                                                                                        w["target"].name)})
+    pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(
+        settings_for(w["target"]), w["target"].name, settings_for(w["target"]).lan_address)})
     files.put(name="Host keys of the GPU node and the Le Potato", src=StringIO("\n".join(pinned) + "\n"),
               dest=REMOTE_KNOWN_HOSTS, mode="600")
     for name, widget in widgets.items():

@@ -29,7 +29,7 @@ def wake_config(inventory_) -> dict:
 @deploy("Wake-on-LAN")
 def wake_on_lan() -> None:
     store = store_for(host)
-    keys = {device: gpu_mode.remote_key(store, device).public for device in devices.owner_devices(host.inventory)}
+    keys = {device: gpu_mode.remote_key(store, device).public for device in devices.owner_devices(host.inventory, store)}
     keys_file = restricted_account(wake.ACCOUNT, wake.REMOTE, keys)
     files.directory(name="/etc/homelab", path="/etc/homelab", mode="755")
     files_in_place(

@@ -40,14 +40,14 @@ NVIDIA_PACKAGES = {
 NVIDIA_SMI = r"""#!/usr/bin/python3
 # homelab lab STAND-IN for WSL2's nvidia-smi (no GPU in the lab): answers the queries
 # the deploy and homelab-gpu make, as an RTX 4070 Ti with 12 GB would. Memory in use:
-# the desktop's, plus the planned share of every engine the stand-in cluster runs
-# (/var/lib/homelab-lab/kubectl/cluster.json).
+# the desktop's, plus the planned share of every engine the stand-in cluster runs or is
+# still stopping (/var/lib/homelab-lab/kubectl/cluster.json).
 import json, os, sys, time
 args = " ".join(sys.argv[1:])
 used = 310
 try:
     for entry in json.load(open("/var/lib/homelab-lab/kubectl/cluster.json"))["deployments"].values():
-        if entry["replicas"]:
+        if entry["replicas"] or time.time() < entry.get("stopped", 0) + entry.get("stop_seconds", 0):
             used += entry.get("vram_mib", 0)
 except (OSError, ValueError, KeyError):
     pass
@@ -128,8 +128,10 @@ if role in ("server", "agent"):
 if role == "kubectl":
     # STAND-IN answers of the Kubernetes API. `get <kind> -o json`: what a test put in
     # the lab's kubectl directory. Deployments live in its cluster.json (seeded by a test
-    # from the rendered manifests): `scale` sets replicas, `get deployment` reports them
-    # ready once they have been up for the deployment's start_seconds.
+    # from the rendered manifests): `scale` sets replicas; an engine answers (is ready)
+    # start_seconds after it may start, which is after the engine it waits for (its init
+    # container's chain, "after"); a scaled-down engine's pod terminates for stop_seconds,
+    # holding its GPU memory meanwhile (see the stand-in nvidia-smi).
     import json as _json
     args, namespace = [], "default"
     rest = sys.argv[2:]
@@ -142,14 +144,33 @@ if role == "kubectl":
     state_dir = "/var/lib/homelab-lab/kubectl"
     cluster_file = os.path.join(state_dir, "cluster.json")
     cluster = _json.load(open(cluster_file)) if os.path.exists(cluster_file) else {"deployments": {}}
+    deployments = cluster["deployments"]
+    now = time.time()
+
+    def ready_at(key):
+        entry = deployments[key]
+        if not entry["replicas"]:
+            return None
+        start = entry.get("since", 0)
+        if entry.get("after") in deployments:
+            previous = ready_at(entry["after"])
+            start = max(start, previous if previous is not None else start + entry.get("wait_seconds", 600))
+        return start + entry.get("start_seconds", 0)
+
+    def pods(key):
+        entry = deployments[key]
+        return 1 if entry["replicas"] or now < entry.get("stopped", 0) + entry.get("stop_seconds", 0) else 0
+
     if args[:2] in (["scale", "deployment"], ["scale", "deploy"]) and len(args) >= 4:
         key = namespace + "/" + args[2]
-        if key not in cluster["deployments"]:
+        if key not in deployments:
             sys.exit('Error from server (NotFound): deployments.apps "' + args[2] + '" not found')
         replicas = int(args[3].split("=", 1)[1])
-        entry = cluster["deployments"][key]
+        entry = deployments[key]
         if replicas and not entry["replicas"]:
-            entry["since"] = time.time()
+            entry["since"] = now
+        if not replicas and entry["replicas"]:
+            entry["stopped"] = now
         entry["replicas"] = replicas
         with open(cluster_file + ".new", "w") as handle:
             _json.dump(cluster, handle)
@@ -158,13 +179,23 @@ if role == "kubectl":
         sys.exit(0)
     if args[:2] in (["get", "deployment"], ["get", "deploy"]) and len(args) >= 3:
         key = namespace + "/" + args[2]
-        if key not in cluster["deployments"]:
+        if key not in deployments:
             sys.exit('Error from server (NotFound): deployments.apps "' + args[2] + '" not found')
-        entry = cluster["deployments"][key]
-        up = entry["replicas"] and time.time() - entry.get("since", 0) >= entry.get("start_seconds", 0)
+        at = ready_at(key)
+        ready = deployments[key]["replicas"] if at is not None and now >= at else 0
         print(_json.dumps({"metadata": {"name": args[2], "namespace": namespace},
-                           "spec": {"replicas": entry["replicas"]},
-                           "status": {"readyReplicas": entry["replicas"] if up else 0}}))
+                           "spec": {"replicas": deployments[key]["replicas"]}, "status": {"readyReplicas": ready}}))
+        sys.exit(0)
+    if args[:2] == ["get", "pods"] and "-l" in args:
+        wanted = dict(pair.split("=", 1) for pair in args[args.index("-l") + 1].split(","))
+        items = [{"metadata": {"name": key.split("/", 1)[1] + "-pod", "namespace": namespace}}
+                 for key, entry in deployments.items() if key.startswith(namespace + "/")
+                 and wanted.items() <= entry.get("labels", {}).items() and pods(key)]
+        print(_json.dumps({"items": items}))
+        sys.exit(0)
+    if args[:1] == ["delete"]:
+        # what the deploy asks when a component is switched off: nothing to delete here
+        print("homelab lab stand-in for k3s: nothing to delete (no Kubernetes here)")
         sys.exit(0)
     if args[:1] == ["get"] and len(args) > 1 and os.path.exists(os.path.join(state_dir, "get-" + args[1] + ".json")):
         sys.stdout.write(open(os.path.join(state_dir, "get-" + args[1] + ".json")).read())
@@ -331,18 +362,35 @@ def serve_mirror(directory: Path, log_file: Path) -> dict:
     return record
 
 
-def engine_deployments(inventory) -> dict[str, int]:
+def engine_deployments(inventory) -> dict[str, dict]:
     """The vLLM engines k3s would run for `inventory` (the vLLM release rendered with Helm),
-    with the GPU memory each is planned to hold (MiB): what the stand-in cluster is seeded
-    with, since there is no Kubernetes here."""
+    in their start order: deployment -> the GPU memory each is planned to hold (MiB), its
+    pod labels, and the engine its init container waits for. What the stand-in cluster is
+    seeded with, since there is no Kubernetes here."""
     from homelab.components.ai_stack import stack_context
     from homelab.stack import helm_render, vllm
 
     ctx = stack_context(inventory.get_group("gpu_nodes")[0], inventory)
+    rendered = {item.name: item.obj for item in helm_render.render({"homelab-vllm": vllm.manifests(ctx)})
+                if item.kind == "Deployment" and item.name.endswith("-deployment-vllm")}
     engines = {}
-    for item in helm_render.render({"homelab-vllm": vllm.manifests(ctx)}):
-        if item.kind == "Deployment" and item.name.endswith("-deployment-vllm"):
-            model = next(m for m in ctx.models if m.name == item.obj["metadata"]["labels"]["model"])
-            node_cfg = ctx.nodes[ctx.node_of(model)]
-            engines[item.name] = int(ctx.share(model).utilization * node_cfg.gpu_vram_gib * 1024)
+    for node in ctx.nodes:
+        previous = None
+        for model in ctx.models_on(node):
+            name = vllm.engine_deployment(model)
+            engines[name] = {"vram_mib": int(ctx.share(model).utilization * ctx.nodes[node].gpu_vram_gib * 1024),
+                             "labels": rendered[name]["spec"]["template"]["metadata"]["labels"], "after": previous,
+                             "wait_seconds": ctx.nodes[node].engine_start_wait_seconds}
+            previous = name
     return engines
+
+
+def stand_in_cluster(engines: dict[str, dict], namespace: str, start_seconds: float,
+                     stop_seconds: float) -> dict[str, dict]:
+    """Lab.seed_stand_in_cluster's Deployments for `engines` (engine_deployments): each
+    running, answering start_seconds after it may start, stopping in stop_seconds."""
+    return {f"{namespace}/{name}": {"replicas": 1, "start_seconds": start_seconds, "stop_seconds": stop_seconds,
+                                    "vram_mib": engine["vram_mib"], "labels": engine["labels"],
+                                    "wait_seconds": engine["wait_seconds"],
+                                    "after": f"{namespace}/{engine['after']}" if engine["after"] else None}
+            for name, engine in engines.items()}

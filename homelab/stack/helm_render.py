@@ -58,11 +58,20 @@ class Rendered:
         return self.obj.get("metadata", {}).get("name", "")
 
 
+# The Helm the render is proven with (scripts/install_helm.sh pins v4.1.4); any Helm 4 renders these charts.
+HELM_MAJOR = "v4."
+
+
 def helm_binary() -> str:
     for candidate in (os.environ.get("HOMELAB_HELM"), str(PROJECT_ROOT / ".tools" / "bin" / "helm"), shutil.which("helm")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            version = subprocess.run([candidate, "version", "--short"], capture_output=True, text=True,
+                                     timeout=30).stdout.strip()
+            if not version.startswith(HELM_MAJOR):
+                raise RenderError(f"{candidate} is Helm {version or '(unknown)'}; the render needs Helm 4 "
+                                  "(scripts/install_helm.sh on Linux, `brew install helm` on the MacBook)")
             return candidate
-    raise RenderError("Helm is not installed: run scripts/install_helm.sh (or install helm 4 and put it on PATH)")
+    raise RenderError("Helm is not installed: run scripts/install_helm.sh on Linux, `brew install helm` on the MacBook")
 
 
 def _pinned_sums() -> dict[str, str]:

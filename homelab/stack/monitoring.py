@@ -99,9 +99,10 @@ def values(ctx: StackContext) -> dict:
 
 
 def ai_side_dashboard(ctx: StackContext) -> dict:
-    """Grafana's "AI side" panel: serving, paused (GPU lent to a game), resuming, or asleep
-    (no metrics from the node: the PC is off or WSL is stopped), and since when. The
-    figures are what homelab-gpu writes for the node exporter's textfile collector."""
+    """Grafana's "AI side" panel: serving, paused (GPU lent to a game) or resuming, and since
+    when: what homelab-gpu writes for the node exporter's textfile collector (the deploy
+    writes "serving" before its first run). "Asleep" cannot show here: Prometheus and
+    Grafana sleep with the PC; doctor and `tasks.py gpu status` say it."""
     mappings = [{"type": "value", "options": {
         "0": {"text": "serving", "color": "green", "index": 0},
         "1": {"text": "paused: GPU lent to a game", "color": "orange", "index": 1},
@@ -113,7 +114,7 @@ def ai_side_dashboard(ctx: StackContext) -> dict:
             {"id": 1, "type": "stat", "title": "AI side", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 6},
              "datasource": {"type": "prometheus", "uid": "prometheus"},
              "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode)", "instant": True}],
-             "fieldConfig": {"defaults": {"mappings": mappings, "noValue": "asleep: no metrics from the GPU node",
+             "fieldConfig": {"defaults": {"mappings": mappings, "noValue": "no figures: is the node exporter scraped?",
                                           "color": {"mode": "thresholds"}}, "overrides": []},
              "options": {"colorMode": "background", "graphMode": "none", "textMode": "value",
                          "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}},

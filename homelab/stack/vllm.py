@@ -99,7 +99,11 @@ def model_spec(ctx: StackContext, model, previous) -> dict:
         "vllmConfig": vllm_config,
     }
     if model.lmcache_cpu_gib > 0:
-        spec["lmcacheConfig"] = {"enabled": True, "cpuOffloadingBufferSize": str(model.lmcache_cpu_gib)}
+        # the chart's cpuOffloadingBufferSize turns the CPU tier on only for a whole number of
+        # GB (`gt (int ...) 0`); WSL2's containers pin at most ~500 MB: LMCache's own variables
+        spec["lmcacheConfig"] = {"enabled": True}
+        spec["env"] += [{"name": "LMCACHE_LOCAL_CPU", "value": "True"},
+                        {"name": "LMCACHE_MAX_LOCAL_CPU_SIZE", "value": f"{model.lmcache_cpu_gib:g}"}]
     return spec
 
 

@@ -29,6 +29,7 @@ from tests.support import PROJECT_ROOT, landed_manifests
 
 pytestmark = pytest.mark.lab
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+README = PROJECT_ROOT / "README.md"
 KUBERNETES_VERSION = "1.34.0"  # k3s v1.34
 
 
@@ -108,7 +109,9 @@ def test_every_object_is_valid_for_kubernetes_1_34_or_its_crd(rendered):
             kubernetes_validate.validate(item.obj, KUBERNETES_VERSION, strict=True)
             counts["kubernetes"] += 1
     print(f"validated {counts['kubernetes']} Kubernetes objects and {counts['custom']} custom resources")
-    assert counts["kubernetes"] >= 80 and counts["custom"] >= 30
+    # the README quotes these figures: they must be what the render shows
+    quoted = re.search(r"\*\*(\d+) objects \((\d+) Kubernetes objects, (\d+) custom resources\)", README.read_text())
+    assert quoted and tuple(map(int, quoted.groups())) == (sum(counts.values()), counts["kubernetes"], counts["custom"])
 
 
 def test_no_image_without_a_pinned_tag(rendered):
@@ -145,7 +148,9 @@ def test_each_engine_runs_what_the_catalogue_and_the_plans_say(rendered, ctx):
         assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "vllm-api-key", "key": "key"}
         assert env["HF_HUB_OFFLINE"]["value"] == "1"
         if model.lmcache_cpu_gib:
-            assert env["LMCACHE_MAX_LOCAL_CPU_SIZE"]["value"] == str(model.lmcache_cpu_gib)
+            assert float(env["LMCACHE_MAX_LOCAL_CPU_SIZE"]["value"]) == model.lmcache_cpu_gib <= 0.5
+            assert env["LMCACHE_LOCAL_CPU"]["value"] == "True"
+            assert len([e for e in vllm["env"] if e["name"] == "LMCACHE_MAX_LOCAL_CPU_SIZE"]) == 1
             assert json.loads(args[args.index("--kv-transfer-config") + 1])["kv_connector"] == "LMCacheConnectorV1"
         terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
         assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In",
@@ -223,6 +228,11 @@ def test_the_ram_and_cpu_plan_is_what_the_rendered_pods_request(rendered, ctx):
         print(f"{node}: {len(pods)} pods request {cpu:.2f} CPU and {memory:.0f} MiB, as planned; "
               f"WSL gets memory={plan.wsl_memory_gib}GB processors={plan.wsl_processors}")
         assert plan.fits
+    quoted = re.search(r"\*\*(\d+) pods that request ([\d.]+) CPU and ([\d,]+) MiB on the GPU node", README.read_text())
+    server = plans[ctx.node_name]
+    assert quoted and (int(quoted.group(1)), float(quoted.group(2)), int(quoted.group(3).replace(",", ""))) == (
+        len(server.pods), round(server.pod_cpu, 2), server.pod_memory_mib), "README's figures are the render's"
+    assert f"`memory={server.wsl_memory_gib}GB`, `processors={server.wsl_processors}`" in README.read_text()
 
 
 def test_what_must_stay_on_the_server_is_pinned_there(rendered, ctx):

@@ -80,19 +80,29 @@ def test_text_embedding(gateway):
     assert len(response.json()["data"]) == 2 and len(response.json()["data"][0]["embedding"]) == 8
 
 
+def requests_by(gateway, device: str) -> float:
+    """LiteLLM's request counters for one end user (the device the gateway named)."""
+    total = 0.0
+    for line in requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text.splitlines():
+        name = line.split("{", 1)[0]
+        if not line.startswith("#") and f'end_user="{device}"' in line and name.endswith("requests_metric_total"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def test_the_device_name_reaches_litellm(gateway):
-    gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2"))
-    metrics = requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text
-    assert 'end_user="pixel"' in metrics
+    before = requests_by(gateway, "pixel")
+    assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2")).status_code == 200
+    assert requests_by(gateway, "pixel") > before
 
 
 def test_a_device_cannot_claim_another_name(gateway):
     token = gateway.tokens()["ipad"]
+    ipad, macbook = requests_by(gateway, "ipad"), requests_by(gateway, "macbook")
     response = requests.post(gateway.url + "/v1/chat/completions", json=chat(model="gpt2"), timeout=60,
                              headers={"Authorization": f"Bearer {token}", "X-Homelab-Device": "macbook"})
     assert response.status_code == 200
-    metrics = requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text
-    assert 'end_user="ipad"' in metrics
+    assert requests_by(gateway, "ipad") > ipad and requests_by(gateway, "macbook") == macbook
 
 
 def test_metrics_admin_and_health_are_not_reachable_through_the_door(gateway):
@@ -133,7 +143,10 @@ def test_revoked_token_stops_working_after_the_next_deploy(gateway, lab):
     try:
         gateway.reload()  # no deploy yet: the gateway still holds what was deployed
         assert gateway.call("/v1/models", token).status_code == 200
-        assert run_deploy("gpu_node", lab.inventory_file, limit="gpu-node").returncode == 0
+        run = run_deploy("gpu_node", lab.inventory_file, limit="gpu-node")
+        assert run.returncode == 0, run.explain()
+        assert "AI stack manifests | homelab-gateway.yaml" in run.changed_operations("gpu-node"), \
+            "the gateway pod must restart without the token (its env is read at start)"
         gateway.reload()
         assert "ipad" not in gateway.tokens()
         assert gateway.call("/v1/models", token).status_code == 401
@@ -152,16 +165,23 @@ def test_a_forged_device_header_without_a_token_is_refused(gateway):
         assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
 
 
+BODIES = {"/v1/chat/completions": chat(model="gpt2"), "/v1/completions": {"model": "gpt2", "prompt": "hi"},
+          "/v1/embeddings": {"model": "all-minilm-l6-v2", "input": "hi"}}
+
+
+@pytest.mark.parametrize("path", sorted(BODIES))
 @pytest.mark.parametrize("extra", [
     {"api_base": "http://10.77.0.1:18181/v1", "api_key": "anything"},
     {"base_url": "http://127.0.0.1:9090"},
+    {"api_key": "sk-somebody-elses"},
+    {"api_version": "2024-01-01"},
     {"user_config": {"model_list": [{"model_name": "x", "litellm_params": {"model": "openai/x",
                                                                              "api_base": "http://127.0.0.1:9090"}}]}},
     {"aws_bedrock_runtime_endpoint": "http://127.0.0.1:9090"},
-])
-def test_client_supplied_endpoints_and_credentials_are_refused(gateway, extra):
+], ids=["api_base", "base_url", "api_key", "api_version", "user_config", "aws_endpoint"])
+def test_client_supplied_endpoints_and_credentials_are_refused(gateway, path, extra):
     before = len(gateway.upstream_requests())
-    response = gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], chat(model="gpt2", **extra))
+    response = gateway.call(path, gateway.tokens()["pixel"], {**BODIES[path], **extra})
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "client_endpoint_not_allowed"
     assert len(gateway.upstream_requests()) == before, "the request must not reach any upstream"
@@ -179,6 +199,27 @@ def test_an_escaped_endpoint_key_passes_caddy_but_litellms_guard_refuses_it(gate
     assert response.status_code == 400, response.text
     assert "api_base" in response.json()["error"]["message"]
     assert len(gateway.upstream_requests()) == before
+
+
+def test_an_engine_that_fails_shows_no_traceback_to_the_client(gateway):
+    """The guard in LiteLLM's ConfigMap keeps Python tracebacks out of error replies,
+    answered and streamed (LiteLLM would put one into a streamed error)."""
+    token = gateway.tokens()["pixel"]
+    answered = gateway.call("/v1/chat/completions", token, chat(model="gpt2", messages=[
+        {"role": "user", "content": "homelab-test: fail"}]))
+    assert answered.status_code >= 400
+    # another model: LiteLLM's router may cool a deployment down after a server error
+    streamed = gateway.call("/v1/chat/completions", token, chat(model="mistral-7b-instruct", stream=True, messages=[
+        {"role": "user", "content": "homelab-test: break the stream"}]))
+    for reply in (answered.text, streamed.text):
+        assert reply and "Traceback" not in reply and 'File "' not in reply, reply
+    # the gateway's plain error for a server error; the guard's for a stream that broke
+    assert answered.status_code == 502 and answered.json()["error"]["code"] == "upstream_error"
+    # LiteLLM reports a broken stream as an error chunk (after its own mid-stream fallback,
+    # sometimes it just ends the stream): when it does, the text is the guard's
+    for line in streamed.text.splitlines():
+        if line.startswith('data: {"error"'):
+            assert "stopped answering in the middle of the reply" in json.loads(line[6:])["error"]["message"]
 
 
 def test_bodies_that_are_not_json_are_refused(gateway):

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from homelab import gpu_mode
-from homelab.lab.stand_ins import engine_deployments
+from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
 from homelab.stack import helm_render
 from homelab.validation import load_inventory, settings_for
 from tasks import cli
@@ -28,17 +28,17 @@ from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, in
 
 pytestmark = pytest.mark.lab
 SHORTCUTS = "/data/data/com.termux/files/home/.shortcuts"
-START_SECONDS = 2
+START_SECONDS = 1.5  # a stand-in engine answers this long after the one before it
+STOP_SECONDS = 2  # and its pod takes this long to go, holding its GPU memory
 
 
-def seed_engines(lab) -> dict[str, int]:
+def seed_engines(lab) -> dict[str, dict]:
     """The stand-in cluster's engines (from the vLLM release rendered for the lab inventory,
-    the one that landed): deployment -> planned GPU memory (MiB)."""
+    the one that landed), in their start order."""
     engines = engine_deployments(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT))
     landed = helm_render.render({"homelab-vllm.yaml": landed_manifests(lab)["homelab-vllm.yaml"][1]})
     assert set(engines) == {r.name for r in landed if r.kind == "Deployment" and r.name.endswith("-deployment-vllm")}
-    lab.seed_stand_in_cluster({f"ai/{name}": {"replicas": 1, "start_seconds": START_SECONDS, "vram_mib": vram}
-                               for name, vram in engines.items()})
+    lab.seed_stand_in_cluster(stand_in_cluster(engines, "ai", START_SECONDS, STOP_SECONDS))
     return engines
 
 
@@ -53,7 +53,7 @@ def status(lab) -> dict:
 
 
 @pytest.fixture
-def engines(lab, converged_gpu_node, gateway):
+def engines(lab, converged_gpu_node, converged_potato, converged_pixel, gateway):
     found = seed_engines(lab)
     yield found
     lab.ssh("gpu-node", f"{gpu_mode.TOOL} resume --by test >/dev/null 2>&1; rm -rf /var/lib/homelab-lab/kubectl",
@@ -63,11 +63,13 @@ def engines(lab, converged_gpu_node, gateway):
 def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab, engines, gateway):
     token = gateway.tokens()["pixel"]
     before = status(lab)
-    assert before["state"] == "serving" and before["gpu_memory_used_mib"] >= sum(engines.values())
+    assert before["state"] == "serving" and before["gpu_memory_used_mib"] >= sum(e["vram_mib"] for e in engines.values())
     started = time.monotonic()
     result = widget(lab, "lab-pause")
     assert result.returncode == 0, result.stderr
     assert "paused in" in result.stdout and "the GPU is free for a game" in result.stdout
+    # it waited for the engines' pods to go (they hold the GPU until then), not for "not ready"
+    assert time.monotonic() - started >= STOP_SECONDS
     after = status(lab)
     assert after["state"] == "paused" and after["by"] == "pixel" and after["since"]
     assert after["gpu_memory_used_mib"] < 1024 and all(e["replicas"] == 0 for e in after["engines"])
@@ -93,7 +95,7 @@ def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab,
     result = widget(lab, "lab-resume")
     assert result.returncode == 0, result.stderr
     answered = [line.split(" answers again")[0] for line in result.stdout.splitlines() if "answers again" in line]
-    assert sorted(answered) == sorted(e["model"] for e in before["engines"])
+    assert answered == [e["model"] for e in before["engines"]], "in the planned start order"
     assert "all engines answer after" in result.stdout
     assert status(lab)["state"] == "serving"
     assert gateway.call("/v1/models", token).status_code == 200
@@ -119,19 +121,60 @@ def test_a_paused_lab_stays_paused_across_deploys(lab, engines, inventory, tmp_p
     assert_converges("gpu_node", inventory, limit="gpu-node")
 
 
+def test_a_model_switched_off_while_paused_waits_for_the_resume(lab, engines, inventory, tmp_path):
+    """The engine list homelab-gpu works from follows the running release: a catalogue
+    change made while paused is held back with it, and the resume brings back what runs."""
+    assert widget(lab, "lab-pause").returncode == 0
+    cfg = settings_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT).get_host("gpu-node"))
+    catalogue = [m.model_dump(exclude_defaults=True) for m in cfg.models]
+    next(entry for entry in catalogue if entry["name"] == "gpt2")["enabled"] = False
+    variant = inventory_variant(lab, tmp_path, {name: {"models": catalogue} for name in
+                                                ("gpu-node", "potato", "pixel", "@render/ipad", "@local")})
+    try:
+        run = run_deploy("gpu_node", variant, limit="gpu-node")
+        assert run.returncode == 0, run.explain()
+        assert not [op for op in run.changed_operations("gpu-node") if "homelab-vllm.yaml" in op or "Settings" in op]
+        assert "vllm-gpt2-deployment-vllm" in lab.ssh("gpu-node", f"cat {gpu_mode.CONFIG}").stdout
+        result = widget(lab, "lab-resume")
+        assert result.returncode == 0 and "gpt2 answers again" in result.stdout, result.stdout + result.stderr
+        assert status(lab)["state"] == "serving"
+        run = assert_converges("gpu_node", variant, limit="gpu-node")
+        assert {"AI stack manifests | homelab-vllm.yaml", "Game mode | Settings"} <= set(run.changed_operations("gpu-node"))
+        assert "gpt2" not in lab.ssh("gpu-node", f"cat {gpu_mode.CONFIG}").stdout
+    finally:
+        assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)
+
+
+def test_a_revoked_phone_can_no_longer_pause(lab, converged_pixel, converged_gpu_node, converged_potato, inventory):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keys", "revoke", "pixel", "--inventory", str(inventory)]).exit_code == 0
+    try:
+        assert_converges("gpu_node", inventory, limit="gpu-node")
+        assert_converges("le_potato", inventory, limit="potato")
+        for name in ("lab-status", "lab-wake"):
+            refused = widget(lab, name)
+            assert refused.returncode == 255 and "Permission denied" in refused.stderr, name
+    finally:
+        assert runner.invoke(cli, ["keys", "create", "pixel", "--inventory", str(inventory)]).exit_code == 0
+        assert_converges("gpu_node", inventory, limit="gpu-node")
+        assert_converges("le_potato", inventory, limit="potato")
+        assert_converges("clients", inventory, limit="pixel", expect_changes=None)
+    assert widget(lab, "lab-status").returncode == 0
+
+
 @pytest.mark.parametrize("command", ["cat /etc/shadow", "pause; id", "sudo -i", "status --node x", ""])
-def test_the_phone_key_can_do_nothing_else(lab, converged_gpu_node, command):
+def test_the_phone_key_can_do_nothing_else(lab, converged_pixel, converged_gpu_node, command):
     key = "/data/data/com.termux/files/home/.ssh/homelab_remote"
     known = "/data/data/com.termux/files/home/.ssh/homelab_known_hosts"
     base = f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={known}"
-    result = lab.ssh("pixel", f"{base} homelab-gpu@{lab.spec('gpu-node').address} {command!r} </dev/null",
+    result = lab.ssh("pixel", f"{base} -- homelab-gpu@{lab.spec('gpu-node').address} {command!r} </dev/null",
                      check=False)
     assert result.returncode != 0
     assert "may only pause, resume or ask the status" in result.stdout + result.stderr
 
 
 
-def test_the_phone_key_cannot_forward_ports(lab, converged_gpu_node):
+def test_the_phone_key_cannot_forward_ports(lab, converged_pixel, converged_gpu_node):
     """Through a forward to the node's own sshd, a banner would come back: none does."""
     key = "/data/data/com.termux/files/home/.ssh/homelab_remote"
     known = "/data/data/com.termux/files/home/.ssh/homelab_known_hosts"
@@ -166,7 +209,10 @@ def test_windows_gets_pause_and_resume_shortcuts_and_the_game_watcher(lab, conve
         assert_converges("gpu_node", variant, limit="gpu-node")
         script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
         assert '@(@("Pause AI", "pause"), @("Resume AI", "resume"), @("AI status", "status"))' in script
-        assert '"-d $Distribution -u root -- /usr/local/bin/homelab-gpu " + $Entry[1] + " --by windows"' in script
+        assert '-d $Distribution -u root -- /usr/local/bin/homelab-gpu " + $Entry[1] + " --by windows' in script
+        assert 'Join-Path $env:SystemRoot "System32\\cmd.exe"' in script and '"/k ' in script
+        # the watcher undoes only a pause of its own
+        assert "homelab-gpu status --json | ConvertFrom-Json).state" in script and 'if ($State -eq "serving")' in script
         assert "$Games = @('eldenring.exe', 'Cyberpunk2077.exe')" in script
         assert "homelab-gpu pause --by game-watcher" in script and "homelab-gpu resume --by game-watcher" in script
         assert "Start-Sleep -Seconds 10" in script and 'Register-ScheduledTask -TaskName "homelab game watcher"' in script
@@ -193,7 +239,7 @@ class PacketCatcher:
         return sender, bytes.fromhex(payload)
 
 
-def test_the_le_potato_wakes_the_pc_with_a_packet_for_exactly_its_mac(lab, converged_gpu_node, converged_potato):
+def test_the_le_potato_wakes_the_pc_with_a_packet_for_exactly_its_mac(lab, converged_pixel, converged_gpu_node, converged_potato):
     mac = settings_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT).get_host("gpu-node")).wol_mac
     assert mac
     expected = b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) * 16
@@ -206,3 +252,12 @@ def test_the_le_potato_wakes_the_pc_with_a_packet_for_exactly_its_mac(lab, conve
     catcher = PacketCatcher(lab)
     assert widget(lab, "lab-wake").returncode == 0
     assert catcher.caught() == (lab.spec("potato").address, expected)
+
+
+@pytest.mark.parametrize("command", ["--list", "-h", "gpu-node; id", "cat /etc/shadow", ""])
+def test_the_phone_key_on_the_le_potato_can_only_wake(lab, converged_pixel, converged_potato, command):
+    key = "/data/data/com.termux/files/home/.ssh/homelab_remote"
+    known = "/data/data/com.termux/files/home/.ssh/homelab_known_hosts"
+    result = lab.ssh("pixel", f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={known} "
+                              f"-- homelab-wake@{lab.spec('potato').address} {command!r}", check=False)
+    assert result.returncode != 0 and "may only wake a GPU node" in result.stderr, result.stdout + result.stderr

@@ -12,12 +12,6 @@ pytestmark = pytest.mark.lab
 HOME = "/data/data/com.termux/files/home"
 
 
-@pytest.fixture(scope="module")
-def converged_pixel(lab, inventory):
-    lab.reset("pixel", log=lambda m: None)
-    return assert_converges("clients", inventory, limit="pixel")
-
-
 def test_converges_as_the_termux_user_without_root(lab, converged_pixel):
     assert lab.spec("pixel").ssh_port == 8022 and lab.ssh("pixel", "id -u").stdout.strip() != "0"
     modes = lab.ssh("pixel", f"stat -c '%a %U %n' {HOME}/.config/homelab/openai.env {HOME}/.config/aichat/config.yaml "

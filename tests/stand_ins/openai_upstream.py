@@ -6,7 +6,9 @@ Answers /v1/models, /v1/chat/completions (streamed or not), /v1/completions and
 /v1/embeddings for the given model names, checks vLLM's API key, and records every
 request; GET /_requests returns the record. A streamed answer sends its chunks one
 second apart, so a test can tell a gateway that passes them on at once from one that
-buffers.
+buffers. A chat whose last message is "homelab-test: fail" gets a 500 with a Python
+traceback in its body; streamed, "homelab-test: break the stream" gets one chunk and
+then garbage before the connection drops: what a crashing engine does.
 """
 
 import json
@@ -55,9 +57,13 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return None
         model = body.get("model")
+        last = ((body.get("messages") or [{}])[-1] or {}).get("content")
+        if last == "homelab-test: fail":
+            return self._json(500, {"error": {"message": "Traceback (most recent call last):\n  File \"/vllm/"
+                                                         "engine.py\", line 1, in <module>\nRuntimeError: boom"}})
         if self.path == "/v1/chat/completions":
             if body.get("stream"):
-                return self._stream(model)
+                return self._stream(model, broken=last == "homelab-test: break the stream")
             return self._json(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
                                     "model": model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                         "role": "assistant", "content": "".join(CHUNKS)}}],
@@ -75,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
                                              for i, _ in enumerate(inputs)]})
         return self._json(404, {"error": {"message": "stand-in: unknown path"}})
 
-    def _stream(self, model):
+    def _stream(self, model, broken=False):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -91,6 +97,12 @@ class Handler(BaseHTTPRequestHandler):
             chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             send(f"data: {json.dumps(chunk)}\n\n")
+            if broken:
+                send("data: {\"choices\": [{\"delta\": \n\n")
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             time.sleep(1.0)
         done = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}

@@ -130,8 +130,9 @@ def test_a_member_swapped_in_from_another_archive_is_refused(lab, converged_gpu_
     parts["secrets.yaml.enc"] = backups.read(second)["secrets.yaml.enc"]
     swapped = tmp_path / "swapped.tar"
     swapped.write_bytes(backups._tar(parts))
+    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
     result = restore(runner, swapped, inventory)
-    assert_refused_and_unchanged(lab, result, lab.secrets_file.read_bytes(), k3s_state(lab),
+    assert_refused_and_unchanged(lab, result, store, k3s,
                                  "secrets.yaml.enc is not the member this archive was made with")
 
 
@@ -142,8 +143,9 @@ def test_an_edited_manifest_is_refused(lab, converged_gpu_node, inventory, tmp_p
     parts["manifest.json"] = json.dumps(manifest).encode()
     edited = tmp_path / "edited.tar"
     edited.write_bytes(backups._tar(parts))
+    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
     result = restore(runner, edited, inventory)
-    assert_refused_and_unchanged(lab, result, lab.secrets_file.read_bytes(), k3s_state(lab),
+    assert_refused_and_unchanged(lab, result, store, k3s,
                                  "the archive was altered")
 
 
@@ -151,6 +153,7 @@ def test_a_cut_archive_is_named_as_such(lab, converged_gpu_node, inventory, tmp_
     archive = take(runner, inventory, tmp_path)
     cut = tmp_path / "cut.tar"
     cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 3])
+    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
     result = restore(runner, cut, inventory)
-    assert_refused_and_unchanged(lab, result, lab.secrets_file.read_bytes(), k3s_state(lab),
+    assert_refused_and_unchanged(lab, result, store, k3s,
                                  "is damaged or cut short", "nothing was changed")

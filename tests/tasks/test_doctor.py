@@ -108,15 +108,23 @@ def test_a_stopped_service_and_a_missing_gpu_are_named_with_their_fix(lab, conve
 
 
 def test_a_paused_ai_side_is_reported_with_how_to_resume(lab, converged_gpu_node):
-    lab.ssh("gpu-node", "mkdir -p /var/lib/homelab/gpu-mode && printf %s "
-                        "'{\"state\": \"paused\", \"since\": \"2026-11-27T20:00:00+00:00\", \"by\": \"pixel\"}' "
-                        "> /var/lib/homelab/gpu-mode/state.json", sudo=True)
+    from homelab import gpu_mode
+    from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
+    from homelab.validation import load_inventory
+    from tests.support import PROJECT_ROOT
+
+    engines = engine_deployments(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT))
+    lab.seed_stand_in_cluster(stand_in_cluster(engines, "ai", 0, 0))
     try:
+        lab.ssh("gpu-node", f"{gpu_mode.TOOL} pause --by pixel", sudo=True)
         out = doctor(lab).output
     finally:
-        lab.ssh("gpu-node", "rm -f /var/lib/homelab/gpu-mode/state.json", sudo=True)
+        lab.ssh("gpu-node", f"{gpu_mode.TOOL} resume --by test; rm -rf /var/lib/homelab-lab/kubectl", sudo=True)
     assert states(out)[("gpu-node", "AI side")] == "ok"
-    assert "paused since 2026-11-27T20:00:00+00:00 (by pixel)" in out and "python tasks.py gpu resume" in out
+    assert re.search(r"paused since \S+ \(by pixel\): the GPU is lent to a game", out), out
+    assert "python tasks.py gpu resume" in out
+    assert states(doctor(lab).output)[("gpu-node", "AI side")] == "ok"
+    assert "serving since" in doctor(lab).output
 
 
 def test_a_sleeping_gpu_node_is_named_with_the_wake_command(lab, tmp_path):
