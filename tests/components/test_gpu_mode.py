@@ -145,7 +145,8 @@ def test_a_model_switched_off_while_paused_waits_for_the_resume(lab, engines, in
         assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)
 
 
-def test_a_revoked_phone_can_no_longer_pause(lab, converged_pixel, converged_gpu_node, converged_potato, inventory):
+def test_a_revoked_phone_can_no_longer_pause(lab, converged_pixel, converged_gpu_node, converged_potato, inventory,
+                                             gateway):
     runner = CliRunner()
     assert runner.invoke(cli, ["keys", "revoke", "pixel", "--inventory", str(inventory)]).exit_code == 0
     try:
@@ -159,6 +160,7 @@ def test_a_revoked_phone_can_no_longer_pause(lab, converged_pixel, converged_gpu
         assert_converges("gpu_node", inventory, limit="gpu-node")
         assert_converges("le_potato", inventory, limit="potato")
         assert_converges("clients", inventory, limit="pixel", expect_changes=None)
+        gateway.reload()  # the phone's new API token, as the restarted gateway pod has it
     assert widget(lab, "lab-status").returncode == 0
 
 
