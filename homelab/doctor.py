@@ -17,7 +17,8 @@ import requests
 from homelab import gpu_mode, k3s
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
-from homelab.facts import FilesystemUsage, GpuProbe
+from homelab import host_state
+from homelab.host_state import Query
 from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
 from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
@@ -37,25 +38,28 @@ class Check:
     fix: str = ""
 
 
+def disk_path(cfg) -> str | None:
+    """The path whose filesystem fills up first on this device."""
+    if isinstance(cfg, GpuNode):
+        return cfg.model_cache_path
+    return cfg.apt_cache_dir if isinstance(cfg, LePotato) else None
+
+
+LE_POTATO_SERVICES = ("prometheus-node-exporter", "apt-cacher-ng")
+
+
 def probe_script(cfg) -> str:
-    """One shell script per host; sections start with MARK<name>."""
-    sections = {
-        "os": "( . /etc/os-release 2>/dev/null; echo \"${ID:-unknown} ${VERSION_ID:-}\" ); uname -m; "
-              "cat /proc/1/comm 2>/dev/null || echo unknown; uname -r",
-    }
+    """One shell script per host; sections start with MARK<name>. The machine's state
+    comes from the deploys' own probe (homelab.host_state)."""
+    path = disk_path(cfg)
+    query = Query(gpu=isinstance(cfg, GpuNode), disks={path} if path else set(),
+                  units=set(LE_POTATO_SERVICES) if isinstance(cfg, LePotato) else set())
+    sections = {"state": host_state.probe_script(query)}
     sudo = "sudo -n " if cfg.sudo else ""
     if isinstance(cfg, GpuNode):
-        sections["gpu"] = ("for d in /dev/dxg /dev/nvidia0; do [ -e \"$d\" ] && echo \"device=$d\"; done; "
-                           "for s in /usr/lib/wsl/lib/nvidia-smi \"$(command -v nvidia-smi)\"; do [ -x \"$s\" ] || "
-                           "continue; echo \"smi=$s\"; \"$s\" --query-gpu=name,memory.total "
-                           "--format=csv,noheader,nounits 2>/dev/null | head -n 1 | sed 's/^/gpu=/'; break; done")
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
-        sections["disk"] = FilesystemUsage().command(cfg.model_cache_path)
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
-    if isinstance(cfg, LePotato):
-        sections["services"] = "systemctl is-active prometheus-node-exporter apt-cacher-ng"
-        sections["disk"] = FilesystemUsage().command(cfg.apt_cache_dir)
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
 
@@ -71,14 +75,8 @@ def parse_sections(output: str) -> dict[str, str]:
     return sections
 
 
-def _gpu_probe(text: str) -> dict:
-    return GpuProbe().process(text.splitlines())
-
-
-def _disk_check(device: str, what: str, text: str, fix: str) -> Check:
-    try:
-        usage = FilesystemUsage().process(text.strip().splitlines())
-    except (IndexError, ValueError):
+def _disk_check(device: str, what: str, usage: dict | None, fix: str) -> Check:
+    if usage is None:
         return Check(device, what, False, "df did not answer", fix)
     used = usage["used_percent"]
     detail = f"{used}% used, {usage['avail_kb'] // 1024 // 1024} GiB free on {usage['mount']}"
@@ -167,15 +165,19 @@ def host_checks(host) -> list[Check]:
         return [Check(device, "SSH with the pinned host key", False, error[:120], fix)]
     checks = [Check(device, "SSH with the pinned host key", True, f"{cfg.ssh_hostname}:{cfg.ssh_port}")]
     sections = parse_sections(proc.stdout)
-    os_name, arch, init, kernel = (sections.get("os", "").split("\n") + ["unknown"] * 4)[:4]
-    checks.append(Check(device, "OS and arch", True, f"{os_name.strip()} {arch}"))
+    state = host_state.parse(sections.get("state", "").splitlines())
+    profile = state.profile
+    os_name = f"{profile.get('os_id') or 'unknown'} {profile.get('os_version', '')}".strip()
+    checks.append(Check(device, "OS and arch", True, f"{os_name} {profile.get('arch') or 'unknown'}"))
+    usage = state.disks.get(disk_path(cfg) or "")
     if isinstance(cfg, GpuNode):
-        wsl = cfg.wsl if cfg.wsl is not None else "microsoft" in kernel.lower()
+        wsl = host_state.is_wsl(cfg, profile)
         if wsl:
+            init = profile.get("init") or "unknown"
             ok = init == "systemd"
             checks.append(Check(device, "systemd is PID 1 in WSL", ok, f"PID 1 is {init}",
                                 "" if ok else "run `wsl --shutdown` on Windows and start the distribution again"))
-        probe = _gpu_probe(sections.get("gpu", ""))
+        probe = state.gpu
         problem = gpu_problem(probe, wsl, {}, cfg.gpu_vram_gib)
         checks.append(Check(device, "GPU visible", problem is None,
                             probe["name"] or "no GPU", problem or ""))
@@ -183,14 +185,14 @@ def host_checks(host) -> list[Check]:
             checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
             checks += _k3s_checks(device, cfg, sections)
             checks.append(gateway_check(device, cfg))
-        checks.append(_disk_check(device, "model cache disk", sections.get("disk", ""),
+        checks.append(_disk_check(device, "model cache disk", usage,
                                   f"free space under {cfg.model_cache_path} or disable models"))
     if isinstance(cfg, LePotato):
-        states = sections.get("services", "").split()
+        states = [state.unit(name)["active"] for name in LE_POTATO_SERVICES] if state.units else []
         ok = states == ["active", "active"]
         checks.append(Check(device, "node exporter and apt cache running", ok, " ".join(states) or "unknown",
                             "" if ok else "re-run `pyinfra inventory.py deploys/le_potato.py` (it starts them)"))
-        checks.append(_disk_check(device, "apt cache disk", sections.get("disk", ""),
+        checks.append(_disk_check(device, "apt cache disk", usage,
                                   "lower apt_cache_expire_days or move apt_cache_dir to USB storage"))
     return checks
 

@@ -9,17 +9,17 @@ from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, FunctionCommand, OperationError, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.util import try_int
-from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.files import File, FileContents, Sha256File
-from pyinfra.operations import apt
+from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
-from homelab.facts import FileStates, TermuxPackages
+from homelab import op_order
 from homelab.secrets import Secret, persist_pending
+
+op_order.install()
 
 # Connector arguments that make a command run as another user.
 _ELEVATION = ("_sudo", "_sudo_user", "_use_sudo_password", "_sudo_password", "_preserve_sudo_env", "_doas",
@@ -73,74 +73,39 @@ class PrivateUpload(PyinfraCommand):
             host.run_shell_command(StringCommand("rm", "-rf", QuoteString(private_dir)), **plain)
 
 
-@operation()
-def secret_file(dest: str, content: Secret, user: str | None = None, group: str | None = None, mode: str = "600"):
-    """
-    Ship a file that holds a secret. Unlike files.put, it never shows a diff of the
-    content (even with --diff) and never puts the content on a command line.
-
-    + dest: remote path
-    + content: the whole file, as a Secret (from the secrets store); str or bytes inside
-    + user, group: ownership; None (default) leaves it to the connecting user: this is for
-      files on the MacBook and Termux, where pyinfra's portable facts are needed (Linux
-      hosts' files go through files_in_place)
-    + mode: permissions, 600 by default
-
-    **Example:**
-
-    .. code:: python
-
-        secret_file(name="API env file", dest=f"{home}/.config/homelab/openai.env", content=env)
-    """
-    if not isinstance(content, Secret):
-        raise OperationError("secret_file takes a Secret, so the value never prints")
-    body = content.reveal()
-    body = body.encode() if isinstance(body, str) else body
-    current = host.get_fact(File, path=dest)
-    if current is False:
-        raise OperationError(f"{dest} exists and is not a file")
-    owner_wrong = current and ((user and current["user"] != user) or (group and current["group"] != group))
-    if not current or host.get_fact(Sha256File, path=dest) != hashlib.sha256(body).hexdigest():
-        yield PrivateUpload(body, dest, mode, user, group)
-        return
-    if owner_wrong:
-        yield chown(dest, user, group)
-    if try_int(current["mode"]) != try_int(mode):
-        yield chmod(dest, mode)
-    if not owner_wrong and try_int(current["mode"]) == try_int(mode):
-        host.noop(f"{dest} is up to date")
-
-
 def pinned(package: str, version: str | None) -> str:
     """`package=version` when group data holds a version, else the package name."""
     return f"{package}={version}" if version else package
 
 
 @operation()
-def apt_installed(packages: list[str]):
+def apt_installed(packages: list[str], installed: dict[str, str]):
     """
     Install Debian packages, refreshing the index only when something is missing, so a
-    converged host costs one fact and no `apt-get update` on re-runs.
+    converged host costs no command and no `apt-get update` on re-runs.
 
     + packages: names, optionally pinned as ``name=version``
+    + installed: name -> version of what is installed (the host's probe)
 
     **Example:**
 
     .. code:: python
 
-        apt_installed(name="Node exporter", packages=["prometheus-node-exporter"])
+        apt_installed(name="Node exporter", packages=["prometheus-node-exporter"],
+                      installed=host_state.snapshot(host).packages)
     """
-    installed = host.get_fact(DebPackages)
     missing = []
     for spec in packages:
         name, _, version = spec.partition("=")
-        if name not in installed or (version and version not in installed[name]):
+        if name not in installed or (version and version != installed[name]):
             missing.append(spec)
     if not missing:
         host.noop(f"{', '.join(packages)} installed")
         return
-    yield from apt.update._inner()
-    yield from apt.packages._inner(packages=missing)
+    yield StringCommand("apt-get", "update", "-qq")
+    yield StringCommand("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
+                        "-o", 'Dpkg::Options::="--force-confdef"', "-o", 'Dpkg::Options::="--force-confold"',
+                        *(QuoteString(spec) for spec in missing))
 
 
 def _stop(state, host, reason: str) -> bool:
@@ -180,13 +145,13 @@ def _write_local(path: str, body: bytes, mode: int) -> bool:
 
 
 @operation()
-def local_file(path: str, content: str | Secret, mode: int = 0o644):
+def local_file(path: str, content: str | bytes | Secret, mode: int = 0o644):
     """
     A file on the control machine (the MacBook), written by a remote host's deploy: a
     script for Windows, a fetched kubeconfig. Changes only when content or mode differ.
 
     + path: local path (relative paths are relative to where pyinfra runs)
-    + content: the whole file; a Secret when it holds one (then it is never shown)
+    + content: the whole file (text or bytes); a Secret when it holds one (never shown)
     + mode: permissions, 0o600 for anything secret
 
     **Example:**
@@ -195,7 +160,8 @@ def local_file(path: str, content: str | Secret, mode: int = 0o644):
 
         local_file(name="Windows script", path="build/gpu-node/windows-setup.ps1", content=script)
     """
-    body = (content.reveal() if isinstance(content, Secret) else content).encode()
+    body = content.reveal() if isinstance(content, Secret) else content
+    body = body.encode() if isinstance(body, str) else body
     target = Path(path).expanduser()
     if target.is_file() and target.read_bytes() == body and (target.stat().st_mode & 0o777) == mode:
         host.noop(f"{path} is up to date")
@@ -203,8 +169,68 @@ def local_file(path: str, content: str | Secret, mode: int = 0o644):
     yield FunctionCommand(_write_local, (str(target), body, mode), {})
 
 
+def _append_local(path: str, text: str) -> bool:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(text)
+    return True
+
+
+def _make_local_directory(path: str, mode: int) -> bool:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    return True
+
+
 @operation()
-def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
+def local_directory(path: str, mode: int = 0o700):
+    """
+    A directory on the control machine (the MacBook's own config folders, an iPad's
+    files), checked in-process: no command, no fact.
+
+    + path: local path (~ is expanded)
+    + mode: permissions, 0o700 by default
+
+    **Example:**
+
+    .. code:: python
+
+        local_directory(name="aichat's folder", path="~/.config/aichat")
+    """
+    target = Path(path).expanduser()
+    if target.is_dir() and not target.is_symlink() and (target.stat().st_mode & 0o777) == mode:
+        host.noop(f"{path} is in place")
+        return
+    yield FunctionCommand(_make_local_directory, (str(target), mode), {})
+
+
+@operation()
+def local_line(path: str, line: str):
+    """
+    A line in a file on the control machine that someone else owns (a shell's rc file),
+    added when missing; the file's mode is kept.
+
+    + path: local path (~ is expanded)
+    + line: the whole line
+
+    **Example:**
+
+    .. code:: python
+
+        local_line(name="~/.zshrc loads the env file", path="~/.zshrc", line=". ~/.config/homelab/openai.env")
+    """
+    target = Path(path).expanduser()
+    current = target.read_text() if target.is_file() else None
+    if current is not None and line in current.splitlines():
+        host.noop(f"{path} has the line")
+        return
+    # appended in place: the rc file may be a symlink into someone's dotfiles
+    yield FunctionCommand(_append_local, (str(target), ("\n" if current and not current.endswith("\n") else "")
+                                          + line + "\n"), {})
+
+
+@operation()
+def verified_download(src: str, dest: str, sha256: str, known: dict | None, mode: str = "644"):
     """
     Download `src` to `dest` only if `dest` does not already have `sha256`; the file is
     checked before it is moved into place, so a wrong download never lands at `dest`
@@ -213,6 +239,7 @@ def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
     + src: URL
     + dest: remote path
     + sha256: the pinned checksum
+    + known: dest's state from the host's probe (None: absent)
     + mode: permissions of `dest`
 
     **Example:**
@@ -220,10 +247,11 @@ def verified_download(src: str, dest: str, sha256: str, mode: str = "644"):
     .. code:: python
 
         verified_download(name="k3s", src="https://github.com/k3s-io/k3s/releases/download/v1.34.2%2Bk3s1/k3s",
-                          dest="/usr/local/bin/k3s", sha256="15811d34...", mode="755")
+                          dest="/usr/local/bin/k3s", sha256="15811d34...", known=state.file("/usr/local/bin/k3s"),
+                          mode="755")
     """
-    current = host.get_fact(File, path=dest)
-    if current and host.get_fact(Sha256File, path=dest) == sha256:
+    current = known
+    if current and current["sha256"] == sha256:
         if try_int(current["mode"]) == try_int(mode):
             host.noop(f"{dest} has sha256 {sha256[:12]}...")
             return
@@ -245,17 +273,16 @@ def _persist_pending(*_) -> bool:
 
 
 @operation()
-def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: str = "600", user: str = "root",
-                  group: str = "root", from_secrets: bool = False):
+def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: str = "600", user: str | None = "root",
+                  group: str | None = "root", from_secrets: bool = False):
     """
     A whole file with this content, mode and owner, judged against `known`: the file's
-    entry from a FileStates fact the component gathered for all its files at once (one
-    round trip instead of two per file). A Secret's content is never shown; other
-    content is diffed with --diff.
+    entry in the host's probe (homelab.host_state), which looked at every managed file in
+    one round trip. A Secret's content is never shown; other content is diffed with --diff.
 
     + dest: remote path
     + content: the whole file (str, or a Secret)
-    + known: FileStates' entry for dest (None: the file does not exist)
+    + known: the probe's entry for dest (None: the file does not exist)
     + mode, user, group: permissions and owner
     + from_secrets: the content is derived from secrets (a public key): secrets this run
       made are written to the store before it is shipped
@@ -264,8 +291,8 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
 
     .. code:: python
 
-        states = host.get_fact(FileStates, paths=["/etc/a.yaml"])
-        file_in_place(name="a.yaml", dest="/etc/a.yaml", content=text, known=states["/etc/a.yaml"])
+        state = host_state.snapshot(host)
+        file_in_place(name="a.yaml", dest="/etc/a.yaml", content=text, known=state.file("/etc/a.yaml"))
     """
     secret = isinstance(content, Secret)
     body = (content.reveal() if secret else content).encode()
@@ -281,10 +308,11 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         if from_secrets:
             yield FunctionCommand(_persist_pending, (), {})
         yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
-        yield chown(dest, user, group)
+        if user or group:
+            yield chown(dest, user, group)
         yield chmod(dest, mode)
         return
-    if known["user"] != user or known["group"] != group:
+    if (user and known["user"] != user) or (group and known["group"] != group):
         yield chown(dest, user, group)
     if try_int(known["mode"]) != try_int(mode):
         yield chmod(dest, mode)
@@ -327,41 +355,39 @@ class ManagedFile:
     dest: str
     content: str | Secret
     mode: str = "644"
-    user: str = "root"
-    group: str = "root"
+    user: str | None = "root"
+    group: str | None = "root"
     from_secrets: bool = False  # derived from secrets (a public key): see file_in_place
 
 
-def files_in_place(*managed: ManagedFile | None, known: dict | None = None) -> dict[ManagedFile, OperationMeta]:
-    """All of a component's files with one FileStates fact (or `known`, the component's
-    own), then one file_in_place operation each, in order (None entries are skipped).
+def files_in_place(*managed: ManagedFile | None, known: dict[str, dict | None]) -> dict[ManagedFile, OperationMeta]:
+    """All of a component's files, judged against `known` (the host's probe: its
+    `files`), one file_in_place operation each, in order (None entries are skipped).
     Returns each file's operation."""
     wanted = [m for m in managed if m is not None]
-    if known is None:
-        known = host.get_fact(FileStates, paths=[m.dest for m in wanted]) if wanted else {}
-    return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known.get(m.dest), mode=m.mode,
+    # a file the probe was not asked about is a KeyError here, not an upload on every run
+    return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known[m.dest], mode=m.mode,
                              user=m.user, group=m.group, from_secrets=m.from_secrets) for m in wanted}
 
 
 @operation()
-def manifest_removed(path: str, present: bool | None = None, kubectl: str = "/usr/local/bin/k3s kubectl"):
+def manifest_removed(path: str, present: bool, kubectl: str = "/usr/local/bin/k3s kubectl"):
     """
     Take a k3s auto-deploy manifest away for good: delete its objects from the cluster
     (k3s keeps them when only the file goes; a deleted HelmChart uninstalls its
     release), then remove the file. Nothing to do when the file is not there.
 
     + path: the manifest in /var/lib/rancher/k3s/server/manifests
-    + present: whether it exists, when the caller already knows (saves a fact)
+    + present: whether it exists (the host's probe)
     + kubectl: how to call kubectl on the server
 
     **Example:**
 
     .. code:: python
 
-        manifest_removed(name="Open WebUI switched off",
-                         path="/var/lib/rancher/k3s/server/manifests/homelab-open-webui.yaml")
+        manifest_removed(name="Open WebUI switched off", path=OPEN_WEBUI, present=state.file(OPEN_WEBUI) is not None)
     """
-    if not (host.get_fact(File, path=path) if present is None else present):
+    if not present:
         host.noop(f"{path} is absent")
         return
     yield StringCommand(kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", QuoteString(path))
@@ -375,7 +401,7 @@ def _download(state, host, remote: str, local: str) -> bool:
 
 
 @operation()
-def fetched_file(remote: str, local: str):
+def fetched_file(remote: str, local: str, known: dict | None):
     """
     A public file from the host copied to the control machine (a CA's root certificate),
     again only when it changed. When the host does not have it yet, says so and waits
@@ -383,15 +409,16 @@ def fetched_file(remote: str, local: str):
 
     + remote: path on the host
     + local: path on the control machine
+    + known: the remote file's state from the host's probe (None: not there yet)
 
     **Example:**
 
     .. code:: python
 
         fetched_file(name="Gateway root CA", remote="/var/lib/homelab/caddy/caddy/pki/authorities/local/root.crt",
-                     local="build/gpu-node/gateway-root-ca.crt")
+                     local="build/gpu-node/gateway-root-ca.crt", known=state.file(ROOT_CERT))
     """
-    remote_sha = host.get_fact(Sha256File, path=remote)
+    remote_sha = known["sha256"] if known else None
     if not remote_sha:
         logger.warning(f"{host.print_prefix}{remote} does not exist yet (the service creates it when it first "
                        "starts): run the deploy again later to fetch it")
@@ -405,7 +432,7 @@ def fetched_file(remote: str, local: str):
 
 
 @operation()
-def termux_packages(packages: list[str]):
+def termux_packages(packages: list[str], installed: set[str]):
     """
     Install Termux packages with Termux's own `pkg` (pyinfra's pkg operations are
     BSD's). One fact; nothing runs when all are installed.
@@ -418,9 +445,148 @@ def termux_packages(packages: list[str]):
 
         termux_packages(name="CLI tools", packages=["python", "curl", "aichat"])
     """
-    installed = host.get_fact(TermuxPackages)
     missing = [package for package in packages if package not in installed]
     if not missing:
         host.noop(f"{', '.join(packages)} installed")
         return
     yield StringCommand("pkg", "install", "-y", *(QuoteString(p) for p in missing))
+
+
+@operation()
+def directory_in_place(path: str, known: dict | None, mode: str = "755", user: str | None = None,
+                       group: str | None = None):
+    """
+    A directory with this mode (and owner, when given), judged against the probe.
+
+    + path: remote path
+    + known: the probe's entry for it (None: absent)
+    + mode, user, group: permissions and owner (None: left as they are)
+
+    **Example:**
+
+    .. code:: python
+
+        directory_in_place(name="Config directory", path="/etc/rancher/k3s", known=state.dirs["/etc/rancher/k3s"])
+    """
+    if known is None:
+        yield StringCommand("mkdir", "-p", QuoteString(path))
+    if user or group:
+        if known is None or (user and known["user"] != user) or (group and known["group"] != group):
+            yield chown(path, user, group)
+    if known is None or try_int(known["mode"]) != try_int(mode):
+        yield chmod(path, mode)
+
+
+@operation()
+def link_in_place(path: str, target: str, known: str | None):
+    """
+    A symlink at `path` to `target`, judged against the probe (its readlink).
+
+    + path, target: the link and where it points
+    + known: what the link points to now (None: no link there)
+
+    **Example:**
+
+    .. code:: python
+
+        link_in_place(name="kubectl", path="/usr/local/bin/kubectl", target="/usr/local/bin/k3s",
+                      known=state.links["/usr/local/bin/kubectl"])
+    """
+    if known == target:
+        host.noop(f"{path} -> {target}")
+        return
+    yield StringCommand("ln", "-sfn", QuoteString(target), QuoteString(path))
+
+
+@operation()
+def file_absent(path: str, known: dict | None):
+    """
+    No file at `path`.
+
+    + path: remote path
+    + known: the probe's entry for it (None: absent already)
+    """
+    if known is None:
+        host.noop(f"{path} is absent")
+        return
+    yield StringCommand("rm", "-f", QuoteString(path))
+
+
+@operation()
+def unit_running(unit: str, known: dict):
+    """
+    A systemd unit enabled and active, judged against the probe (is-active, is-enabled).
+
+    + unit: the unit's name
+    + known: the probe's entry for it
+
+    **Example:**
+
+    .. code:: python
+
+        unit_running(name="k3s enabled and running", unit="k3s", known=state.unit("k3s"))
+    """
+    if known["enabled"] != "enabled":
+        yield StringCommand("systemctl", "enable", QuoteString(unit))
+    if known["active"] != "active":
+        yield StringCommand("systemctl", "start", QuoteString(unit))
+
+
+@operation(is_idempotent=False)
+def unit_restarted(unit: str):
+    """
+    Restart a systemd unit; only ever used with `_if` (a change it depends on).
+
+    + unit: the unit's name
+    """
+    yield StringCommand("systemctl", "restart", QuoteString(unit))
+
+
+@operation(is_idempotent=False)
+def units_reloaded():
+    """`systemctl daemon-reload`; only ever used with `_if` (a unit file changed)."""
+    yield StringCommand("systemctl", "daemon-reload")
+
+
+@operation()
+def user_present(user: str, home: str, known: bool, shell: str = "/bin/sh", system: bool = True):
+    """
+    A (system) user with a home directory, judged against the probe.
+
+    + user: the name
+    + home: its home directory (created)
+    + known: whether it exists
+    + shell: its login shell (a forced command runs through it)
+    + system: a system account
+    """
+    if known:
+        host.noop(f"user {user} exists")
+        return
+    yield StringCommand("useradd", *(["--system"] if system else []), "--create-home", "--home-dir",
+                        QuoteString(home), "--shell", QuoteString(shell), QuoteString(user))
+
+
+@operation()
+def hostname_set(hostname: str, known: str):
+    """
+    The running host name (the file /etc/hostname is the caller's ManagedFile).
+
+    + hostname: the wanted name
+    + known: the current one, from the probe
+    """
+    if known == hostname:
+        host.noop(f"hostname is {hostname}")
+        return
+    yield StringCommand("hostname", QuoteString(hostname))
+
+
+def line_set(text: str | None, line: str, matches) -> str:
+    """`text` with the first line `matches` accepts replaced by `line` (appended if none)."""
+    lines = (text or "").splitlines()
+    for index, existing in enumerate(lines):
+        if matches(existing):
+            lines[index] = line
+            break
+    else:
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
+from homelab.operations import unit_restarted, unit_running, units_reloaded
 
-def keep_running(service: str, configs: list[OperationMeta] = (), units: list[OperationMeta] = ()) -> None:
-    """Enabled and running; systemd reloaded when a unit file changed; the service
-    restarted once when its configuration or unit changed, and not otherwise."""
+
+def keep_running(service: str, known: dict, configs: list[OperationMeta] = (),
+                 units: list[OperationMeta] = ()) -> None:
+    """Enabled and running (judged against the probe's `known` is-active/is-enabled);
+    systemd reloaded when a unit file changed; the service restarted once when its
+    configuration or unit changed, and not otherwise."""
     if units:
-        systemd.daemon_reload(name=f"Reload systemd units for {service}", _if=any_changed(*units))
-    systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
+        units_reloaded(name=f"Reload systemd units for {service}", _if=any_changed(*units))
+    unit_running(name=f"{service} enabled and running", unit=service, known=known)
     if configs or units:
-        systemd.service(name=f"Restart {service} after a change", service=service, restarted=True,
-                        _if=any_changed(*configs, *units))
+        unit_restarted(name=f"Restart {service} after a change", unit=service, _if=any_changed(*configs, *units))

@@ -11,10 +11,9 @@ from types import SimpleNamespace
 
 import yaml
 
-from homelab import backup
+from homelab import backup, host_state
 from homelab.clients import env_file
 from homelab.doctor import _disk_check, parse_sections, probe_script, ssh_command
-from homelab.facts import FilesystemUsage
 from homelab.rendering import ps_literal, render
 from homelab.secrets import Secret
 from homelab.settings import GpuNode, LePotato
@@ -35,15 +34,20 @@ def mount_of(path) -> str:
     return subprocess.run(["df", "-Pk", str(path)], capture_output=True, text=True).stdout.splitlines()[-1].split()[5]
 
 
-def test_filesystem_usage_takes_any_path_as_data(tmp_path):
-    """The fact runs even under --dry and in doctor: the path is one quoted word."""
+def test_host_probe_takes_any_path_as_data(tmp_path):
+    """The deploys' one probe runs even under --dry and in doctor: every path is one quoted
+    word, whichever of its loops it goes through."""
     before = tree(tmp_path)
-    for name in EVIL:
-        proc = sh(FilesystemUsage().command(str(tmp_path / name / "not-there-yet")), cwd=tmp_path)
-        assert proc.returncode == 0, (name, proc.stderr)
-        usage = FilesystemUsage().process(proc.stdout.splitlines())
-        assert usage["mount"] == mount_of(tmp_path) and usage["size_kb"] > 0, name
-    assert tree(tmp_path) == before, "the fact wrote something"
+    paths = {str(tmp_path / name / "not-there-yet") for name in EVIL}
+    query = host_state.Query(files=paths, dirs=paths, links=paths, contents=paths, disks=paths, users=set(EVIL),
+                             units=set(EVIL), packages=set(EVIL), wsl_profiles=str(tmp_path / EVIL[2]))
+    proc = sh(host_state.probe_script(query), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    state = host_state.parse(proc.stdout.splitlines())
+    for path in paths - {p for p in paths if "\n" in p}:  # a newline splits the probe's line: patterns refuse it
+        assert state.files[path] is None and state.dirs[path] is None and state.links[path] is None, path
+        assert state.disks[path]["mount"] == mount_of(tmp_path) and state.disks[path]["size_kb"] > 0, path
+    assert tree(tmp_path) == before, "the probe wrote something"
 
 
 def test_doctor_probe_takes_any_path_as_data(tmp_path):
@@ -52,8 +56,12 @@ def test_doctor_probe_takes_any_path_as_data(tmp_path):
         for cfg, key in ((LePotato.model_construct(apt_cache_dir=str(tmp_path / name)), "apt"),
                          (GpuNode.model_construct(model_cache_path=str(tmp_path / name)), "gpu")):
             sections = parse_sections(sh(probe_script(cfg), cwd=tmp_path).stdout)
-            check = _disk_check("dev", "disk", sections.get("disk", ""), "fix")
-            assert check.detail.endswith(f"free on {mount_of(tmp_path)}"), (name, key, sections)
+            usage = host_state.parse(sections["state"].splitlines()).disks.get(str(tmp_path / name))
+            check = _disk_check("dev", "disk", usage, "fix")
+            if "\n" in name:  # splits the probe's line (patterns refuse it): a failed check, nothing run
+                assert not check.ok and check.detail == "df did not answer", (name, key, sections)
+            else:
+                assert check.detail.endswith(f"free on {mount_of(tmp_path)}"), (name, key, sections)
     assert tree(tmp_path) == before, "the probe wrote something"
 
 

@@ -7,12 +7,12 @@ import hashlib
 
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab import clients, devices, gpu_mode, k3s
-from homelab.facts import FileStates
+from homelab import clients, devices, gpu_mode, host_state, k3s
 from homelab.guards import refuse
-from homelab.operations import fetched_file, file_in_place, manifest_removed, verified_download
+from homelab.host_state import Query
+from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
+from homelab.settings import GpuNode
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
 from homelab.stack import gateway, manifests
@@ -44,6 +44,15 @@ def manifest_path(name: str) -> str:
     return f"{k3s.MANIFESTS_DIR}/{name}.yaml"
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
+        return None
+    nodes = [node.name for node in host_.inventory.get_group("gpu_nodes")]
+    return Query(files={*(manifest_path(name) for name in manifests.ALL_FILES), *gpu_mode.markers(nodes),
+                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR})
+
+
 def held_back(name: str, text: str, known: dict | None, paused: bool) -> bool:
     """While the GPU is lent to a game, a changed vLLM release is not handed to k3s: Helm
     would bring the engines back onto a GPU the game holds. It waits for the resume."""
@@ -62,11 +71,12 @@ vllm_manifest = "homelab-vllm"
 @deploy("AI stack manifests")
 def ai_stack(ctx: StackContext | None = None):
     ctx = ctx or stack_context(host, inventory)
-    files.directory(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700")
-    # one round trip for every file this component may own, and whether the GPU is lent out
+    state = host_state.snapshot(host)
+    directory_in_place(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700",
+                       known=state.dirs[k3s.MANIFESTS_DIR])
+    known = state.files
     markers = gpu_mode.markers(list(ctx.nodes))
-    known = host.get_fact(FileStates, paths=[*(manifest_path(name) for name in manifests.ALL_FILES), *markers])
-    paused = any(known.get(marker) is not None for marker in markers)
+    paused = any(known[marker] is not None for marker in markers)
     secrets_path = manifest_path(manifests.SECRETS_FILE)
     store = store_for(host)
     missing = [name for name in GENERATED_KEYS if not store.stored(name)]
@@ -86,7 +96,8 @@ def ai_stack(ctx: StackContext | None = None):
                       known=known.get(manifest_path(name)))
     if ctx.cfg.llm_d_enabled:
         verified_download(name="homelab-llm-d-crds.yaml (GAIE CRDs)", src=ctx.cfg.llm_d_crds_url,
-                          dest=manifest_path("homelab-llm-d-crds"), sha256=ctx.cfg.llm_d_crds_sha256, mode="600")
+                          dest=manifest_path("homelab-llm-d-crds"), sha256=ctx.cfg.llm_d_crds_sha256,
+                          known=known[manifest_path("homelab-llm-d-crds")], mode="600")
         wanted["homelab-llm-d-crds"] = []
     for name in manifests.ALL_FILES:
         if name != manifests.SECRETS_FILE and name not in wanted:
@@ -94,4 +105,4 @@ def ai_stack(ctx: StackContext | None = None):
                              present=known.get(manifest_path(name)) is not None)
     if ctx.cfg.gateway_tls:
         fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
-                     local=str(clients.gateway_root_ca(ctx.cfg, host.name)))
+                     local=str(clients.gateway_root_ca(ctx.cfg, host.name)), known=known[gateway.ROOT_CERT])

@@ -9,11 +9,12 @@ apt still checks the repository's signature.
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
+from homelab import host_state
 from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
-from homelab.facts import FilesystemUsage
-from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
+from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.validation import settings_for
@@ -23,21 +24,37 @@ DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"
 EXPIRE_UNIT = "homelab-apt-cache-expire"
 
 
+def files_of(cfg) -> set[str]:
+    expiry = {f"/etc/systemd/system/{EXPIRE_UNIT}.{suffix}" for suffix in ("service", "timer")}
+    backends = {f"{CONF_DIR}/backends_{distro}" for distro in cfg.apt_cache_backends}
+    return {f"{CONF_DIR}/zz_homelab.conf", f"{DROP_IN}/homelab.conf", *expiry, *backends}
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, LePotato):
+        return None
+    return Query(files=files_of(cfg), dirs={cfg.apt_cache_dir, DROP_IN}, disks={cfg.apt_cache_dir},
+                 units={"apt-cacher-ng", f"{EXPIRE_UNIT}.timer"}, packages={"apt-cacher-ng"})
+
+
 @deploy("apt cache")
 def apt_cache():
     cfg = settings_for(host)
-    usage = host.get_fact(FilesystemUsage, path=cfg.apt_cache_dir)
+    state = host_state.snapshot(host)
+    usage = state.disks[cfg.apt_cache_dir]
     if usage["used_percent"] >= cfg.apt_cache_warn_percent:
         logger.warning(
             f"{host.print_prefix}the apt cache's filesystem ({usage['mount']}, holding {cfg.apt_cache_dir}) is "
             f"{usage['used_percent']}% full, {usage['avail_kb'] // 1024} MiB free (warning from "
             f"{cfg.apt_cache_warn_percent}%): lower apt_cache_expire_days or move apt_cache_dir to USB storage")
 
-    apt_installed(name="Install apt-cacher-ng", packages=[pinned("apt-cacher-ng", cfg.apt_cache_version)])
+    apt_installed(name="Install apt-cacher-ng", packages=[pinned("apt-cacher-ng", cfg.apt_cache_version)],
+                  installed=state.packages)
     # setgid as Debian ships it (chmod 755 would not clear the bit: a change every run)
-    files.directory(name="Cache directory", path=cfg.apt_cache_dir, user="apt-cacher-ng", group="apt-cacher-ng",
-                    mode="2755")
-    files.directory(name="Unit drop-in directory", path=DROP_IN, mode="755")
+    directory_in_place(name="Cache directory", path=cfg.apt_cache_dir, user="apt-cacher-ng", group="apt-cacher-ng",
+                       mode="2755", known=state.dirs[cfg.apt_cache_dir])
+    directory_in_place(name="Unit drop-in directory", path=DROP_IN, mode="755", known=state.dirs[DROP_IN])
     settings = ManagedFile("apt-cacher-ng settings", f"{CONF_DIR}/zz_homelab.conf", render(
         "apt_cache", "zz_homelab.conf.j2", port=cfg.apt_cache_port, bind_address=cfg.lan_address,
         cache_dir=cfg.apt_cache_dir, expire_days=cfg.apt_cache_expire_days, upstream_proxy=cfg.apt_cache_upstream_proxy))
@@ -49,6 +66,7 @@ def apt_cache():
                           render("apt_cache", f"{EXPIRE_UNIT}.{suffix}.j2")) for suffix in ("service", "timer")]
     # the Le Potato's own apt goes through its cache once the cache runs
     own_proxy = apt_proxy_file(cfg.apt_proxy_url) if apt_proxy_is_this_host(cfg) else None
-    placed = files_in_place(settings, *backends, unit, *expiry, own_proxy)
-    keep_running("apt-cacher-ng", configs=[placed[f] for f in (settings, *backends)], units=[placed[unit]])
-    keep_running(f"{EXPIRE_UNIT}.timer", units=[placed[f] for f in expiry])
+    placed = files_in_place(settings, *backends, unit, *expiry, own_proxy, known=state.files)
+    keep_running("apt-cacher-ng", state.unit("apt-cacher-ng"), configs=[placed[f] for f in (settings, *backends)],
+                 units=[placed[unit]])
+    keep_running(f"{EXPIRE_UNIT}.timer", state.unit(f"{EXPIRE_UNIT}.timer"), units=[placed[f] for f in expiry])

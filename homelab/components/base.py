@@ -5,50 +5,70 @@ proxy setting when group data names one. Refuses hosts that are not Debian-like:
 component after it relies on apt and systemd.
 """
 
+import re
 from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
 
-from homelab.facts import HostProfile, is_debian_like
+from homelab import host_state
 from homelab.guards import refuse
-from homelab.operations import ManagedFile, files_in_place
+from homelab.host_state import Query
+from homelab.operations import (ManagedFile, file_absent, file_merged, files_in_place, hostname_set, line_set,
+                                link_in_place)
 from homelab.rendering import render
+from homelab.settings import SshDevice
 from homelab.validation import role_of, settings_for
 
 MARKER = "/etc/homelab-managed"
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/01homelab-proxy"
+LOCALTIME = "/etc/localtime"
+HOSTS = "/etc/hosts"
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, SshDevice):
+        return None
+    return Query(files={"/etc/timezone", "/etc/hostname", MARKER, APT_PROXY_CONF}, links={LOCALTIME},
+                 contents={HOSTS})
 
 
 @deploy("Common base")
 def common_base() -> bool:
     """Returns False when the host was refused."""
     cfg = settings_for(host)
-    profile = host.get_fact(HostProfile)
-    if not is_debian_like(profile):
+    state = host_state.snapshot(host)
+    profile = state.profile
+    if not host_state.is_debian_like(profile):
         refuse(f"not a Debian-like system (os-release ID={profile.get('os_id') or 'none'}); "
                "these deploys need Debian, Ubuntu or Armbian with apt and systemd")
         return False
 
     # On WSL the hostname comes from /etc/wsl.conf (written by the GPU node deploy).
-    if not profile["wsl"]:
-        server.hostname(name="Hostname", hostname=host.name)
-        files.line(name="Hostname resolves locally", path="/etc/hosts", line=r"^127\.0\.1\.1\s.*",
-                   replace=f"127.0.1.1\t{host.name}")
+    names = None
+    if not host_state.is_wsl(cfg, profile):
+        hostname_set(name="Hostname", hostname=host.name, known=profile["hostname"])
+        names = ManagedFile("Hostname after a reboot", "/etc/hostname", f"{host.name}\n", mode="644")
+        hosts = state.contents[HOSTS]
+        file_merged(name="Hostname resolves locally", dest=HOSTS, current=hosts,
+                    content=line_set(hosts, f"127.0.1.1\t{host.name}", re.compile(r"^127\.0\.1\.1\s").match))
     # Files, not timedatectl: timedated caches the zone and skips a "change" to the zone it
     # believes is set, so a hand-edited /etc/localtime would never be repaired.
-    files.link(name="Timezone", path="/etc/localtime", target=f"/usr/share/zoneinfo/{cfg.timezone}")
+    link_in_place(name="Timezone", path=LOCALTIME, target=f"/usr/share/zoneinfo/{cfg.timezone}",
+                  known=state.links[LOCALTIME])
     # A proxy on this very host (the Le Potato's own cache) is set once it is installed.
     proxy = None if apt_proxy_is_this_host(cfg) else apt_proxy_file(cfg.apt_proxy_url)
     files_in_place(
-        ManagedFile("Timezone name", "/etc/timezone", f"{cfg.timezone}\n"),
+        names,
+        ManagedFile("Timezone name", "/etc/timezone", f"{cfg.timezone}\n", mode="644"),
         ManagedFile("Managed-by marker", MARKER, render("base", "homelab-managed.j2", site_name=cfg.site_name,
-                                                        host_name=host.name, role=role_of(host))),
+                                                        host_name=host.name, role=role_of(host)), mode="644"),
         proxy,
+        known=state.files,
     )
     if not cfg.apt_proxy_url:
-        files.file(name="No apt proxy", path=APT_PROXY_CONF, present=False)
+        file_absent(name="No apt proxy", path=APT_PROXY_CONF, known=state.file(APT_PROXY_CONF))
     return True
 
 

@@ -5,11 +5,11 @@ Windows driver's libraries in /usr/lib/wsl/lib."""
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 
-from homelab.components.wsl import is_wsl
-from homelab.facts import GpuProbe, HostProfile
+from homelab import host_state
 from homelab.guards import refuse
+from homelab.host_state import Query
+from homelab.settings import GpuNode
 from homelab.validation import settings_for
 
 LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
@@ -39,12 +39,20 @@ def gpu_problem(probe: dict, wsl: bool, packages: dict, planned_gib: float | Non
     return None
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode):
+        return None
+    return Query(gpu=True, packages={f"{prefix}*" for prefix in LINUX_DRIVER_PREFIXES})
+
+
 @deploy("GPU check")
 def gpu_check() -> bool:
     """Returns False when the host was refused."""
     cfg = settings_for(host)
-    wsl = is_wsl(cfg, host.get_fact(HostProfile))
-    problem = gpu_problem(host.get_fact(GpuProbe), wsl, host.get_fact(DebPackages) if wsl else {}, cfg.gpu_vram_gib)
+    state = host_state.snapshot(host)
+    wsl = host_state.is_wsl(cfg, state.profile)
+    problem = gpu_problem(state.gpu, wsl, state.packages if wsl else {}, cfg.gpu_vram_gib)
     if problem:
         refuse(problem)
         return False

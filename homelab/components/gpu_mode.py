@@ -11,12 +11,12 @@ import json
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab import devices, gpu_mode
-from homelab.components.restricted_account import restricted_account
-from homelab.facts import FileStates
-from homelab.operations import ManagedFile, files_in_place
+from homelab import devices, gpu_mode, host_state, k3s
+from homelab.components.restricted_account import query, restricted_account
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.settings import GpuNode
 from homelab.paths import FILES
 from homelab.secrets_access import store_for
 from homelab.stack.common import StackContext
@@ -49,15 +49,29 @@ def sudoers(owner_devices: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _files() -> list[str]:
+    return [gpu_mode.TOOL, gpu_mode.REMOTE, gpu_mode.CONFIG, gpu_mode.SUDOERS, gpu_mode.METRICS_FILE]
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
+        return None
+    nodes = [node.name for node in host_.inventory.get_group("gpu_nodes")]
+    return Query(files={*_files(), *gpu_mode.markers(nodes)},
+                 dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"}).merge(query(gpu_mode.ACCOUNT))
+
+
 @deploy("Game mode")
 def gpu_mode_tools(ctx: StackContext) -> None:
     store = store_for(host)
+    state = host_state.snapshot(host)
     owners = devices.owner_devices(host.inventory, store)
     keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
-    keys_file = restricted_account(gpu_mode.ACCOUNT, gpu_mode.REMOTE, keys)
+    keys_file = restricted_account(gpu_mode.ACCOUNT, gpu_mode.REMOTE, keys, state)
     for directory in (gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"):
-        files.directory(name=f"{directory}", path=directory, mode="755")
-    markers = gpu_mode.markers(list(ctx.nodes))
+        directory_in_place(name=directory, path=directory, mode="755", known=state.dirs[directory])
+    known = state.files
     settings = ManagedFile("Settings", gpu_mode.CONFIG, json.dumps(config(ctx), indent=2) + "\n", mode="644")
     managed = [
         ManagedFile("homelab-gpu", gpu_mode.TOOL, (FILES / "gpu_mode" / "homelab-gpu").read_text(), mode="755"),
@@ -67,12 +81,11 @@ def gpu_mode_tools(ctx: StackContext) -> None:
         ManagedFile("sudoers: the three commands", gpu_mode.SUDOERS, sudoers(owners), mode="440"),
         keys_file,
     ]
-    known = host.get_fact(FileStates, paths=[m.dest for m in managed] + markers + [gpu_mode.METRICS_FILE])
-    if any(known.get(marker) is not None for marker in markers) and known.get(settings.dest) is not None:
+    if any(known[marker] is not None for marker in gpu_mode.markers(list(ctx.nodes))) and known[settings.dest]:
         # its engine list must stay the one the running (paused) release has: a model added
         # meanwhile has no Deployment yet; both follow the vLLM release after the resume
         managed.remove(settings)
     files_in_place(*managed, known=known)
-    if known.get(gpu_mode.METRICS_FILE) is None:  # never overwritten: homelab-gpu keeps it
+    if known[gpu_mode.METRICS_FILE] is None:  # never overwritten: homelab-gpu keeps it
         files_in_place(ManagedFile("Grafana's AI-side figures (serving)", gpu_mode.METRICS_FILE,
-                                   gpu_mode.INITIAL_METRICS, mode="644"), known={})
+                                   gpu_mode.INITIAL_METRICS, mode="644"), known=known)

@@ -13,11 +13,10 @@ from io import BytesIO
 import segno
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from homelab import clients, devices, k3s
-from homelab.operations import secret_file
-from homelab.paths import template
+from homelab.operations import local_directory, local_file
+from homelab.rendering import render
 from homelab.secrets import Secret
 from homelab.validation import settings_for
 
@@ -75,13 +74,14 @@ def ipad_profile():
     folder = f"{cfg.client_files_dir}/{device}"
     base_url, webui = clients.api_base_url(), clients.open_webui_url()
     ca = root_ca_der(cfg, k3s.server_host().name) if server.gateway_tls else None
-    files.directory(name="Device folder", path=folder, mode="700")
-    files.put(name="homelab.mobileconfig", src=BytesIO(mobileconfig(cfg.site_name, device, webui, ca)),
-              dest=f"{folder}/homelab.mobileconfig", mode="644")
-    files.put(name="QR code: base URL", src=BytesIO(qr_png(base_url)), dest=f"{folder}/api-url-qr.png", mode="644")
-    secret_file(name="QR code: API token (secret)", dest=f"{folder}/SECRET-api-token-qr.png",
-                content=Secret(qr_png(token.reveal())))
-    files.template(name="INSTALL.md", src=template("clients", "INSTALL.md.j2"), dest=f"{folder}/INSTALL.md", mode="644",
-                   device=device, base_url=base_url, has_ca=ca is not None, ca_name=CA_NAME,
-                   webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
-                   models=[m.name for m in clients.enabled_models(cfg)])
+    # made on this machine: checked in-process, no command or fact per file
+    local_directory(name="Device folder", path=folder, mode=0o700)
+    local_file(name="homelab.mobileconfig", path=f"{folder}/homelab.mobileconfig",
+               content=mobileconfig(cfg.site_name, device, webui, ca))
+    local_file(name="QR code: base URL", path=f"{folder}/api-url-qr.png", content=qr_png(base_url))
+    local_file(name="QR code: API token (secret)", path=f"{folder}/SECRET-api-token-qr.png", mode=0o600,
+               content=Secret(qr_png(token.reveal())))
+    local_file(name="INSTALL.md", path=f"{folder}/INSTALL.md",
+               content=render("clients", "INSTALL.md.j2", device=device, base_url=base_url, has_ca=ca is not None,
+                              ca_name=CA_NAME, webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
+                              models=[m.name for m in clients.enabled_models(cfg)]))

@@ -15,10 +15,11 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
-from homelab import airgap, k3s
-from homelab.facts import HostProfile
+from homelab import airgap, host_state, k3s
 from homelab.guards import refuse
-from homelab.operations import ManagedFile, files_in_place, verified_download
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
+from homelab.settings import GpuNode
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.validation import settings_for
@@ -71,10 +72,26 @@ def stack_images(artifacts: Path) -> bool:
     return True
 
 
+TOOLS = [f"/usr/local/bin/{tool}" for tool in ("kubectl", "crictl", "ctr")]
+
+
+def unit_file(host_) -> str:
+    return f"/etc/systemd/system/{k3s.unit(host_)}.service"
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode):
+        return None
+    return Query(files={k3s.BINARY, unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)},
+                 dirs={k3s.IMAGES_DIR})
+
+
 @deploy("k3s install")
 def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
     cfg = settings_for(host)
-    arch = host.get_fact(HostProfile)["deb_arch"]
+    state = host_state.snapshot(host)
+    arch = state.profile["deb_arch"]
     if arch not in cfg.k3s_sha256:
         refuse(f"no k3s_sha256 for architecture {arch!r}: add it to group_data/gpu_nodes.py")
         return False
@@ -89,19 +106,21 @@ def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
             return False
         changes.append(files.put(name=f"k3s {cfg.k3s_version} binary (offline)", src=str(binary_src),
                                  dest=k3s.BINARY, mode="755"))
-        files.directory(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755")
+        directory_in_place(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755",
+                           known=host_state.snapshot(host).dirs[k3s.IMAGES_DIR])
         changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
                                  dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
         if not stack_images(artifacts):
             return False
     else:
         changes.append(verified_download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
-                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch], mode="755"))
-    for tool in ("kubectl", "crictl", "ctr"):
-        files.link(name=f"{tool} -> k3s", path=f"/usr/local/bin/{tool}", target=k3s.BINARY)
+                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch], known=state.file(k3s.BINARY),
+                                         mode="755"))
+    for tool in TOOLS:
+        link_in_place(name=f"{tool.rsplit('/', 1)[1]} -> k3s", path=tool, target=k3s.BINARY, known=state.links[tool])
     role, unit = k3s.role(host), k3s.unit(host)
-    unit_managed = ManagedFile(f"{unit}.service", f"/etc/systemd/system/{unit}.service",
+    unit_managed = ManagedFile(f"{unit}.service", unit_file(host),
                                render("k3s", "k3s.service.j2", role=role, binary=k3s.BINARY))
-    unit_file = files_in_place(unit_managed)[unit_managed]
-    keep_running(unit, configs=changes, units=[unit_file])
+    placed = files_in_place(unit_managed, known=state.files)[unit_managed]
+    keep_running(unit, state.unit(unit), configs=changes, units=[placed])
     return True

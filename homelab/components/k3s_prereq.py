@@ -5,12 +5,12 @@ import yaml
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
 
-from homelab import k3s
-from homelab.facts import FileStates
+from homelab import host_state, k3s
 from homelab.guards import refuse
-from homelab.operations import ManagedFile, files_in_place
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.settings import GpuNode
 from homelab.secrets_access import store_for
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
 from homelab.validation import settings_for
@@ -60,18 +60,26 @@ def foreign_cluster_reason(store, token_state) -> str | None:
             f"`ssh <server> sudo cat {k3s.TOKEN_FILE} | python tasks.py secrets set {k3s.TOKEN_SECRET}`")
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode):
+        return None
+    return Query(files={k3s.TOKEN_FILE, k3s.CONFIG}, dirs={k3s.CONFIG_DIR})
+
+
 @deploy("k3s prerequisites")
 def k3s_prereq() -> list[OperationMeta] | None:
     """Returns the operations whose change must restart k3s (None: the host was refused)."""
     cfg = settings_for(host)
     role = k3s.role(host)
     store = store_for(host)
-    known = host.get_fact(FileStates, paths=[k3s.TOKEN_FILE, k3s.CONFIG])
+    state = host_state.snapshot(host)
+    known = state.files
     reason = foreign_cluster_reason(store, known.get(k3s.TOKEN_FILE))
     if reason:
         refuse(reason)
         return None
-    files.directory(name="Config directory", path=k3s.CONFIG_DIR, mode="755")
+    directory_in_place(name="Config directory", path=k3s.CONFIG_DIR, mode="755", known=state.dirs[k3s.CONFIG_DIR])
     placed = files_in_place(
         ManagedFile("Cluster token", k3s.TOKEN_FILE, store.get(k3s.TOKEN_SECRET), mode="600"),
         ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600",

@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, OperationError, StringCommand, deploy, operation
-from pyinfra.facts.files import Sha256File
-
-from homelab import k3s
+from homelab import host_state, k3s
+from homelab.host_state import Query
+from homelab.settings import GpuNode
 from homelab.validation import settings_for
 
 
@@ -74,11 +74,13 @@ def _fetch_and_merge(state, host, remote: str, local: str, stamp: str, name: str
 
 
 @operation()
-def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: str, server: str):
+def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: str, server: str,
+                                  known: dict | None):
     """
     Merge the server's kubeconfig into `local` on the control machine as `context`.
     `stamp` records the sha256 of the remote file last merged, so that an unchanged
-    cluster and an intact local entry cost one fact and no change.
+    cluster and an intact local entry cost no command and no change (`known`: the remote
+    file's state from the host's probe).
 
     **Example:**
 
@@ -86,9 +88,9 @@ def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: 
 
         kubeconfig_on_control_machine(remote="/etc/rancher/k3s/k3s.yaml", local="~/.kube/config",
                                       stamp="build/gpu-node/kubeconfig.sha256", context="homelab-gpu-node",
-                                      server="https://192.168.1.50:6443")
+                                      server="https://192.168.1.50:6443", known=state.file("/etc/rancher/k3s/k3s.yaml"))
     """
-    remote_sha = host.get_fact(Sha256File, path=remote)
+    remote_sha = known["sha256"] if known else None
     stamp_path = Path(stamp)
     merged_before = stamp_path.exists() and stamp_path.read_text().strip() == remote_sha
     local_path = Path(local).expanduser()
@@ -99,6 +101,13 @@ def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: 
     yield FunctionCommand(_fetch_and_merge, (remote, local, stamp, context, server), {})
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode):
+        return None
+    return Query(files={k3s.KUBECONFIG})
+
+
 @deploy("kubeconfig on the control machine")
 def kubeconfig():
     cfg = settings_for(host)
@@ -106,4 +115,4 @@ def kubeconfig():
     kubeconfig_on_control_machine(
         name=f"context {context} in {cfg.kubeconfig_path}", remote=k3s.KUBECONFIG, local=cfg.kubeconfig_path,
         stamp=f"{cfg.client_files_dir}/{host.name}/kubeconfig.sha256", context=context,
-        server=f"https://{cfg.lan_address}:{cfg.k3s_api_port}")
+        server=f"https://{cfg.lan_address}:{cfg.k3s_api_port}", known=host_state.snapshot(host).file(k3s.KUBECONFIG))

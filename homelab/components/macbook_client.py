@@ -3,15 +3,14 @@ login shell, and aichat's configuration. (Its kubeconfig context comes from the 
 node deploy.)"""
 
 import os
+import platform
 import shlex
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.server import Os
-from pyinfra.operations import files
 
 from homelab import clients
-from homelab.operations import secret_file
+from homelab.operations import local_directory, local_file, local_line
 from homelab.validation import settings_for
 
 
@@ -26,12 +25,12 @@ def macbook_client():
     env_file = f"{home}/.config/homelab/openai.env"
     aichat_dir = f"{home}/.config/aichat"
     for directory in (f"{home}/.config/homelab", aichat_dir):
-        files.directory(name=directory, path=directory, mode="700")
+        local_directory(name=directory, path=directory, mode=0o700)
     # AICHAT_CONFIG_DIR: the same place on macOS as on Linux
-    secret_file(name="API env file", dest=env_file,
-                content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
-    secret_file(name="aichat config", dest=f"{aichat_dir}/config.yaml",
-                content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
-    rc_file = ".zshrc" if host.get_fact(Os) == "Darwin" else ".bashrc"
-    files.line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",
-               line=f"[ -f {shlex.quote(env_file)} ] && . {shlex.quote(env_file)}", escape_regex_characters=True)
+    local_file(name="API env file", path=env_file, mode=0o600,
+               content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
+    local_file(name="aichat config", path=f"{aichat_dir}/config.yaml", mode=0o600,
+               content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
+    rc_file = ".zshrc" if platform.system() == "Darwin" else ".bashrc"
+    local_line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",
+               line=f"[ -f {shlex.quote(env_file)} ] && . {shlex.quote(env_file)}")

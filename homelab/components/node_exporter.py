@@ -3,9 +3,11 @@ address from group data, with the textfile collector directory in place."""
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned
+from homelab import host_state
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
+from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.validation import role_of, settings_for
@@ -14,12 +16,27 @@ SERVICE = "prometheus-node-exporter"
 DROP_IN = f"/etc/systemd/system/{SERVICE}.service.d"
 
 
+def files_of(cfg) -> tuple[str, str, str]:
+    return f"{cfg.node_exporter_textfile_dir}/homelab.prom", f"/etc/default/{SERVICE}", f"{DROP_IN}/homelab.conf"
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, LePotato):
+        return None
+    return Query(files=set(files_of(cfg)), dirs={cfg.node_exporter_textfile_dir, DROP_IN}, units={SERVICE},
+                 packages={SERVICE})
+
+
 @deploy("Node exporter")
 def node_exporter():
     cfg = settings_for(host)
-    apt_installed(name="Install prometheus-node-exporter", packages=[pinned(SERVICE, cfg.node_exporter_version)])
-    files.directory(name="Textfile collector directory", path=cfg.node_exporter_textfile_dir, mode="755")
-    files.directory(name="Unit drop-in directory", path=DROP_IN, mode="755")
+    state = host_state.snapshot(host)
+    apt_installed(name="Install prometheus-node-exporter", packages=[pinned(SERVICE, cfg.node_exporter_version)],
+                  installed=state.packages)
+    directory_in_place(name="Textfile collector directory", path=cfg.node_exporter_textfile_dir, mode="755",
+                       known=state.dirs[cfg.node_exporter_textfile_dir])
+    directory_in_place(name="Unit drop-in directory", path=DROP_IN, mode="755", known=state.dirs[DROP_IN])
     metric = ManagedFile("Textfile metric: managed by homelab", f"{cfg.node_exporter_textfile_dir}/homelab.prom",
                          render("node_exporter", "homelab.prom.j2", site_name=cfg.site_name, host_name=host.name,
                                 role=role_of(host)))
@@ -29,5 +46,5 @@ def node_exporter():
                                  textfile_dir=cfg.node_exporter_textfile_dir))
     unit = ManagedFile("Start after the network, restart on failure", f"{DROP_IN}/homelab.conf",
                        render("node_exporter", "prometheus-node-exporter.service.d.conf.j2"))
-    placed = files_in_place(metric, options, unit)
-    keep_running(SERVICE, configs=[placed[options]], units=[placed[unit]])
+    placed = files_in_place(metric, options, unit, known=state.files)
+    keep_running(SERVICE, state.unit(SERVICE), configs=[placed[options]], units=[placed[unit]])

@@ -8,7 +8,10 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy
 
+from homelab import host_state
+from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download
+from homelab.settings import GpuNode
 from homelab.rendering import render
 from homelab.validation import settings_for
 
@@ -29,12 +32,22 @@ def repo_url_for(cfg) -> str:
     return url
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode):
+        return None
+    return Query(files={KEYRING, SOURCES}, packages=set(PACKAGES))
+
+
 @deploy("NVIDIA Container Toolkit")
 def nvidia_container_toolkit():
     cfg = settings_for(host)
+    state = host_state.snapshot(host)
     verified_download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
-                      sha256=cfg.nvidia_toolkit_key_sha256, mode="644")
+                      sha256=cfg.nvidia_toolkit_key_sha256, known=state.file(KEYRING), mode="644")
     files_in_place(ManagedFile("Repository", SOURCES, render("nvidia_toolkit", "nvidia-container-toolkit.list.j2",
-                                                             keyring=KEYRING, repo_url=repo_url_for(cfg))))
+                                                             keyring=KEYRING, repo_url=repo_url_for(cfg))),
+                   known=state.files)
     apt_installed(name=f"Toolkit packages {cfg.nvidia_toolkit_version}",
-                  packages=[pinned(package, cfg.nvidia_toolkit_version) for package in PACKAGES])
+                  packages=[pinned(package, cfg.nvidia_toolkit_version) for package in PACKAGES],
+                  installed=state.packages)

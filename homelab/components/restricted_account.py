@@ -5,9 +5,21 @@ X11 for every key; the command names the device, so the host knows who asked."""
 
 from __future__ import annotations
 
-from pyinfra.operations import files, server
+from homelab.host_state import Query, Snapshot
+from homelab.operations import ManagedFile, directory_in_place, user_present
 
-from homelab.operations import ManagedFile
+
+def home(account: str) -> str:
+    return f"/home/{account}"
+
+
+def keys_path(account: str) -> str:
+    return f"{home(account)}/.ssh/authorized_keys"
+
+
+def query(account: str) -> Query:
+    """What restricted_account looks at on the host."""
+    return Query(users={account}, dirs={f"{home(account)}/.ssh"}, files={keys_path(account)})
 
 
 def authorized_keys(forced_command: str, keys: dict[str, str]) -> str:
@@ -18,13 +30,13 @@ def authorized_keys(forced_command: str, keys: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def restricted_account(account: str, forced_command: str, keys: dict[str, str]) -> ManagedFile:
+def restricted_account(account: str, forced_command: str, keys: dict[str, str], state: Snapshot) -> ManagedFile:
     """The account and its .ssh directory; returns its authorized_keys, for the caller's
-    files_in_place (one FileStates fact per component)."""
-    home = f"/home/{account}"
-    server.user(name=f"Account {account} (the owner's devices' keys)", user=account, home=home, shell="/bin/sh",
-                system=True, create_home=True)
-    files.directory(name=f"{home}/.ssh", path=f"{home}/.ssh", user=account, group=account, mode="700")
-    return ManagedFile(f"{account}: keys of the owner's devices", f"{home}/.ssh/authorized_keys",
+    files_in_place."""
+    user_present(name=f"Account {account} (the owner's devices' keys)", user=account, home=home(account),
+                 known=state.users[account])
+    directory_in_place(name=f"{home(account)}/.ssh", path=f"{home(account)}/.ssh", user=account, group=account,
+                       mode="700", known=state.dirs[f"{home(account)}/.ssh"])
+    return ManagedFile(f"{account}: keys of the owner's devices", keys_path(account),
                        authorized_keys(forced_command, keys), mode="600", user=account, group=account,
                        from_secrets=True)

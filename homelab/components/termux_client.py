@@ -3,18 +3,17 @@
 Termux:Widget shortcuts. Runs as the Termux user: no root, no sudo, no systemd; temp
 files go to $TMPDIR (under $PREFIX)."""
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab import clients, devices, gpu_mode, k3s, known_hosts, wake
-from homelab.operations import secret_file, termux_packages
-from homelab.paths import template
+from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake
+from homelab.host_state import Query
+from homelab.operations import (ManagedFile, directory_in_place, file_absent, file_merged, files_in_place, line_set,
+                                termux_packages)
 from homelab.rendering import render
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
+from homelab.settings import TermuxPhone
 from homelab.validation import settings_for
 
 PREFIX = "/data/data/com.termux/files/usr"
@@ -22,6 +21,22 @@ HOME = "/data/data/com.termux/files/home"
 ENV_FILE = f"{HOME}/.config/homelab/openai.env"
 REMOTE_KEY = f"{HOME}/.ssh/homelab_remote"
 REMOTE_KNOWN_HOSTS = f"{HOME}/.ssh/homelab_known_hosts"
+BASHRC = f"{HOME}/.bashrc"
+AICHAT_CONFIG = f"{HOME}/.config/aichat/config.yaml"
+DIRECTORIES = [f"{HOME}/{d}" for d in (".config/homelab", ".config/aichat", ".shortcuts", ".ssh")]
+LOCAL_WIDGETS = ("ask-lab", "lab-health")
+# Termux has one user: files keep the owner they are made with
+PRIVATE = {"mode": "600", "user": None, "group": None}
+EXECUTABLE = {"mode": "700", "user": None, "group": None}
+
+
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, TermuxPhone):
+        return None
+    widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *remote_widgets(host_.inventory))]
+    return Query(files={ENV_FILE, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS, *widgets}, dirs=set(DIRECTORIES),
+                 contents={BASHRC}, termux_packages=True)
 
 
 @deploy("Termux client")
@@ -30,21 +45,25 @@ def termux_client():
     token = clients.device_token(host)
     if token is None:
         return
+    state = host_state.snapshot(host)
     base_url = clients.api_base_url()
     # the owner's phone calls the lab's hosts over SSH for its game-mode widgets
-    termux_packages(name="Termux packages", packages=[*cfg.termux_packages, *(["openssh"] if cfg.owner_device else [])])
-    for directory in (".config/homelab", ".config/aichat", ".shortcuts"):
-        files.directory(name=f"~/{directory}", path=f"{HOME}/{directory}", mode="700")
-    secret_file(name="API env file", dest=ENV_FILE, content=clients.env_file(base_url, token))
-    files.line(name="Shell loads the env file", path=f"{HOME}/.bashrc",
-               line=f"[ -f {ENV_FILE} ] && . {ENV_FILE}", escape_regex_characters=True)
-    secret_file(name="aichat config", dest=f"{HOME}/.config/aichat/config.yaml",
-                content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
-    for widget in ("ask-lab", "lab-health"):
-        files.template(name=f"Widget {widget}", src=template("clients", f"{widget}.j2"),
-                       dest=f"{HOME}/.shortcuts/{widget}", mode="700", shell=f"{PREFIX}/bin/bash", env_file=ENV_FILE,
-                       model=cfg.default_model)
-    owner_widgets(cfg)
+    termux_packages(name="Termux packages", packages=[*cfg.termux_packages, *(["openssh"] if cfg.owner_device else [])],
+                    installed=state.termux_packages)
+    for directory in DIRECTORIES[:3] + (DIRECTORIES[3:] if cfg.owner_device else []):
+        directory_in_place(name=f"~/{directory.removeprefix(HOME + '/')}", path=directory, mode="700",
+                           known=state.dirs[directory])
+    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token), **PRIVATE), known=state.files)
+    source_line = f"[ -f {ENV_FILE} ] && . {ENV_FILE}"
+    file_merged(name="Shell loads the env file", dest=BASHRC, current=state.contents[BASHRC],
+                content=line_set(state.contents[BASHRC], source_line, lambda line: line.strip() == source_line))
+    aichat = clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model)
+    files_in_place(ManagedFile("aichat config", AICHAT_CONFIG, aichat, **PRIVATE),
+                   *(ManagedFile(f"Widget {widget}", f"{HOME}/.shortcuts/{widget}",
+                                 render("clients", f"{widget}.j2", shell=f"{PREFIX}/bin/bash", env_file=ENV_FILE,
+                                        model=cfg.default_model), **EXECUTABLE)
+                     for widget in LOCAL_WIDGETS), known=state.files)
+    owner_widgets(cfg, state)
 
 
 def remote_widgets(inventory_) -> dict[str, dict]:
@@ -62,26 +81,27 @@ def remote_widgets(inventory_) -> dict[str, dict]:
     return widgets
 
 
-def owner_widgets(cfg) -> None:
+def owner_widgets(cfg, state) -> None:
     """The owner's phone: a key that can only pause, resume, ask and wake, and a widget each.
     Any other phone has none of them (they are removed if it once had)."""
     widgets = remote_widgets(host.inventory)
     if not cfg.owner_device:
         for path in [REMOTE_KEY, REMOTE_KNOWN_HOSTS, *(f"{HOME}/.shortcuts/{name}" for name in widgets)]:
-            files.file(name=f"Not the owner's phone: no {path.rsplit('/', 1)[1]}", path=path, present=False)
+            file_absent(name=f"Not the owner's phone: no {path.rsplit('/', 1)[1]}", path=path,
+                        known=state.file(path))
         return
-    files.directory(name="~/.ssh", path=f"{HOME}/.ssh", mode="700")
     key = gpu_mode.remote_key(store_for(host), devices.device_name(host))
-    secret_file(name="Game-mode key (pause, resume, status, wake only)", dest=REMOTE_KEY,
-                content=Secret(key.private.reveal()))
+    managed = [ManagedFile("Game-mode key (pause, resume, status, wake only)", REMOTE_KEY,
+                           Secret(key.private.reveal()), **PRIVATE)]
     pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(
         settings_for(w["target"]), w["target"].name, settings_for(w["target"]).lan_address)})
-    files.put(name="Host keys of the GPU node and the Le Potato", src=StringIO("\n".join(pinned) + "\n"),
-              dest=REMOTE_KNOWN_HOSTS, mode="600")
+    managed.append(ManagedFile("Host keys of the GPU node and the Le Potato", REMOTE_KNOWN_HOSTS,
+                               "\n".join(pinned) + "\n", **PRIVATE))
     for name, widget in widgets.items():
         target = settings_for(widget["target"])
         script = render("clients", "lab-remote.j2", shell=f"{PREFIX}/bin/bash", key=REMOTE_KEY,
                         known_hosts=REMOTE_KNOWN_HOSTS, port=target.ssh_port, account=widget["account"],
                         address=target.lan_address, target=widget["target"].name, command=widget["command"],
                         what=widget["what"])
-        files.put(name=f"Widget {name}", src=StringIO(script), dest=f"{HOME}/.shortcuts/{name}", mode="700")
+        managed.append(ManagedFile(f"Widget {name}", f"{HOME}/.shortcuts/{name}", script, **EXECUTABLE))
+    files_in_place(*managed, known=state.files)

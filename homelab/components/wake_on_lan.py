@@ -7,11 +7,12 @@ import json
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from homelab import devices, gpu_mode, wake
-from homelab.components.restricted_account import restricted_account
-from homelab.operations import ManagedFile, files_in_place
+from homelab import devices, gpu_mode, host_state, wake
+from homelab.components.restricted_account import query, restricted_account
+from homelab.host_state import Query
+from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.settings import LePotato
 from homelab.paths import FILES
 from homelab.secrets_access import store_for
 from homelab.validation import settings_for
@@ -26,12 +27,21 @@ def wake_config(inventory_) -> dict:
     return {"nodes": nodes}
 
 
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, LePotato):
+        return None
+    return Query(files={wake.TOOL, wake.REMOTE, wake.CONFIG}, dirs={"/etc/homelab"}).merge(query(wake.ACCOUNT))
+
+
 @deploy("Wake-on-LAN")
 def wake_on_lan() -> None:
     store = store_for(host)
-    keys = {device: gpu_mode.remote_key(store, device).public for device in devices.owner_devices(host.inventory, store)}
-    keys_file = restricted_account(wake.ACCOUNT, wake.REMOTE, keys)
-    files.directory(name="/etc/homelab", path="/etc/homelab", mode="755")
+    state = host_state.snapshot(host)
+    owners = devices.owner_devices(host.inventory, store)
+    keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
+    keys_file = restricted_account(wake.ACCOUNT, wake.REMOTE, keys, state)
+    directory_in_place(name="/etc/homelab", path="/etc/homelab", mode="755", known=state.dirs["/etc/homelab"])
     files_in_place(
         ManagedFile("homelab-wake", wake.TOOL, (FILES / "wake" / "homelab-wake").read_text(), mode="755"),
         ManagedFile("homelab-wake-remote", wake.REMOTE, (FILES / "wake" / "homelab-wake-remote").read_text(),
@@ -39,4 +49,5 @@ def wake_on_lan() -> None:
         ManagedFile("The PCs it can wake", wake.CONFIG, json.dumps(wake_config(host.inventory), indent=2) + "\n",
                     mode="644"),
         keys_file,
+        known=state.files,
     )

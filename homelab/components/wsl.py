@@ -10,21 +10,19 @@ import re
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
-from homelab import capacity
-from homelab.facts import HostProfile, WindowsWslConfig
+from homelab import capacity, host_state
+from homelab.host_state import Query
 from homelab.guards import refuse
 from homelab.k3s import server_host
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
+from homelab.settings import GpuNode
 from homelab.validation import settings_for
 
 WSLCONFIG = ".wslconfig"
+WSL_CONF = "/etc/wsl.conf"
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
-
-
-def is_wsl(cfg, profile) -> bool:
-    return profile["wsl"] if cfg.wsl is None else cfg.wsl
 
 
 def windows_ports(cfg) -> dict[str, int]:
@@ -99,8 +97,15 @@ def merge_ini(text: str | None, settings: dict[str, dict[str, str]]) -> str:
     return newline.join(out) + newline
 
 
-def _wslconfig(cfg) -> bool:
-    profiles = host.get_fact(WindowsWslConfig, profile_dir=cfg.windows_profile_dir)
+@host_state.wants
+def _(host_, cfg) -> Query | None:
+    if not isinstance(cfg, GpuNode) or cfg.wsl is False:
+        return None
+    return Query(files={WSL_CONF}, wsl_profiles=cfg.windows_profile_dir or "detect")
+
+
+def _wslconfig(cfg, state) -> bool:
+    profiles = state.wsl_profiles
     if len(profiles) != 1:
         found = ", ".join(sorted(profiles)) or "none"
         refuse(f"cannot tell which Windows user's .wslconfig to manage (profile folders found: {found}): set "
@@ -120,13 +125,14 @@ def _wslconfig(cfg) -> bool:
 def wsl() -> bool:
     """Returns False when the run must stop for this host (systemd not PID 1 yet)."""
     cfg = settings_for(host)
-    profile = host.get_fact(HostProfile)
-    if not is_wsl(cfg, profile):
+    state = host_state.snapshot(host)
+    profile = state.profile
+    if not host_state.is_wsl(cfg, profile):
         return True
-    conf_file = ManagedFile("/etc/wsl.conf: systemd, hostname", "/etc/wsl.conf",
+    conf_file = ManagedFile("/etc/wsl.conf: systemd, hostname", WSL_CONF,
                             render("wsl", "wsl.conf.j2", hostname=host.name))
-    conf = files_in_place(conf_file)[conf_file]
-    if not _wslconfig(cfg):
+    conf = files_in_place(conf_file, known=state.files)[conf_file]
+    if not _wslconfig(cfg, state):
         return False
     ports = windows_ports(cfg)
     local_file(name="Windows setup script (on this machine)",

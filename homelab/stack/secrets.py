@@ -1,5 +1,5 @@
 """The stack's Kubernetes Secrets, from the local secrets store. They are the only
-manifest that holds secret values (shipped mode 0600 through secret_file); every other
+manifest that holds secret values (shipped mode 0600 through file_in_place, never diffed); every other
 manifest refers to them by name."""
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_plan_with_the_real_release_downloads_the_pinned_binary_and_checks_it(la
     assert "https://github.com/k3s-io/k3s/releases/download/v1.34.2%2Bk3s1/k3s" in download
     assert "15811d34187e03fe29d0e46108c42cc33e62cec1b3d9d80f50944536ebcad40a" in download
     assert download.index("sha256sum --check") < download.index("mv /tmp/")
-    assert plan["k3s install | Restart k3s after a change"] == ["systemctl restart k3s.service"]
+    assert plan["k3s install | Restart k3s after a change"] == ["systemctl restart k3s"]
 
 
 def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp_path):

@@ -6,7 +6,7 @@ import yaml
 
 from homelab.secrets import SecretsStore
 from homelab.validation import load_inventory, settings_for
-from tests.support import PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs
+from tests.support import PROJECT_ROOT, assert_idempotent, assert_repairs
 
 pytestmark = pytest.mark.lab
 HOME = "/data/data/com.termux/files/home"

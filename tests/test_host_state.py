@@ -1,0 +1,71 @@
+"""The deploys' one probe per host (homelab.host_state), run here with /bin/sh on a
+temporary tree: what it reports is what is on disk. The lab tests run it on every host."""
+
+import hashlib
+import os
+import pwd
+import grp
+import subprocess
+
+from homelab import host_state
+from homelab.host_state import Query
+
+
+def run(query: Query) -> host_state.Snapshot:
+    proc = subprocess.run(["/bin/sh", "-c", host_state.probe_script(query)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return host_state.parse(proc.stdout.splitlines())
+
+
+def test_files_dirs_links_and_contents_as_they_are(tmp_path):
+    config = tmp_path / "a.conf"
+    config.write_text("key = value\n")
+    config.chmod(0o640)
+    if os.getuid() == 0:  # owner and group told apart
+        os.chown(config, -1, 1)
+    (tmp_path / "conf.d").mkdir(mode=0o750)
+    (tmp_path / "conf.d").chmod(0o750)
+    (tmp_path / "link").symlink_to(config)
+    missing = str(tmp_path / "missing")
+    state = run(Query(files={str(config), missing, str(tmp_path / "link")}, dirs={str(tmp_path / "conf.d"), missing},
+                      links={str(tmp_path / "link"), str(config)}, contents={str(config), missing},
+                      disks={missing + "/deeper"}))
+    me, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    assert state.file(str(config)) == {"mode": "640", "user": me, "group": grp.getgrgid(os.stat(config).st_gid).gr_name,
+                                       "sha256": hashlib.sha256(b"key = value\n").hexdigest()}
+    # a symlink is not the managed file: replaced by a real one
+    assert state.file(missing) is None and state.file(str(tmp_path / "link")) is None
+    assert state.dirs[str(tmp_path / "conf.d")] == {"mode": "750", "user": me, "group": group}
+    assert state.dirs[missing] is None
+    assert state.links == {str(tmp_path / "link"): str(config), str(config): None}
+    assert state.contents == {str(config): "key = value\n", missing: None}
+    assert state.disks[missing + "/deeper"]["size_kb"] > 0
+
+
+def test_profile_says_what_machine_this_is():
+    profile = run(Query()).profile
+    assert profile["arch"] == os.uname().machine and profile["kernel"] == os.uname().release
+    assert profile["deb_arch"] == host_state.DEB_ARCH.get(os.uname().machine, os.uname().machine)
+    assert profile["wsl"] == ("microsoft" in os.uname().release.lower())
+
+
+def test_units_from_systemctl_show_blocks():
+    output = ["unit\tId\tk3s.service", "unit\tActiveState\tactive", "unit\tUnitFileState\tenabled",
+              "unit\tId\tx.timer", "unit\tActiveState\tinactive", "unit\tUnitFileState\t"]
+    state = host_state.parse(output)
+    assert state.unit("k3s") == {"active": "active", "enabled": "enabled"}
+    assert state.unit("x.timer") == {"active": "inactive", "enabled": ""}
+
+
+def test_packages_only_when_installed():
+    state = host_state.parse(["package\tcurl\tinstall ok installed\t7.88", "package\tgone\tdeinstall ok config-files\t1"])
+    assert state.packages == {"curl": "7.88"}
+
+
+def test_wsl_from_group_data_wins_over_the_kernel():
+    class Cfg:
+        wsl = False
+
+    assert host_state.is_wsl(Cfg(), {"wsl": True}) is False
+    assert host_state.is_wsl(object(), {"wsl": True}) is True
