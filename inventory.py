@@ -9,7 +9,7 @@ in this file: tokens live in the secrets store (see README, "Secrets").
     pyinfra inventory.py deploys/site.py --limit potato   # one device
 """
 
-from homelab.validation import check_inventory_file
+from homelab.inventory_loading import check_inventory_file
 
 # The Windows PC's WSL2 Ubuntu 22.04 with the RTX 4070 Ti. The first entry is the
 # k3s server; further entries join it as agents. wol_mac: the PC's wired network card,

@@ -27,7 +27,8 @@ import click
 from homelab.lab import Lab, LabError
 from homelab.secrets import SUPPLIED, BadSecret, SecretsStore
 
-DEFAULT_SECRETS = ".secrets/secrets.yaml"
+INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
+                                help="The inventory (its devices, and where its secrets store is).")
 
 
 def _fail(message: str) -> None:
@@ -35,7 +36,19 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group()
+class _Tasks(click.Group):
+    """Bad inventory data ends any task with the same report as a deploy's."""
+
+    def invoke(self, ctx):
+        from homelab.inventory_checks import InvalidInventory
+
+        try:
+            return super().invoke(ctx)
+        except InvalidInventory as exc:
+            _fail(exc.report())
+
+
+@click.group(cls=_Tasks)
 def cli():
     """Tasks for the home-lab AI hosting project (run from the project directory)."""
 
@@ -86,18 +99,18 @@ def lab_reset(host):
 
 
 @cli.command()
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def plan(inventory_file):
     """Show each GPU node's plan: the models on its GPU's memory, the pods on the PC's RAM and CPU."""
     from homelab import capacity
+    from homelab.host_settings import settings_for
+    from homelab.settings import GpuNode
     from homelab.stack.common import StackContext
-    from homelab.validation import InvalidInventory, load_inventory, settings_for
+    from homelab.inventory_loading import load_inventory
 
-    try:
-        inventory = load_inventory(inventory_file)
-        nodes = {host.name: settings_for(host) for host in inventory.get_group("gpu_nodes", [])}
-    except InvalidInventory as exc:  # the planners' own verdicts are part of the report
-        _fail(exc.report())
+    # a plan that does not fit is part of the inventory's report already
+    inventory = load_inventory(inventory_file)
+    nodes = {host.name: settings_for(host, GpuNode) for host in inventory.get_group("gpu_nodes", [])}
     ctx = StackContext(nodes=nodes)
     fits = True
     for name, node_plan in capacity.plan(ctx).items():
@@ -113,7 +126,7 @@ def plan(inventory_file):
 
 
 @cli.command()
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 @click.option("--artifacts", "artifacts_dir", default=None, type=click.Path(file_okay=False),
               help="An offline k3s artifact directory: check its images/ archives and write images/SHA256SUMS.")
 def images(inventory_file, artifacts_dir):
@@ -121,14 +134,12 @@ def images(inventory_file, artifacts_dir):
     from homelab import airgap
     from homelab.components.ai_stack import stack_context
     from homelab.stack import helm_render, manifests
-    from homelab.validation import InvalidInventory, load_inventory
+    from homelab.inventory_loading import load_inventory
 
+    inventory = load_inventory(inventory_file)
     try:
-        inventory = load_inventory(inventory_file)
         server = inventory.get_group("gpu_nodes")[0]
         found = helm_render.images(helm_render.render(manifests.wanted(stack_context(server, inventory))))
-    except InvalidInventory as exc:
-        _fail(exc.report())
     except helm_render.RenderError as exc:
         _fail(str(exc))
     if not artifacts_dir:
@@ -148,17 +159,14 @@ def images(inventory_file, artifacts_dir):
 
 
 @cli.command()
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def doctor(inventory_file):
     """Check every device, read-only: what is right, what is wrong and how to fix it."""
     from homelab import doctor as doctor_checks
     from homelab import table
-    from homelab.validation import InvalidInventory, load_inventory
+    from homelab.inventory_loading import load_inventory
 
-    try:
-        inventory = load_inventory(inventory_file)
-    except InvalidInventory as exc:
-        _fail(exc.report())
+    inventory = load_inventory(inventory_file)
     checks = []
     with click.progressbar(list(inventory), label="checking devices", file=sys.stderr,
                            item_show_func=lambda h: h.name if h else "") as hosts:
@@ -174,7 +182,7 @@ def doctor(inventory_file):
 
 @cli.command()
 @click.option("--device", default="macbook", show_default=True, help="Whose token to call with.")
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def smoke(device, inventory_file):
     """End to end through the gateway: models, completion, streamed chat, text and image embeddings."""
     from homelab import devices, smoke as smoke_test, table
@@ -205,14 +213,15 @@ def _passphrase(confirm: bool) -> str:
 
 
 def _server(inventory_file):
-    from homelab.validation import load_inventory, settings_for
+    from homelab.host_settings import settings_for
+    from homelab.inventory_loading import load_inventory
 
     server = load_inventory(inventory_file).get_group("gpu_nodes")[0]
     return server.name, settings_for(server)
 
 
 @cli.command()
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 @click.option("--to", "out_dir", default="backups", show_default=True, help="Directory for the archive.")
 def backup(inventory_file, out_dir):
     """Archive k3s's config, datastore and manifests, Grafana, and the encrypted secrets store."""
@@ -229,7 +238,7 @@ def backup(inventory_file, out_dir):
 
 @cli.command()
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def restore(archive, inventory_file):
     """Put ARCHIVE back: k3s's files and datastore on the server, the secrets store here."""
     from homelab import backup as backups
@@ -291,7 +300,7 @@ def bench(fresh, json_out):
 
 
 @cli.command()
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def scan(inventory_file):
     """Scan the cluster with kubescape and/or trivy, if installed on this machine."""
     import shutil
@@ -349,7 +358,7 @@ GPU_NODE_OPTION = click.option("--node", default=None, help="The GPU node whose 
 
 @gpu.command("pause")
 @GPU_NODE_OPTION
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def gpu_pause(node, inventory_file):
     """Scale the node's engines to zero: the GPU (and WSL's memory) is free for a game;
     the gateway answers 503 meanwhile."""
@@ -358,7 +367,7 @@ def gpu_pause(node, inventory_file):
 
 @gpu.command("resume")
 @GPU_NODE_OPTION
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def gpu_resume(node, inventory_file):
     """Bring the engines back in their start order; says when each answers again."""
     _gpu("resume", inventory_file, node)
@@ -367,7 +376,7 @@ def gpu_resume(node, inventory_file):
 @gpu.command("status")
 @GPU_NODE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def gpu_status(node, as_json, inventory_file):
     """Serving, paused or resuming, since when and by whom; the engines; GPU memory in use."""
     _gpu("status", inventory_file, node, *(["--json"] if as_json else []))
@@ -375,7 +384,7 @@ def gpu_status(node, as_json, inventory_file):
 
 @cli.command()
 @click.argument("node", required=False)
-@click.option("--inventory", "inventory_file", default="inventory.py", show_default=True, help="The inventory.")
+@INVENTORY_OPTION
 def wake(node, inventory_file):
     """Wake a GPU node's PC (default: the k3s server) with Wake-on-LAN, sent by the Le Potato."""
     import shlex
@@ -383,7 +392,8 @@ def wake(node, inventory_file):
 
     from homelab import wake as wol
     from homelab.ssh import ssh_command
-    from homelab.validation import load_inventory, settings_for
+    from homelab.host_settings import settings_for
+    from homelab.inventory_loading import load_inventory
 
     inventory = load_inventory(inventory_file)
     node = node or inventory.get_group("gpu_nodes")[0].name
@@ -401,14 +411,23 @@ def keys():
     """API tokens of the devices (one per device, checked by the gateway)."""
 
 
+def _inventory_and_store(inventory_file):
+    """The inventory, with its tokens unchecked (these commands are how a bad one is
+    replaced), and the secrets store its group data names."""
+    from homelab.host_settings import settings_for
+    from homelab.inventory_checks import secrets_unchecked
+    from homelab.inventory_loading import load_inventory
+
+    with secrets_unchecked():
+        inventory = load_inventory(inventory_file)
+    return inventory, SecretsStore(settings_for(next(iter(inventory))).secrets_file)
+
+
 def _devices_and_store(inventory_file):
     from homelab import devices
-    from homelab.validation import load_inventory, secrets_unchecked, settings_for
 
-    with secrets_unchecked():  # these commands are how a bad token is replaced
-        inventory = load_inventory(inventory_file)
-    first = next(iter(inventory))
-    return devices, devices.api_devices(inventory), SecretsStore(settings_for(first).secrets_file)
+    inventory, store = _inventory_and_store(inventory_file)
+    return devices, devices.api_devices(inventory), store
 
 
 def _device(inventory_file, device):
@@ -418,9 +437,6 @@ def _device(inventory_file, device):
         _fail(f"{device!r} is not a device that uses the API; devices: {', '.join(names)}")
     return devices, store
 
-
-INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
-                                help="The inventory whose devices and secrets store to use.")
 
 
 @keys.command("list")
@@ -492,39 +508,51 @@ def secrets():
     """The local secrets store (never in git, mode 0600)."""
 
 
+FILE_OPTION = click.option("--file", "path", default=None,
+                           help="A secrets store other than the inventory's (secrets_file in group_data/all.py).")
+
+
+def _store(inventory_file, path) -> SecretsStore:
+    return SecretsStore(path) if path else _inventory_and_store(inventory_file)[1]
+
+
 @secrets.command("list")
-@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
-def secrets_list(path):
+@INVENTORY_OPTION
+@FILE_OPTION
+def secrets_list(inventory_file, path):
     """List the names of stored secrets (never their values)."""
-    for name in SecretsStore(path).names():
+    for name in _store(inventory_file, path).names():
         click.echo(name)
 
 
 @secrets.command("show")
 @click.argument("name")
-@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
-def secrets_show(name, path):
+@INVENTORY_OPTION
+@FILE_OPTION
+def secrets_show(name, inventory_file, path):
     """Print secret NAME (e.g. open_webui_admin_password, to log in to Open WebUI)."""
-    store = SecretsStore(path)
+    store = _store(inventory_file, path)
     if name not in store.names():
-        _fail(f"no secret {name!r} in {path} (it is made by the first deploy that needs it)")
+        _fail(f"no secret {name!r} in {store.path} (it is made by the first deploy that needs it)")
     click.echo(store.get(name).reveal())
 
 
 @secrets.command("set")
 @click.argument("name")
-@click.option("--file", "path", default=DEFAULT_SECRETS, show_default=True, help="The secrets store.")
-def secrets_set(name, path):
+@INVENTORY_OPTION
+@FILE_OPTION
+def secrets_set(name, inventory_file, path):
     """Store secret NAME, read from a hidden prompt (or stdin when piped)."""
     hint = SUPPLIED.get(name, "the value")
     value = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass(f"{name} ({hint}): ")
     if not value:
         _fail(f"no value given for {name}")
+    store = _store(inventory_file, path)
     try:
-        SecretsStore(path).set(name, value)
+        store.set(name, value)
     except ValueError as exc:  # a bad name, or a token the gateway could not take
         _fail(str(exc))
-    click.echo(f"stored {name} in {path}")
+    click.echo(f"stored {name} in {store.path}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pyinfra import host
 
 from homelab.components.base import common_base
 from homelab.settings import SshDevice
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 if isinstance(settings_for(host), SshDevice):
     common_base()

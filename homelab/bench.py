@@ -14,7 +14,8 @@ from pathlib import Path
 
 from homelab.ssh import ssh_command
 from homelab.settings import SshDevice, TermuxPhone
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 
 
 def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:

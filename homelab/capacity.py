@@ -134,6 +134,6 @@ def plan(ctx) -> dict[str, NodePlan]:
 def plan_for(inventory) -> dict[str, NodePlan]:
     """Every GPU node's plan for an inventory (from settings alone: no secrets needed)."""
     from homelab.stack.common import StackContext
-    from homelab.validation import settings_for
+    from homelab.host_settings import settings_for
 
     return plan(StackContext(nodes={h.name: settings_for(h) for h in inventory.get_group("gpu_nodes", [])}))

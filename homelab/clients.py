@@ -13,7 +13,7 @@ from homelab import devices, k3s
 from homelab.guards import refuse
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def _scheme(server_cfg) -> str:

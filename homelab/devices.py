@@ -33,7 +33,7 @@ def api_devices(inventory) -> list[str]:
 def owner_devices(inventory, store) -> list[str]:
     """The owner's own phones (`owner_device: True`), unless revoked: they may pause and
     resume the AI side and wake the PC."""
-    from homelab.validation import settings_for
+    from homelab.host_settings import settings_for
 
     return sorted(device_name(h) for h in inventory.get_group("termux_phones", [])
                   if getattr(settings_for(h), "owner_device", False) and not is_revoked(store, device_name(h)))

@@ -23,7 +23,7 @@ from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
 from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
-from homelab.validation import role_of, settings_for
+from homelab.host_settings import role_of, settings_for
 
 DISK_FULL_PERCENT = 90
 MARK = "=====homelab-doctor:"

@@ -236,7 +236,7 @@ def wants(function: Callable[[Any, Any], Query | None]) -> Callable[[Any, Any], 
 
 
 def query_for(host) -> Query:
-    from homelab.validation import settings_for
+    from homelab.host_settings import settings_for
 
     cfg = settings_for(host)
     query = Query()

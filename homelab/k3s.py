@@ -6,7 +6,7 @@ an agent, using the cluster token from the secrets store.
 
 from pyinfra import inventory
 
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 BINARY = "/usr/local/bin/k3s"
 CONFIG_DIR = "/etc/rancher/k3s"

@@ -1,7 +1,7 @@
 """The secrets store of the host being deployed (path from its data)."""
 
 from homelab.secrets import SecretsStore
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def store_for(host) -> SecretsStore:

@@ -4,7 +4,8 @@ tests/components/test_cluster_render.py."""
 
 from homelab import capacity
 from homelab.stack.common import PodPlan, Resources, cpu_quantity
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT
 
 

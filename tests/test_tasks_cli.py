@@ -38,7 +38,7 @@ def test_secrets_set_refuses_a_token_the_gateway_could_not_carry(tmp_path):
 
 
 MINI_INVENTORY = """
-from homelab.validation import check_inventory_file
+from homelab.inventory_loading import check_inventory_file
 gpu_nodes = [("gpu-node", {"lan_address": "192.168.1.50"})]
 le_potato = [("potato", {"lan_address": "192.168.1.60"})]
 termux_phones = [("pixel", {})]
@@ -51,7 +51,8 @@ check_inventory_file(__file__)
 def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monkeypatch):
     """The check before connecting names `keys rotate` as the fix: it must run."""
     from homelab.secrets import TOKEN, SecretsStore
-    from homelab.validation import load_inventory
+    from homelab.inventory_checks import InvalidInventory
+    from homelab.inventory_loading import load_inventory
 
     shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
     store = tmp_path / "secrets.yaml"
@@ -61,7 +62,7 @@ def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monk
         handle.write(f"\nsecrets_file = {str(store)!r}\n")
     (tmp_path / "inventory.py").write_text(MINI_INVENTORY)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit):
+    with pytest.raises(InvalidInventory, match="keys rotate ipad"):
         load_inventory("inventory.py")
     shown = CliRunner().invoke(cli, ["keys", "show", "ipad"])
     assert shown.exit_code == 1 and "keys rotate ipad" in shown.output and "Quote'd" not in shown.output
@@ -69,3 +70,32 @@ def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monk
     assert rotated.exit_code == 0, rotated.output
     assert TOKEN.fullmatch(SecretsStore(store).get("device_token.ipad").reveal())
     load_inventory("inventory.py")  # checked again, and fine
+
+
+def test_secrets_commands_use_the_inventorys_store(tmp_path, monkeypatch):
+    """`secrets` finds the store where group data puts it (secrets_file), like the deploys."""
+    from homelab.secrets import SecretsStore
+
+    shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    store = tmp_path / "vault" / "lab-secrets.yaml"
+    with open(tmp_path / "group_data" / "all.py", "a") as handle:
+        handle.write(f"\nsecrets_file = {str(store)!r}\n")
+    (tmp_path / "inventory.py").write_text(MINI_INVENTORY)
+    monkeypatch.chdir(tmp_path)
+    stored = CliRunner().invoke(cli, ["secrets", "set", "hf_token"], input="hf_" + "x" * 34 + "\n")
+    assert stored.exit_code == 0 and str(store) in stored.output, stored.output
+    assert SecretsStore(store).get("hf_token").reveal() == "hf_" + "x" * 34
+    assert not (tmp_path / ".secrets").exists()
+    listed = CliRunner().invoke(cli, ["secrets", "list"])
+    assert listed.exit_code == 0 and listed.output.split() == ["hf_token"], listed.output
+
+
+def test_bad_inventory_data_ends_a_task_with_the_report(tmp_path, monkeypatch):
+    shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    with open(tmp_path / "group_data" / "all.py", "a") as handle:
+        handle.write("\ntimezone = 'not a zone!'\n")
+    (tmp_path / "inventory.py").write_text(MINI_INVENTORY)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["plan"])
+    assert result.exit_code == 1 and "key 'timezone'" in result.output and "Traceback" not in result.output, \
+        result.output

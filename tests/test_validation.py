@@ -20,7 +20,7 @@ HOSTS = {
     "pixel": {"lan_address": "192.168.1.70"},
 }
 INVENTORY = """
-from homelab.validation import check_inventory_file
+from homelab.inventory_loading import check_inventory_file
 gpu_nodes = [("gpu-node", {gpu_node})]
 le_potato = [("potato", {potato})]
 termux_phones = [("pixel", {pixel})]
@@ -59,7 +59,8 @@ def sentinel():
     listener.sock.close()
 
 
-def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=None, extra="", env=None, secrets=None):
+def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=None, extra="", env=None, secrets=None,
+             cli_args=()):
     """Run deploys/base.py on a project copy with the given mistakes (`env`: environment
     variables for pyinfra; `secrets`: the copy's secrets store, next to its inventory,
     where run_deploy checks that no value is printed)."""
@@ -88,7 +89,7 @@ def run_with(tmp_path, sentinel, host_changes=None, group_lines=None, replace=No
                 data[key] = value
         hosts[name.replace("-", "_")] = repr(data)
     (tmp_path / "inventory.py").write_text(INVENTORY.format(extra=extra, **hosts))
-    return run_deploy("base", tmp_path / "inventory.py", cwd=tmp_path, timeout=120, env=env)
+    return run_deploy("base", tmp_path / "inventory.py", *cli_args, cwd=tmp_path, timeout=120, env=env)
 
 
 def assert_refused(run, sentinel, *fragments):
@@ -319,3 +320,19 @@ def test_bad_input_is_refused_before_any_host_is_touched(tmp_path, sentinel, cas
 def test_every_problem_is_reported_at_once(tmp_path, sentinel):
     run = run_with(tmp_path, sentinel, host_changes={"potato": {"lan_address": "nope"}, "pixel": {"ssh_port": 0}})
     assert_refused(run, sentinel, "the inventory has 2 problems", "host 'potato'", "host 'pixel'")
+
+
+def test_data_overrides_are_checked_like_group_data(tmp_path, sentinel):
+    """`--data key=value` on pyinfra's command line: the same check, the same report,
+    pointing at the option (the inventory is built once, with the overrides in it)."""
+    run = run_with(tmp_path, sentinel, cli_args=("--data", "gateway_port=eighty", "--data", "timezone=Europe/Nowhere!",
+                                                 "--data", "gatway_tls=true"))
+    assert_refused(run, sentinel, "key 'gateway_port': must be a whole number, got str 'eighty'",
+                   "in the --data option of this command", "key 'timezone'",
+                   "key 'gatway_tls': is not a setting of any device",
+                   "did you mean 'gateway_tls'? fix the --data option of this command")
+
+
+def test_good_data_overrides_reach_the_deploy(tmp_path, sentinel):
+    run = run_with(tmp_path, sentinel, cli_args=("--data", "gateway_port=8081", "--user", "owner"))
+    assert "problem" not in run.stderr and "Connecting to hosts" in run.stderr

@@ -17,7 +17,7 @@ from homelab.secrets import Secret
 from homelab.secrets_access import store_for
 from homelab.stack import gateway, manifests
 from homelab.stack.common import StackContext
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def stack_context(host_, inventory_) -> StackContext:

@@ -17,7 +17,7 @@ from homelab.operations import ManagedFile, apt_installed, directory_in_place, f
 from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 CONF_DIR = "/etc/apt-cacher-ng"
 DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"

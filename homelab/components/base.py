@@ -18,7 +18,7 @@ from homelab.operations import (ManagedFile, file_absent, file_merged, files_in_
                                 link_in_place)
 from homelab.rendering import render
 from homelab.settings import SshDevice
-from homelab.validation import role_of, settings_for
+from homelab.host_settings import role_of, settings_for
 
 MARKER = "/etc/homelab-managed"
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/01homelab-proxy"

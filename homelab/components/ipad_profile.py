@@ -18,7 +18,7 @@ from homelab import clients, devices, k3s
 from homelab.operations import local_directory, local_file
 from homelab.rendering import render
 from homelab.secrets import Secret
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 CA_NAME = "homelab gateway root CA"
 

@@ -22,7 +22,7 @@ from homelab.operations import ManagedFile, directory_in_place, files_in_place, 
 from homelab.settings import GpuNode
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def binary_name(arch: str) -> str:

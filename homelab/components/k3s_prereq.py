@@ -13,7 +13,7 @@ from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import GpuNode
 from homelab.secrets_access import store_for
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"
           "# k3s when it changes. Change group_data/gpu_nodes.py instead.\n")

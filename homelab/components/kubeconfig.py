@@ -15,7 +15,7 @@ from pyinfra.api import FunctionCommand, OperationError, StringCommand, deploy, 
 from homelab import host_state, k3s
 from homelab.host_state import Query
 from homelab.settings import GpuNode
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def merge_kubeconfig(existing: dict | None, k3s_config: dict, name: str, server: str) -> dict:

@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 
 from homelab import clients
 from homelab.operations import local_directory, local_file, local_line
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 @deploy("MacBook client")

@@ -10,7 +10,7 @@ from homelab.operations import ManagedFile, apt_installed, directory_in_place, f
 from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.validation import role_of, settings_for
+from homelab.host_settings import role_of, settings_for
 
 SERVICE = "prometheus-node-exporter"
 DROP_IN = f"/etc/systemd/system/{SERVICE}.service.d"

@@ -14,7 +14,7 @@ from homelab.rendering import render
 from homelab.secrets import Secret
 from homelab.secrets_access import store_for
 from homelab.settings import TermuxPhone
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"

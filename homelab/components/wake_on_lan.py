@@ -15,7 +15,7 @@ from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import LePotato
 from homelab.paths import FILES
 from homelab.secrets_access import store_for
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 
 def wake_config(inventory_) -> dict:

@@ -17,7 +17,7 @@ from homelab.k3s import server_host
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
 from homelab.settings import GpuNode
-from homelab.validation import settings_for
+from homelab.host_settings import settings_for
 
 WSLCONFIG = ".wslconfig"
 WSL_CONF = "/etc/wsl.conf"

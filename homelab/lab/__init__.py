@@ -22,7 +22,7 @@ from pathlib import Path
 
 from homelab.lab import apt_proxy, machine, network, rootfs, stand_ins
 from homelab.lab.machine import MachineSpec
-from homelab.validation import load_inventory
+from homelab.inventory_loading import load_inventory
 from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_recorded_process, why_lab_cannot_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ class Lab:
             "Same groups and host names as inventory.py; lab addresses, the lab's SSH key and pinned",
             'host keys. Run any deploy against the lab: pyinfra .lab/inventory.py deploys/<x>.py"""',
             "",
-            "from homelab.validation import check_inventory_file",
+            "from homelab.inventory_loading import check_inventory_file",
             "",
         ]
         groups = [g for g in inventory.groups if g not in ("all", "inventory", "@render", "@local")]

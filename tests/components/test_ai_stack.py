@@ -11,7 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from tests.charts import keys_outside, values_index, values_schema
 from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs, inventory_variant,
                            landed_manifests, planned_commands)

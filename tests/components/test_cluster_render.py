@@ -23,7 +23,8 @@ import yaml
 from homelab import capacity
 from homelab.stack import device_plugin, helm_render
 from homelab.stack.common import StackContext
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from tests.cluster_model import pods_on, quantity
 from tests.support import PROJECT_ROOT, landed_manifests
 

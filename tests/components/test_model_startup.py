@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from homelab.stack import helm_render, model_cache
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT, assert_converges, inventory_variant, landed_manifests
 
 pytestmark = pytest.mark.lab

@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from homelab.secrets import SecretsStore
-from homelab.validation import load_inventory, settings_for
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT, assert_idempotent, assert_repairs
 
 pytestmark = pytest.mark.lab

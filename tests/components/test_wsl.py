@@ -45,7 +45,7 @@ def test_wslconfig_gets_the_plan_and_keeps_the_owners_keys(lab, converged_gpu_no
     """The lab's Windows drive stand-in starts with the owner's own .wslconfig (CRLF, keys of
     their own, a `memory` of theirs): the deploy merges its keys in and leaves the rest."""
     from homelab import capacity
-    from homelab.validation import load_inventory
+    from homelab.inventory_loading import load_inventory
     from tests.support import PROJECT_ROOT
 
     plan = capacity.plan_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT))["gpu-node"]

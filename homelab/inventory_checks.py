@@ -1,21 +1,15 @@
-"""Check every host's merged data before pyinfra connects to anything.
-
-inventory.py calls `check_inventory_file(__file__)` as its last line. That runs while
-pyinfra loads the inventory, before it connects to a host: bad data ends the run with
-one message per problem (host, key, what is wrong, how to fix it) and nothing is touched.
-Deploys then read typed settings with `settings_for(host)`.
+"""The inventory's checks: every host's merged data against its role's schema, and the
+checks across hosts (names, addresses, the GPU plans, tokens). Each problem names the
+host, the key, what is wrong and how to fix it, in the file where the value is set.
+homelab.inventory_loading runs them once, before pyinfra connects to anything.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import sys
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +17,7 @@ from pydantic import ValidationError
 
 from homelab import devices
 from homelab.secrets import MissingSecret, SecretsStore, env_name, token_fix, token_problem
+from homelab.host_settings import remember, role_data, role_of
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
@@ -87,12 +82,9 @@ class InvalidInventory(Exception):
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
-def role_of(host) -> str | None:
-    roles = sorted({group for group in host.groups if group in ROLE_SCHEMAS})
-    return roles[0] if len(roles) == 1 else None
-
-
 def _source_of(inventory, host, key: str, inventory_name: str) -> str:
+    if key in inventory.override_data:
+        return "the --data option of this command"
     if key in inventory.get_host_data(host.name):
         return f"the host's entry in {inventory_name}"
     for group in reversed(host.groups):
@@ -160,7 +152,7 @@ def _validate_host(inventory, host, inventory_name: str) -> tuple[Common | None,
                     f"list it in exactly one of those groups in {inventory_name}")
         ]
     schema = ROLE_SCHEMAS[role]
-    data = host.data.dict()
+    data = role_data(host, role)
     known = sorted(f.alias or name for name, f in schema.model_fields.items())
     try:
         return schema.model_validate(data), []
@@ -328,6 +320,20 @@ def _secret_checks(inventory, settings: dict[str, Common]) -> list[Problem]:
     return problems
 
 
+def _override_checks(inventory) -> list[Problem]:
+    """A `--data` key no device has a setting for is a typo (the others apply to the
+    devices that know them)."""
+    known = sorted({f.alias or name for schema in ROLE_SCHEMAS.values() for name, f in schema.model_fields.items()})
+    problems = []
+    for key in inventory.override_data:
+        if key not in known and not key.startswith("_"):  # _sudo and friends are pyinfra's own
+            close = difflib.get_close_matches(key, known, n=1)
+            problems.append(Problem("(all)", key, "is not a setting of any device",
+                                    f"did you mean '{close[0]}'? fix the --data option of this command" if close
+                                    else "remove it from the --data option of this command"))
+    return problems
+
+
 def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[str, Common]:
     """Typed settings of every host, or InvalidInventory listing every problem."""
     settings: dict[str, Common] = {}
@@ -337,63 +343,11 @@ def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[
         problems.extend(host_problems)
         if cfg is not None:
             settings[host.name] = cfg
+            remember(host, cfg)
     problems.extend(_cross_checks(settings))
     problems.extend(_name_checks(inventory, inventory_name))
+    problems.extend(_override_checks(inventory))
     problems.extend(_secret_checks(inventory, settings))
     if problems:
         raise InvalidInventory(problems)
     return settings
-
-
-def load_inventory(inventory_file: str | os.PathLike, cwd: str | os.PathLike | None = None):
-    """pyinfra's inventory from `inventory_file`, built exactly as its CLI builds it."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory_from_files
-
-    def build():
-        return make_inventory_from_files(str(inventory_file), cwd=str(cwd or os.getcwd()))
-
-    if ctx_state.isset():
-        return build()
-    with ctx_state.use(State()):
-        return build()
-
-
-_loading = False
-
-
-def check_inventory_file(inventory_file: str) -> None:
-    """Validate the inventory pyinfra is loading; exit with the report on bad data.
-
-    Builds the inventory the way pyinfra's CLI does (same group_data lookup, same
-    precedence) so that what is checked is exactly what the deploys will see. The
-    inventory file is executed once more by that, hence the guard.
-    """
-    global _loading
-    if _loading:
-        return
-    _loading = True
-    try:
-        inventory = load_inventory(inventory_file)
-        validate_inventory(inventory, Path(inventory_file).name)
-    except InvalidInventory as exc:
-        print(exc.report(), file=sys.stderr)
-        raise SystemExit(2)
-    finally:
-        _loading = False
-
-
-# Per Host object, not per name: tasks and tests load several inventories in one process.
-_settings_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def settings_for(host) -> Common:
-    """The typed settings of a host (validated already when the inventory was loaded)."""
-    real = host._get_module() if hasattr(host, "_get_module") else host  # pyinfra's context proxy
-    if real not in _settings_cache:
-        role = role_of(real)
-        if role is None:
-            raise InvalidInventory([Problem(real.name, "(groups)", "is in no device group", "see inventory.py")])
-        _settings_cache[real] = ROLE_SCHEMAS[role].model_validate(real.data.dict())
-    return _settings_cache[real]
