@@ -7,11 +7,17 @@ pyinfra 3.10.0 still uses inspect.stack() there (src/pyinfra/api/util.py)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyinfra
-from pyinfra.api import operation as operation_module
 from pyinfra.api.util import PYINFRA_INSTALL_DIR
+
+# the module: pyinfra.api re-exports the `operation` decorator under the same name
+operation_module = importlib.import_module("pyinfra.api.operation")
 
 
 def operation_order(state) -> list[int]:
@@ -34,3 +40,17 @@ def operation_order(state) -> list[int]:
 
 def install() -> None:
     operation_module.get_operation_order_from_stack = operation_order  # type: ignore[assignment]
+
+
+@contextmanager
+def distinct_call(host, position: int, key: str) -> Iterator[None]:
+    """An operation called from a loop whose items differ between hosts. pyinfra tells
+    repeated calls from one line apart by a per-host counter, so when one host skips an
+    item its next file shares a hash with another host's different file and the results
+    of the two are reported together. `position` keeps the written order; `key` (what
+    the call is about, say a path) makes the hash the same only for the same thing."""
+    host.loop_position.extend([position, zlib.crc32(key.encode())])
+    try:
+        yield
+    finally:
+        del host.loop_position[-2:]

@@ -364,10 +364,15 @@ def files_in_place(*managed: ManagedFile | None, known: dict[str, dict | None]) 
     """All of a component's files, judged against `known` (the host's probe: its
     `files`), one file_in_place operation each, in order (None entries are skipped).
     Returns each file's operation."""
-    wanted = [m for m in managed if m is not None]
-    # a file the probe was not asked about is a KeyError here, not an upload on every run
-    return {m: file_in_place(name=m.name, dest=m.dest, content=m.content, known=known[m.dest], mode=m.mode,
-                             user=m.user, group=m.group, from_secrets=m.from_secrets) for m in wanted}
+    done = {}
+    for position, m in enumerate(managed):
+        if m is None:
+            continue
+        with op_order.distinct_call(host, position, m.dest):
+            # a file the probe was not asked about is a KeyError here, not an upload on every run
+            done[m] = file_in_place(name=m.name, dest=m.dest, content=m.content, known=known[m.dest], mode=m.mode,
+                                    user=m.user, group=m.group, from_secrets=m.from_secrets)
+    return done
 
 
 @operation()

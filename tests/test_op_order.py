@@ -2,10 +2,13 @@
 
 from types import SimpleNamespace
 
+import importlib
+
 import pyinfra
 import pytest
-from pyinfra.api import operation as operation_module
 from pyinfra.api import util
+
+operation_module = importlib.import_module("pyinfra.api.operation")
 
 from homelab import op_order
 
@@ -42,3 +45,19 @@ def test_installed_for_every_operation():
     import homelab.operations  # noqa: F401  (installs it)
 
     assert operation_module.get_operation_order_from_stack is op_order.operation_order
+
+
+def test_a_skipped_item_does_not_pair_different_files(monkeypatch):
+    """One host skips the first file of a loop: its second file must not share the
+    operation (and the reported result) with the other host's first file."""
+    monkeypatch.setattr(pyinfra, "is_cli", True)
+    state = SimpleNamespace(current_deploy_filename=None, current_op_file_number=0)
+    hashes = {}
+    for name, files in {"potato": [(0, "/etc/hostname"), (1, "/etc/timezone")], "gpu-node": [(1, "/etc/timezone")]}.items():
+        host = SimpleNamespace(loop_position=[], op_hash_order=[])
+        for position, path in files:
+            with op_order.distinct_call(host, position, path):
+                hashes[name, path] = operation_module.solve_operation_consistency({path}, state, host)[1]
+        assert host.loop_position == []
+    assert hashes["potato", "/etc/timezone"] == hashes["gpu-node", "/etc/timezone"]
+    assert hashes["potato", "/etc/hostname"] != hashes["gpu-node", "/etc/timezone"]
