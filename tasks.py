@@ -255,8 +255,10 @@ def restore(archive, inventory_file):
 @cli.command()
 @click.option("--fresh/--no-fresh", default=True, show_default=True,
               help="Reset every lab host first, to time a converge from scratch.")
+@click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="No-op re-runs to time (the median counts).")
 @click.option("--json-out", default="build/bench.json", show_default=True, help="Where to write the results.")
-def bench(fresh, json_out):
+def bench(fresh, rounds, json_out):
     """Time the whole site on the lab: fresh converge, no-op re-run, commands per host, SSH floor."""
     import json as json_lib
 
@@ -274,15 +276,18 @@ def bench(fresh, json_out):
     site = PROJECT_ROOT / "deploys" / "site.py"
     click.echo("converging the site", err=True)
     converge = benchmark.timed_run(lab.inventory_file, site, PROJECT_ROOT)
-    click.echo("re-running it (no-op)", err=True)
-    noop = benchmark.timed_run(lab.inventory_file, site, PROJECT_ROOT)
-    floor = benchmark.ssh_floor(lab.inventory_file)
+    click.echo(f"re-running it {rounds} times (no-op)", err=True)
+    noop = benchmark.timed_runs(lab.inventory_file, site, PROJECT_ROOT, rounds)
+    floor = benchmark.ssh_floor(lab.inventory_file, rounds=5)
+    # the issue's yardstick: a drift check should cost a few SSH round trips, not dozens
+    noop["ratio_to_ssh_floor"] = round(noop["seconds"] / benchmark.median(list(floor.values())), 1)
     hosts = sorted(set(converge["commands"]) | set(noop["commands"]))
     rows = [[h, str(converge["commands"].get(h, 0)), str(noop["commands"].get(h, 0)),
              f"{floor[h] * 1000:.0f} ms" if h in floor else "-"] for h in hosts]
     click.echo(table.render(["host", "commands (converge)", "commands (no-op)", "floor: one SSH round trip"], rows))
     click.echo(f"converge: {converge['seconds']} s ({converge['changes']} changes); "
-               f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes)")
+               f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes, median of {rounds}) = "
+               f"{noop['ratio_to_ssh_floor']} x the SSH floor")
     click.echo("game mode on the lab's stand-in engines", err=True)
     game = benchmark.game_mode(lab, lab.inventory_file)
     click.echo(f"game mode ({game['engines']} stand-in engines: each answers {game['start_seconds']} s after the one "

@@ -30,8 +30,20 @@ def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:
             started = time.monotonic()
             subprocess.run(ssh_command(cfg, host.name, "true"), capture_output=True, timeout=60)
             times.append(time.monotonic() - started)
-        floors[host.name] = sorted(times)[len(times) // 2]
+        floors[host.name] = median(times)
     return floors
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def timed_runs(inventory_file: Path, deploy: Path, cwd: Path, rounds: int) -> dict:
+    """`rounds` runs of the same deploy: the last run's figures, with the median time."""
+    runs = [timed_run(inventory_file, deploy, cwd) for _ in range(rounds)]
+    return {**runs[-1], "seconds": median([r["seconds"] for r in runs]), "rounds": [r["seconds"] for r in runs],
+            "exit": max(r["exit"] for r in runs), "changes": max(r["changes"] or 0 for r in runs)}
 
 
 def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
