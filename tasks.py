@@ -24,8 +24,9 @@ from pathlib import Path
 
 import click
 
+from homelab import k3s
 from homelab.lab import Lab, LabError
-from homelab.secrets import SUPPLIED, BadSecret, SecretsStore
+from homelab.secrets_store import SUPPLIED, BadSecret, SecretsStore
 
 INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
                                 help="The inventory (its devices, and where its secrets store is).")
@@ -110,7 +111,7 @@ def plan(inventory_file):
 
     # a plan that does not fit is part of the inventory's report already
     inventory = load_inventory(inventory_file)
-    nodes = {host.name: settings_for(host, GpuNode) for host in inventory.get_group("gpu_nodes", [])}
+    nodes = {host.name: settings_for(host, GpuNode) for host in k3s.gpu_nodes(inventory)}
     ctx = StackContext(nodes=nodes)
     fits = True
     for name, node_plan in capacity.plan(ctx).items():
@@ -138,7 +139,7 @@ def images(inventory_file, artifacts_dir):
 
     inventory = load_inventory(inventory_file)
     try:
-        server = inventory.get_group("gpu_nodes")[0]
+        server = k3s.server_host(inventory)
         found = helm_render.images(helm_render.render(manifests.wanted(stack_context(server, inventory))))
     except helm_render.RenderError as exc:
         _fail(str(exc))
@@ -216,7 +217,7 @@ def _server(inventory_file):
     from homelab.host_settings import settings_for
     from homelab.inventory_loading import load_inventory
 
-    server = load_inventory(inventory_file).get_group("gpu_nodes")[0]
+    server = k3s.server_host(load_inventory(inventory_file))
     return server.name, settings_for(server)
 
 
@@ -401,8 +402,8 @@ def wake(node, inventory_file):
     from homelab.inventory_loading import load_inventory
 
     inventory = load_inventory(inventory_file)
-    node = node or inventory.get_group("gpu_nodes")[0].name
-    if node not in [h.name for h in inventory.get_group("gpu_nodes")] or not settings_for(inventory.get_host(node)).wol_mac:
+    node = node or k3s.server_host(inventory).name
+    if node not in [h.name for h in k3s.gpu_nodes(inventory)] or not settings_for(inventory.get_host(node)).wol_mac:
         _fail(f"{node} is not a GPU node with a wol_mac (set it in its entry in inventory.py)")
     potatoes = inventory.get_group("le_potato", [])
     if not potatoes:
@@ -502,6 +503,8 @@ def keys_show(device, inventory_file):
     devices, store = _device(inventory_file, device)
     if devices.is_revoked(store, device):
         _fail(f"{device} is revoked")
+    if not store.has(devices.token_key(device)):
+        _fail(f"{device} has no token yet: python tasks.py keys create {device} (or deploy its client)")
     try:
         click.echo(store.get(devices.token_key(device)).reveal())
     except BadSecret as exc:

@@ -13,14 +13,14 @@ from homelab.components.base import common_base
 from homelab.components.gpu_check import gpu_check
 from homelab.components.gpu_mode import gpu_mode_tools
 from homelab.components.k3s_install import k3s_install
-from homelab.components.k3s_prereq import k3s_prereq
+from homelab.components.k3s_config import k3s_config
 from homelab.components.kubeconfig import kubeconfig
 from homelab.components.nvidia_toolkit import nvidia_container_toolkit
 from homelab.components.wsl import wsl
 
 if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     nvidia_container_toolkit()
-    config_changes = k3s_prereq()  # None: refused (a cluster this machine's secrets store does not know)
+    config_changes = k3s_config()  # None: refused (a cluster this machine's secrets store does not know)
     if config_changes is not None and k3s_install(config_changes=config_changes) and k3s.role(host) == "server":
         kubeconfig()
         stack = stack_context(host, inventory)

@@ -38,6 +38,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from homelab import k3s
+from homelab.local_files import write_private
 from homelab.ssh import ssh_command
 
 FORMAT = 2
@@ -136,7 +137,7 @@ def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: s
                           indent=2).encode()
     out_dir.mkdir(parents=True, exist_ok=True)
     archive = out_dir / f"homelab-{stamp}.tar"
-    _write_private(archive, _tar({"manifest.json": manifest, "manifest.hmac": _sign(mac_key, manifest).encode(),
+    write_private(archive, _tar({"manifest.json": manifest, "manifest.hmac": _sign(mac_key, manifest).encode(),
                                   **members}))
     return archive
 
@@ -149,22 +150,6 @@ def _tar(members: dict[str, bytes]) -> bytes:
             info.size, info.mode = len(data), 0o600
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically: a 0600 file next to `path`, synced, then renamed over it."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read(archive: Path) -> dict[str, bytes]:
@@ -250,5 +235,5 @@ def restore(archive: Path, cfg, server_name: str, secrets_file: Path, passphrase
                           f"{proc.stderr.decode(errors='replace').strip()[-400:] or 'no message'}; k3s was started "
                           "again; the secrets store here is unchanged")
     log("secrets store: decrypted and written (mode 0600)")
-    _write_private(secrets_file, secrets)
+    write_private(secrets_file, secrets)
     return manifest

@@ -12,8 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from homelab import k3s
 from homelab.ssh import ssh_command
-from homelab.settings import SshDevice, TermuxPhone
+from homelab.settings import DebianHost, TermuxPhone
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 
@@ -23,7 +24,7 @@ def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:
     floors = {}
     for host in load_inventory(inventory_file):
         cfg = settings_for(host)
-        if not isinstance(cfg, (SshDevice, TermuxPhone)):
+        if not isinstance(cfg, (DebianHost, TermuxPhone)):
             continue
         times = []
         for _ in range(rounds):
@@ -70,7 +71,7 @@ def game_mode(lab, inventory_file: Path, start_seconds: float = 2, stop_seconds:
     from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
 
     inventory = load_inventory(inventory_file)
-    server = inventory.get_group("gpu_nodes")[0]
+    server = k3s.server_host(inventory)
     cfg = settings_for(server)
     engines = engine_deployments(inventory)
     lab.seed_stand_in_cluster(stand_in_cluster(engines, cfg.stack_namespace, start_seconds, stop_seconds))

@@ -133,7 +133,8 @@ def plan(ctx) -> dict[str, NodePlan]:
 
 def plan_for(inventory) -> dict[str, NodePlan]:
     """Every GPU node's plan for an inventory (from settings alone: no secrets needed)."""
-    from homelab.stack.common import StackContext
+    from homelab import k3s
     from homelab.host_settings import settings_for
+    from homelab.stack.common import StackContext
 
-    return plan(StackContext(nodes={h.name: settings_for(h) for h in inventory.get_group("gpu_nodes", [])}))
+    return plan(StackContext(nodes={h.name: settings_for(h) for h in k3s.gpu_nodes(inventory)}))

@@ -11,8 +11,8 @@ import yaml
 
 from homelab import devices, k3s
 from homelab.guards import refuse
-from homelab.secrets import Secret
-from homelab.secrets_access import store_for
+from homelab.secrets_store import Secret
+from homelab.host_settings import secrets_store
 from homelab.host_settings import settings_for
 
 
@@ -48,13 +48,13 @@ def open_webui_url() -> str | None:
 
 def device_token(host) -> Secret | None:
     """The device's API token, or None (and the host refused) when it is revoked."""
-    store = store_for(host)
+    store = secrets_store(host)
     name = devices.device_name(host)
     if devices.is_revoked(store, name):
         refuse(f"the API token of {name} is revoked: `python tasks.py keys create {name}`, deploy the GPU node, "
                "then the clients")
         return None
-    return store.get(devices.token_key(name))
+    return store.get_or_make(devices.token_key(name))
 
 
 def _double_quoted(value: str) -> str:

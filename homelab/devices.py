@@ -58,7 +58,7 @@ def is_revoked(store, device: str) -> bool:
 
 def active_tokens(store, devices: list[str]) -> dict[str, str]:
     """device -> token for every device not revoked (tokens made on first use)."""
-    return {d: store.get(token_key(d)).reveal() for d in devices if not is_revoked(store, d)}
+    return {d: store.get_or_make(token_key(d)).reveal() for d in devices if not is_revoked(store, d)}
 
 
 def fingerprint(token: str) -> str:
@@ -68,7 +68,7 @@ def fingerprint(token: str) -> str:
 def rotate(store, device: str) -> None:
     store.delete(revoked_key(device))
     store.delete(token_key(device))
-    store.get(token_key(device))
+    store.get_or_make(token_key(device))
 
 
 def revoke(store, device: str) -> None:

@@ -19,7 +19,7 @@ from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab import host_state
 from homelab.host_state import Query
-from homelab.settings import GpuNode, LePotato, SshDevice, TermuxPhone
+from homelab.settings import GpuNode, LePotato, DebianHost, TermuxPhone
 from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
@@ -149,7 +149,7 @@ def gateway_check(device: str, cfg: GpuNode) -> Check:
 def host_checks(host) -> list[Check]:
     cfg = settings_for(host)
     device = host.name
-    if not isinstance(cfg, (SshDevice, TermuxPhone)):
+    if not isinstance(cfg, (DebianHost, TermuxPhone)):
         return []
     proc = subprocess.run(ssh_command(cfg, host.name, probe_script(cfg)), capture_output=True, text=True, timeout=60)
     if proc.returncode == 255:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from homelab.secrets import Secret
+from homelab.secrets_store import Secret
 
 TOOL = "/usr/local/bin/homelab-gpu"
 REMOTE = "/usr/local/bin/homelab-gpu-remote"
@@ -65,7 +65,7 @@ def _new_private_key() -> str:
 
 def remote_key(store, device: str) -> RemoteKey:
     """The device's game-mode key pair (made on first use, kept in the secrets store)."""
-    private = store.get(key_name(device), generate=_new_private_key)
+    private = store.get_or_make(key_name(device), generate=_new_private_key)
     loaded = serialization.load_ssh_private_key(private.reveal().encode(), password=None)
     public = loaded.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                               serialization.PublicFormat.OpenSSH).decode()

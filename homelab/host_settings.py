@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 from pyinfra.context import ctx_host
 
 import pyinfra
+from homelab.secrets_store import SecretsStore
 from homelab.settings import ROLE_SCHEMAS, Common
 
 Kind = TypeVar("Kind", bound=Common)
@@ -60,3 +61,9 @@ def settings_for(host: Any, kind: type[Common] = Common) -> Common:
     if not isinstance(cfg, kind):
         raise TypeError(f"host {host.name!r} is a {type(cfg).__name__}, not a {kind.__name__}")
     return cfg
+
+
+def secrets_store(host: Any) -> SecretsStore:
+    """The secrets store of a host being deployed (`secrets_file` in its data). A deploy
+    never writes it while planning: secrets it makes wait for the first upload."""
+    return SecretsStore(settings_for(host).secrets_file, defer_new=True)

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from homelab import devices
-from homelab.secrets import MissingSecret, SecretsStore, env_name, token_fix, token_problem
+from homelab import devices, k3s
+from homelab.secrets_store import MissingSecret, SecretsStore, env_name, token_fix, token_problem
 from homelab.host_settings import remember, role_data, role_of
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
@@ -296,7 +296,7 @@ def _secret_checks(inventory, settings: dict[str, Common]) -> list[Problem]:
         if host.name in settings and _is_api_client(host):
             device = devices.device_name(host)
             wanted.append((host.name, devices.token_key(device)))
-    servers = inventory.get_group("gpu_nodes", [])
+    servers = k3s.gpu_nodes(inventory)[:1]
     if servers and servers[0].name in settings:
         wanted.append((servers[0].name, "litellm_master_key"))
     problems = []

@@ -18,9 +18,20 @@ MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 TOKEN_SECRET = "k3s_token"
 
 
+GPU_NODES = "gpu_nodes"
+
+
+def gpu_nodes(inventory_=None) -> list:
+    """The cluster's nodes, server first (of `inventory_`; default: the running deploy's)."""
+    return list((inventory_ or inventory).get_group(GPU_NODES, []))
+
+
 def server_host(inventory_=None):
-    """The k3s server: the first GPU node of `inventory_` (default: the running deploy's)."""
-    return (inventory_ or inventory).get_group("gpu_nodes")[0]
+    """The k3s server: the first GPU node."""
+    nodes = gpu_nodes(inventory_)
+    if not nodes:
+        raise LookupError("the inventory has no gpu_nodes group: the k3s server is its first host")
+    return nodes[0]
 
 
 def role(host) -> str:

@@ -17,7 +17,8 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
 from homelab import op_order
-from homelab.secrets import Secret, persist_pending
+from homelab.local_files import write_private
+from homelab.secrets_store import Secret, persist_pending
 
 op_order.install()
 
@@ -133,14 +134,7 @@ def stop_host(reason: str):
 
 def _write_local(path: str, body: bytes, mode: int) -> bool:
     persist_pending()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(body)
-    os.chmod(tmp, mode)
-    os.replace(tmp, target)
+    write_private(path, body, mode=mode, dir_mode=None)
     return True
 
 

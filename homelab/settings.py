@@ -221,13 +221,15 @@ class Common(Strict):
     models: Annotated[list[CatalogueModel], Field(min_length=1)]
 
 
-class SshDevice(Common):
-    """A device pyinfra manages over SSH with root rights."""
+class DebianHost(Common):
+    """A Debian-like machine with systemd and apt, managed as root over SSH (the GPU node's
+    Ubuntu in WSL2, the Le Potato's Armbian). The Termux phone is reached over SSH too,
+    but has neither root nor systemd: it is a TermuxPhone."""
 
     lan_address: IPAddress  # required: other devices and the lab's allowlist use it
 
 
-class GpuNode(SshDevice):
+class GpuNode(DebianHost):
     """group_data/gpu_nodes.py"""
 
     wsl: bool | None = None
@@ -292,7 +294,7 @@ class GpuNode(SshDevice):
     prometheus_retention: Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
 
 
-class LePotato(SshDevice):
+class LePotato(DebianHost):
     """group_data/le_potato.py"""
 
     node_exporter_port: Port

@@ -15,7 +15,7 @@ from homelab import backup, host_state
 from homelab.clients import env_file
 from homelab.doctor import _disk_check, parse_sections, probe_script, ssh_command
 from homelab.rendering import ps_literal, render
-from homelab.secrets import Secret
+from homelab.secrets_store import Secret
 from homelab.settings import GpuNode, LePotato
 
 # Each would run `touch PWNED` (in the current directory) or break the command if unquoted.

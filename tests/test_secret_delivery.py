@@ -52,7 +52,7 @@ def test_secret_files_are_never_readable_by_others_on_the_way(lab, converged_gpu
                             "/var/lib/rancher/k3s/server/manifests/homelab-secrets.yaml", sudo=True)
         run = run_deploy("gpu_node", inventory, limit="gpu-node")
         assert run.returncode == 0, run.explain()
-        assert {"k3s prerequisites | Cluster token", "AI stack manifests | homelab-secrets.yaml (Secrets from the "
+        assert {"k3s config | Cluster token", "AI stack manifests | homelab-secrets.yaml (Secrets from the "
                 "secrets store)"} <= set(run.changed_operations("gpu-node"))
         time.sleep(1)
     finally:

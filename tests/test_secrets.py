@@ -4,12 +4,12 @@ import stat
 
 import pytest
 
-from homelab.secrets import TOKEN, BadSecret, MissingSecret, Secret, SecretsStore, env_name
+from homelab.secrets_store import TOKEN, BadSecret, MissingSecret, Secret, SecretsStore, env_name, persist_pending
 
 
 def test_created_on_first_use_with_private_modes(tmp_path):
     store = SecretsStore(tmp_path / "private" / "secrets.yaml")
-    token = store.get("device_token.pixel")
+    token = store.get_or_make("device_token.pixel")
     assert len(token.reveal()) >= 40
     assert stat.S_IMODE((tmp_path / "private" / "secrets.yaml").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
@@ -17,7 +17,7 @@ def test_created_on_first_use_with_private_modes(tmp_path):
 
 
 def test_values_never_print(tmp_path):
-    secret = SecretsStore(tmp_path / "s.yaml").get("k3s_token")
+    secret = SecretsStore(tmp_path / "s.yaml").get_or_make("k3s_token")
     assert secret.reveal() not in f"{secret} {secret!r} {[secret]} {dict(t=secret)}"
 
 
@@ -30,8 +30,23 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
 
 
 def test_a_secret_a_person_must_supply_says_how(tmp_path):
-    with pytest.raises(MissingSecret, match=r"python tasks.py secrets set hf_token.*HOMELAB_SECRET_HF_TOKEN"):
-        SecretsStore(tmp_path / "s.yaml").get("hf_token")
+    for read in (SecretsStore.get, SecretsStore.get_or_make):
+        with pytest.raises(MissingSecret, match=r"python tasks.py secrets set hf_token.*HOMELAB_SECRET_HF_TOKEN"):
+            read(SecretsStore(tmp_path / "s.yaml"), "hf_token")
+
+
+def test_reading_never_writes(tmp_path):
+    """get is a read: a missing generated secret is an error, and the store stays as it was;
+    only get_or_make makes one (and, deferred, keeps it in memory until a secret ships)."""
+    path = tmp_path / "s.yaml"
+    with pytest.raises(MissingSecret, match=r"secret 'vllm_api_key' is not set"):
+        SecretsStore(path).get("vllm_api_key")
+    assert not path.exists()
+    deferred = SecretsStore(path, defer_new=True)
+    made = deferred.get_or_make("vllm_api_key")
+    assert not path.exists() and deferred.get("vllm_api_key") == made
+    persist_pending()
+    assert SecretsStore(path).get("vllm_api_key") == made
 
 
 def test_loose_permissions_are_tightened(tmp_path):
@@ -46,7 +61,7 @@ def test_delete(tmp_path):
     store = SecretsStore(tmp_path / "s.yaml")
     store.set("x", "1")
     assert store.delete("x") and not store.delete("x") and store.names() == []
-    assert isinstance(store.get("y"), Secret)
+    assert isinstance(store.get_or_make("y"), Secret)
 
 
 def test_tokens_the_gateway_could_not_carry_are_refused(tmp_path, monkeypatch):
@@ -66,8 +81,8 @@ def test_tokens_the_gateway_could_not_carry_are_refused(tmp_path, monkeypatch):
 
 def test_generated_and_hand_set_tokens_that_fit_are_kept(tmp_path):
     store = SecretsStore(tmp_path / "s.yaml")
-    assert TOKEN.fullmatch(store.get("device_token.ipad").reveal())
-    assert TOKEN.fullmatch(store.get("litellm_master_key").reveal())
+    assert TOKEN.fullmatch(store.get_or_make("device_token.ipad").reveal())
+    assert TOKEN.fullmatch(store.get_or_make("litellm_master_key").reveal())
     store.set("device_token.pixel", "sk-" + "a1_B" * 8)
     assert store.get("device_token.pixel").reveal() == "sk-" + "a1_B" * 8
     store.set("hf_token", "hf_any thing: not a gateway token")  # not a token the gateway carries

@@ -50,7 +50,7 @@ check_inventory_file(__file__)
 
 def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monkeypatch):
     """The check before connecting names `keys rotate` as the fix: it must run."""
-    from homelab.secrets import TOKEN, SecretsStore
+    from homelab.secrets_store import TOKEN, SecretsStore
     from homelab.inventory_checks import InvalidInventory
     from homelab.inventory_loading import load_inventory
 
@@ -74,7 +74,7 @@ def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monk
 
 def test_secrets_commands_use_the_inventorys_store(tmp_path, monkeypatch):
     """`secrets` finds the store where group data puts it (secrets_file), like the deploys."""
-    from homelab.secrets import SecretsStore
+    from homelab.secrets_store import SecretsStore
 
     shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
     store = tmp_path / "vault" / "lab-secrets.yaml"

@@ -13,31 +13,25 @@ from homelab.guards import refuse
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.settings import GpuNode
-from homelab.secrets import Secret
-from homelab.secrets_access import store_for
-from homelab.stack import gateway, manifests
+from homelab.secrets_store import Secret
+from homelab.host_settings import secrets_store
+from homelab.stack import cluster_secrets, gateway, manifests
 from homelab.stack.common import StackContext
 from homelab.host_settings import settings_for
 
 
 def stack_context(host_, inventory_) -> StackContext:
     """The stack as the k3s server `host_` runs it, for every GPU node of `inventory_`."""
-    store = store_for(host_)
     exporters = []
     for potato in inventory_.get_group("le_potato", []):
         potato_cfg = settings_for(potato)
         exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
-    tokens = devices.active_tokens(store, devices.api_devices(inventory_))
-    digest = hashlib.sha256("\n".join(f"{d}:{t}" for d, t in sorted(tokens.items())).encode()).hexdigest()
-    nodes = {host_.name: settings_for(host_)}
-    nodes.update({node.name: settings_for(node) for node in inventory_.get_group("gpu_nodes", [])
+    server = settings_for(host_, GpuNode)
+    nodes = {host_.name: server}
+    nodes.update({node.name: settings_for(node, GpuNode) for node in k3s.gpu_nodes(inventory_)
                   if node.name != host_.name})
-    return StackContext(nodes=nodes, node_exporters=exporters, has_hf_token=store.has("hf_token"),
-                        api_devices=sorted(tokens), tokens_digest=digest)
-
-
-# Keys the stack makes on its first deploy; the cluster and every client hold them after.
-GENERATED_KEYS = ["vllm_api_key", "litellm_master_key"]
+    secrets = cluster_secrets.resolve(secrets_store(host_), server, devices.api_devices(inventory_))
+    return StackContext(nodes=nodes, node_exporters=exporters, secrets=secrets)
 
 
 def manifest_path(name: str) -> str:
@@ -48,7 +42,7 @@ def manifest_path(name: str) -> str:
 def _(host_, cfg) -> Query | None:
     if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
         return None
-    nodes = [node.name for node in host_.inventory.get_group("gpu_nodes")]
+    nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
     return Query(files={*(manifest_path(name) for name in manifests.ALL_FILES), *gpu_mode.markers(nodes),
                         gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR})
 
@@ -77,32 +71,32 @@ def ai_stack(ctx: StackContext | None = None):
     known = state.files
     markers = gpu_mode.markers(list(ctx.nodes))
     paused = any(known[marker] is not None for marker in markers)
-    secrets_path = manifest_path(manifests.SECRETS_FILE)
-    store = store_for(host)
-    missing = [name for name in GENERATED_KEYS if not store.stored(name)]
+    secrets_path = manifest_path(manifests.SECRETS.file)
+    missing = sorted(set(cluster_secrets.GENERATED_KEYS) & ctx.secrets.made_now) if ctx.secrets else []
     if known.get(secrets_path) is not None and missing:
-        refuse(f"{secrets_path} exists but this machine's secrets store ({store.path}) has no {', '.join(missing)}: "
+        refuse(f"{secrets_path} exists but this machine's secrets store ({ctx.cfg.secrets_file}) has no "
+               f"{', '.join(missing)}: "
                "new keys would lock every client out. Fix: copy the secrets store from the machine that set up the "
                "cluster, or `python tasks.py restore <backup>`")
         return
-    file_in_place(name=f"{manifests.SECRETS_FILE}.yaml (Secrets from the secrets store)", dest=secrets_path,
-                  content=Secret(manifests.secrets_text(ctx, store)), known=known.get(secrets_path))
-    wanted = manifests.wanted(ctx)
-    for name, objects in wanted.items():
-        text = manifests.dump(objects)
-        if held_back(name, text, known.get(manifest_path(name)), paused):
-            continue
-        file_in_place(name=f"{name}.yaml", dest=manifest_path(name), content=text,
-                      known=known.get(manifest_path(name)))
-    if ctx.cfg.llm_d_enabled:
-        verified_download(name="homelab-llm-d-crds.yaml (GAIE CRDs)", src=ctx.cfg.llm_d_crds_url,
-                          dest=manifest_path("homelab-llm-d-crds"), sha256=ctx.cfg.llm_d_crds_sha256,
-                          known=known[manifest_path("homelab-llm-d-crds")], mode="600")
-        wanted["homelab-llm-d-crds"] = []
-    for name in manifests.ALL_FILES:
-        if name != manifests.SECRETS_FILE and name not in wanted:
-            manifest_removed(name=f"{name}.yaml switched off", path=manifest_path(name),
-                             present=known.get(manifest_path(name)) is not None)
+    file_in_place(name=f"{manifests.SECRETS.file}.yaml (Secrets from the secrets store)", dest=secrets_path,
+                  content=Secret(manifests.secrets_text(ctx)), known=known.get(secrets_path))
+    switched_on = manifests.enabled(ctx)
+    built = manifests.wanted(ctx)
+    for component in switched_on:
+        path = manifest_path(component.file)
+        if component.download is not None:
+            url, sha256 = component.download(ctx.cfg)
+            verified_download(name=f"{component.file}.yaml (downloaded)", src=url, dest=path, sha256=sha256,
+                              known=known[path], mode="600")
+        elif component.file in built:
+            text = manifests.dump(built[component.file])
+            if not held_back(component.file, text, known[path], paused):
+                file_in_place(name=f"{component.file}.yaml", dest=path, content=text, known=known[path])
+    for component in manifests.COMPONENTS:
+        if component not in switched_on:
+            manifest_removed(name=f"{component.file}.yaml switched off", path=manifest_path(component.file),
+                             present=known[manifest_path(component.file)] is not None)
     if ctx.cfg.gateway_tls:
         fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
                      local=str(clients.gateway_root_ca(ctx.cfg, host.name)), known=known[gateway.ROOT_CERT])

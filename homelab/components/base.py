@@ -17,7 +17,7 @@ from homelab.host_state import Query
 from homelab.operations import (ManagedFile, file_absent, file_merged, files_in_place, hostname_set, line_set,
                                 link_in_place)
 from homelab.rendering import render
-from homelab.settings import SshDevice
+from homelab.settings import DebianHost
 from homelab.host_settings import role_of, settings_for
 
 MARKER = "/etc/homelab-managed"
@@ -28,7 +28,7 @@ HOSTS = "/etc/hosts"
 
 @host_state.wants
 def _(host_, cfg) -> Query | None:
-    if not isinstance(cfg, SshDevice):
+    if not isinstance(cfg, DebianHost):
         return None
     return Query(files={"/etc/timezone", "/etc/hostname", MARKER, APT_PROXY_CONF}, links={LOCALTIME},
                  contents={HOSTS})

@@ -18,7 +18,7 @@ from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import GpuNode
 from homelab.paths import FILES
-from homelab.secrets_access import store_for
+from homelab.host_settings import secrets_store
 from homelab.stack.common import StackContext
 from homelab.stack.vllm import RELEASE, engine_deployment
 
@@ -57,14 +57,14 @@ def _files() -> list[str]:
 def _(host_, cfg) -> Query | None:
     if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
         return None
-    nodes = [node.name for node in host_.inventory.get_group("gpu_nodes")]
+    nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
     return Query(files={*_files(), *gpu_mode.markers(nodes)},
                  dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"}).merge(query(gpu_mode.ACCOUNT))
 
 
 @deploy("Game mode")
 def gpu_mode_tools(ctx: StackContext) -> None:
-    store = store_for(host)
+    store = secrets_store(host)
     state = host_state.snapshot(host)
     owners = devices.owner_devices(host.inventory, store)
     keys = {device: gpu_mode.remote_key(store, device).public for device in owners}

@@ -17,7 +17,7 @@ from pyinfra.api import deploy
 from homelab import clients, devices, k3s
 from homelab.operations import local_directory, local_file
 from homelab.rendering import render
-from homelab.secrets import Secret
+from homelab.secrets_store import Secret
 from homelab.host_settings import settings_for
 
 CA_NAME = "homelab gateway root CA"

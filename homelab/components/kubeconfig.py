@@ -16,6 +16,7 @@ from homelab import host_state, k3s
 from homelab.host_state import Query
 from homelab.settings import GpuNode
 from homelab.host_settings import settings_for
+from homelab.local_files import write_private
 
 
 def merge_kubeconfig(existing: dict | None, k3s_config: dict, name: str, server: str) -> dict:
@@ -62,12 +63,7 @@ def _fetch_and_merge(state, host, remote: str, local: str, stamp: str, name: str
     target = Path(local).expanduser()
     existing = yaml.safe_load(target.read_text()) if target.exists() else None
     merged = merge_kubeconfig(existing, yaml.safe_load(text), name, server)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(yaml.safe_dump(merged, default_flow_style=False, sort_keys=False))
-    tmp.chmod(0o600)
-    tmp.replace(target)
+    write_private(target, yaml.safe_dump(merged, default_flow_style=False, sort_keys=False), dir_mode=None)
     Path(stamp).parent.mkdir(parents=True, exist_ok=True)
     Path(stamp).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
     return True

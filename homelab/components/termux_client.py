@@ -11,8 +11,8 @@ from homelab.host_state import Query
 from homelab.operations import (ManagedFile, directory_in_place, file_absent, file_merged, files_in_place, line_set,
                                 termux_packages)
 from homelab.rendering import render
-from homelab.secrets import Secret
-from homelab.secrets_access import store_for
+from homelab.secrets_store import Secret
+from homelab.host_settings import secrets_store
 from homelab.settings import TermuxPhone
 from homelab.host_settings import settings_for
 
@@ -90,7 +90,7 @@ def owner_widgets(cfg, state) -> None:
             file_absent(name=f"Not the owner's phone: no {path.rsplit('/', 1)[1]}", path=path,
                         known=state.file(path))
         return
-    key = gpu_mode.remote_key(store_for(host), devices.device_name(host))
+    key = gpu_mode.remote_key(secrets_store(host), devices.device_name(host))
     managed = [ManagedFile("Game-mode key (pause, resume, status, wake only)", REMOTE_KEY,
                            Secret(key.private.reveal()), **PRIVATE)]
     pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(

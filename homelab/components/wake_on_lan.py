@@ -8,19 +8,19 @@ import json
 from pyinfra import host
 from pyinfra.api import deploy
 
-from homelab import devices, gpu_mode, host_state, wake
+from homelab import devices, gpu_mode, host_state, k3s, wake
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import LePotato
 from homelab.paths import FILES
-from homelab.secrets_access import store_for
+from homelab.host_settings import secrets_store
 from homelab.host_settings import settings_for
 
 
 def wake_config(inventory_) -> dict:
     nodes = {}
-    for node in inventory_.get_group("gpu_nodes", []):
+    for node in k3s.gpu_nodes(inventory_):
         mac = settings_for(node).wol_mac
         if mac:
             nodes[node.name] = {"mac": mac, "broadcast": wake.BROADCAST}
@@ -36,7 +36,7 @@ def _(host_, cfg) -> Query | None:
 
 @deploy("Wake-on-LAN")
 def wake_on_lan() -> None:
-    store = store_for(host)
+    store = secrets_store(host)
     state = host_state.snapshot(host)
     owners = devices.owner_devices(host.inventory, store)
     keys = {device: gpu_mode.remote_key(store, device).public for device in owners}

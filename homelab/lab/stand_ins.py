@@ -367,10 +367,11 @@ def engine_deployments(inventory) -> dict[str, dict]:
     in their start order: deployment -> the GPU memory each is planned to hold (MiB), its
     pod labels, and the engine its init container waits for. What the stand-in cluster is
     seeded with, since there is no Kubernetes here."""
+    from homelab import k3s
     from homelab.components.ai_stack import stack_context
     from homelab.stack import helm_render, vllm
 
-    ctx = stack_context(inventory.get_group("gpu_nodes")[0], inventory)
+    ctx = stack_context(k3s.server_host(inventory), inventory)
     rendered = {item.name: item.obj for item in helm_render.render({"homelab-vllm": vllm.manifests(ctx)})
                 if item.kind == "Deployment" and item.name.endswith("-deployment-vllm")}
     engines = {}

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import yaml
 
 from homelab import vram
 from homelab.settings import GpuNode
 from homelab.vram import ModelShare, VramPlan
+
+if TYPE_CHECKING:
+    from homelab.stack.cluster_secrets import ClusterSecrets
 
 MANAGED = {"app.kubernetes.io/managed-by": "homelab"}
 # Kubernetes' own label for a node's name; k3s names each node after its inventory host.
@@ -23,9 +27,21 @@ class StackContext:
 
     nodes: dict[str, GpuNode]  # every GPU node's settings by name, the k3s server first
     node_exporters: list[str] = field(default_factory=list)  # "address:port" of the Le Potatoes
-    has_hf_token: bool = False
-    api_devices: list[str] = field(default_factory=list)  # devices with a live gateway token
-    tokens_digest: str = ""  # changes when a token is rotated or revoked
+    # the secrets store's values for this deploy; None where only the plan is needed
+    secrets: ClusterSecrets | None = None
+
+    @property
+    def has_hf_token(self) -> bool:
+        return self.secrets is not None and self.secrets.hf_token is not None
+
+    @property
+    def api_devices(self) -> list[str]:
+        """Devices with a live gateway token."""
+        return self.secrets.api_devices if self.secrets else []
+
+    @property
+    def tokens_digest(self) -> str:
+        return self.secrets.tokens_digest if self.secrets else ""
 
     @property
     def node_name(self) -> str:
@@ -63,8 +79,13 @@ class StackContext:
     def namespace(self) -> str:
         return self.cfg.stack_namespace
 
-    def service_url(self, service: str, port: int, path: str = "", namespace: str | None = None) -> str:
-        return f"http://{service}.{namespace or self.namespace}.svc.cluster.local:{port}{path}"
+    def service_address(self, service: str, port: int | None = None) -> str:
+        """A Service of the stack's namespace by its cluster DNS name (with `port` unless None)."""
+        name = f"{service}.{self.namespace}.svc.cluster.local"
+        return name if port is None else f"{name}:{port}"
+
+    def service_url(self, service: str, port: int | None = None, path: str = "") -> str:
+        return f"http://{self.service_address(service, port)}{path}"
 
     def on_node(self, node: str | None = None) -> dict:
         """A pod spec's nodeSelector that keeps it on `node` (default: the server)."""

@@ -15,7 +15,7 @@ from homelab.devices import token_env
 from homelab.rendering import render
 from homelab.stack import litellm, open_webui
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
-from homelab.stack.secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
+from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
 
 NAME = "gateway"
 DATA_DIR = "/var/lib/homelab/caddy"  # Caddy's internal CA and certificates (hostPath)
@@ -66,9 +66,9 @@ def caddyfile(ctx: StackContext) -> str:
 
 def upstreams(ctx: StackContext) -> dict[str, str]:
     """The upstreams' in-cluster addresses, by the environment variable Caddy reads."""
-    found = {UPSTREAM_ENV: f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}"}
+    found = {UPSTREAM_ENV: ctx.service_address(litellm.NAME, litellm.PORT)}
     if ctx.cfg.open_webui_enabled:
-        found[WEBUI_UPSTREAM_ENV] = f"{open_webui.NAME}.{ctx.namespace}.svc.cluster.local:80"
+        found[WEBUI_UPSTREAM_ENV] = ctx.service_address(open_webui.NAME, open_webui.PORT)
     return found
 
 

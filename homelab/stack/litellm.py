@@ -1,4 +1,5 @@
-"""LiteLLM, the OpenAI API gateway behind Caddy: its config.yaml (model_list generated
+"""LiteLLM, the OpenAI-compatible API (model names, routing to vLLM) behind the gateway
+(Caddy, homelab/stack/gateway.py): its config.yaml (model_list generated
 from the catalogue) and the homelab guard callback (files/litellm/homelab_guard.py:
 no endpoints or credentials from request bodies) in a ConfigMap, the master key and
 vLLM's API key from Secrets, the Prometheus callback on. A NetworkPolicy lets it reach
@@ -14,7 +15,7 @@ import yaml
 from homelab.paths import FILES
 from homelab.stack import vllm
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
-from homelab.stack.secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
+from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
 
 NAME = "litellm"
 PORT = 4000
@@ -62,7 +63,7 @@ def config_text(ctx: StackContext) -> str:
 
 
 def api_base(ctx: StackContext) -> str:
-    return f"http://{vllm.ROUTER_SERVICE}.{ctx.namespace}.svc.cluster.local/v1"
+    return ctx.service_url(vllm.ROUTER_SERVICE, path="/v1")  # the router's Service listens on 80
 
 
 def network_policy(ctx: StackContext) -> dict:

@@ -11,21 +11,31 @@ from typing import Callable
 import yaml
 
 from homelab.settings import GpuNode
-from homelab.stack import device_plugin, gateway, litellm, llm_d, model_cache, monitoring, open_webui, secrets, vllm
+from homelab.stack import (cluster_secrets, device_plugin, gateway, litellm, llm_d, model_cache, monitoring,
+                           open_webui, vllm)
 from homelab.stack.common import PodPlan, StackContext
+
+
+def _always(cfg: GpuNode) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
 class Component:
-    file: str  # the manifest's name in k3s's auto-deploy directory, without .yaml
-    module: ModuleType  # has manifests(ctx) and, when it runs pods we plan, pods(ctx)
-    enabled: Callable[[GpuNode], bool] = lambda cfg: True
+    """One file in k3s's auto-deploy directory (`file`, without .yaml). Built from
+    `module` (its manifests(ctx) and, when it runs pods we plan, pods(ctx)); without a
+    module the file is downloaded as it is (`download`: its url and sha256) or, for the
+    Secrets, written from the secrets store by the deploy."""
+
+    file: str
+    module: ModuleType | None = None
+    enabled: Callable[[GpuNode], bool] = _always
+    download: Callable[[GpuNode], tuple[str, str]] | None = None
 
 
-SECRETS_FILE = "homelab-secrets"
-# GAIE's CRDs for llm-d, downloaded as they are (not built here).
-LLM_D_CRDS_FILE = "homelab-llm-d-crds"
+SECRETS = Component("homelab-secrets")
 COMPONENTS = [
+    SECRETS,
     Component("homelab-device-plugin", device_plugin),
     Component("homelab-model-cache", model_cache),
     Component("homelab-vllm", vllm),
@@ -35,10 +45,13 @@ COMPONENTS = [
     Component("homelab-open-webui", open_webui, lambda cfg: cfg.open_webui_enabled),
     # llm-d's chart is not vendored here: its pods are not in the RAM and CPU plan
     Component("homelab-llm-d", llm_d, lambda cfg: cfg.llm_d_enabled),
+    # GAIE's CRDs for llm-d, as upstream publishes them
+    Component("homelab-llm-d-crds", enabled=lambda cfg: cfg.llm_d_enabled,
+              download=lambda cfg: (cfg.llm_d_crds_url, cfg.llm_d_crds_sha256)),
 ]
-# Every file this project can write, so that a switched-off component's file is found
-# and its objects deleted.
-ALL_FILES = [SECRETS_FILE, *(c.file for c in COMPONENTS), LLM_D_CRDS_FILE]
+# Every file this project can write: a switched-off component's file is found and its
+# objects deleted.
+ALL_FILES = [c.file for c in COMPONENTS]
 
 
 def enabled(ctx: StackContext) -> list[Component]:
@@ -46,13 +59,13 @@ def enabled(ctx: StackContext) -> list[Component]:
 
 
 def wanted(ctx: StackContext) -> dict[str, list[dict]]:
-    """File name -> objects, for every component switched on (secrets aside)."""
-    return {c.file: c.module.manifests(ctx) for c in enabled(ctx)}
+    """File name -> objects, for every component switched on that is built here."""
+    return {c.file: c.module.manifests(ctx) for c in enabled(ctx) if c.module is not None}
 
 
 def pods(ctx: StackContext) -> list[PodPlan]:
     """Every pod the switched-on components run, on every node."""
-    return [pod for c in enabled(ctx) if hasattr(c.module, "pods") for pod in c.module.pods(ctx)]
+    return [pod for c in enabled(ctx) if hasattr(c.module, "pods") for pod in c.module.pods(ctx)]  # type: ignore[union-attr]
 
 
 def dump(objects: list[dict]) -> str:
@@ -60,5 +73,5 @@ def dump(objects: list[dict]) -> str:
     return header + yaml.safe_dump_all(objects, sort_keys=False, width=1000)
 
 
-def secrets_text(ctx: StackContext, store) -> str:
-    return dump(secrets.manifests(ctx, store))
+def secrets_text(ctx: StackContext) -> str:
+    return dump(cluster_secrets.manifests(ctx))

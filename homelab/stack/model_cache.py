@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
-from homelab.stack.secrets import HF_TOKEN
+from homelab.stack.cluster_secrets import HF_TOKEN
 
 # Waits in init containers; small and pinned.
 WAIT_IMAGE = "busybox:1.37"

@@ -15,7 +15,7 @@ import json
 from homelab import gpu_mode
 from homelab.stack import litellm
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
-from homelab.stack.secrets import GRAFANA_ADMIN
+from homelab.stack.cluster_secrets import GRAFANA_ADMIN
 
 RELEASE = "kube-prometheus-stack"
 # kube-prometheus-stack 88.5.3's own prometheus-node-exporter.extraArgs (values.yaml):
@@ -41,7 +41,7 @@ GRAFANA_DOWNLOAD = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=64)
 
 def scrape_configs(ctx: StackContext) -> list[dict]:
     configs = [{"job_name": "litellm", "metrics_path": "/metrics/",
-                "static_configs": [{"targets": [f"{litellm.NAME}.{ctx.namespace}.svc.cluster.local:{litellm.PORT}"]}]},
+                "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
                {"job_name": "gateway", "static_configs": [
                    {"targets": [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]}]}]
     if ctx.node_exporters:

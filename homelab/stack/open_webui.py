@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from homelab.stack import litellm
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
-from homelab.stack.secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
+from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
 
 NAME = "open-webui"
+PORT = 80  # the chart's service.port (open-webui 16.0.0 values.yaml)
 OPEN_WEBUI = Resources(cpu=0.25, cpu_limit=2, memory_mib=1024)
 COPY_APP_DATA = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
 

@@ -18,7 +18,7 @@ import shlex
 from homelab.paths import FILES
 from homelab.stack import model_cache
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
-from homelab.stack.secrets import VLLM_API_KEY
+from homelab.stack.cluster_secrets import VLLM_API_KEY
 
 RELEASE = "vllm"
 ROUTER_SERVICE = f"{RELEASE}-router-service"

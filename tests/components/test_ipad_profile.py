@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from homelab.secrets import SecretsStore
+from homelab.secrets_store import SecretsStore
 from tests.support import assert_converges, assert_idempotent, assert_repairs, inventory_variant
 
 pytestmark = pytest.mark.lab

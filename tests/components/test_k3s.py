@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from homelab import airgap
-from homelab.secrets import SecretsStore
+from homelab.secrets_store import SecretsStore
 from tasks import cli
 from tests.support import (assert_converges, assert_idempotent, assert_repairs, inventory_variant, planned_commands,
                            run_deploy)

@@ -5,7 +5,7 @@ import stat
 import pytest
 import yaml
 
-from homelab.secrets import SecretsStore
+from homelab.secrets_store import SecretsStore
 from tests.support import assert_converges, assert_idempotent
 
 pytestmark = pytest.mark.lab

@@ -4,7 +4,7 @@ paths; its `pkg` is a stand-in (homelab/lab/stand_ins.py)."""
 import pytest
 import yaml
 
-from homelab.secrets import SecretsStore
+from homelab.secrets_store import SecretsStore
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT, assert_idempotent, assert_repairs

@@ -96,7 +96,7 @@ def test_wsl_without_systemd_stops_this_host_alone_after_writing_wsl_conf(lab, c
     changed = run.changed_operations("gpu-node")
     assert "deploys/gpu_node.py | WSL2 | /etc/wsl.conf: systemd, hostname" in changed, changed
     assert not [op for op in changed if op.split(" | ")[1] in ("GPU check", "NVIDIA Container Toolkit",
-                                                                "k3s prerequisites", "k3s install", "AI stack manifests")]
+                                                                "k3s config", "k3s install", "AI stack manifests")]
     assert "systemd=true" in lab.ssh("gpu-node", "cat /etc/wsl.conf").stdout
     assert "potato" not in run.failed_hosts and run.totals["error"] >= 1
     assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)

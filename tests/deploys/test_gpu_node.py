@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from homelab.lab.stand_ins import write_gpu_stand_ins
-from homelab.secrets import SecretsStore
+from homelab.secrets_store import SecretsStore
 from homelab.stack.common import StackContext
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory

@@ -11,9 +11,8 @@ from homelab.guards import refuse
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import GpuNode
-from homelab.secrets_access import store_for
+from homelab.host_settings import secrets_store, settings_for
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
-from homelab.host_settings import settings_for
 
 HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"
           "# k3s when it changes. Change group_data/gpu_nodes.py instead.\n")
@@ -23,7 +22,7 @@ def tls_sans(cfg, name: str) -> list[str]:
     return list(dict.fromkeys([name, cfg.lan_address, *cfg.k3s_extra_tls_san]))
 
 
-def k3s_config(cfg, name: str, role: str) -> dict:
+def config_yaml(cfg: GpuNode, name: str, role: str) -> dict:
     """k3s's flags as config.yaml keys. Dumped by YAML, never templated: no value can
     break out of its key."""
     config: dict = {}
@@ -67,12 +66,12 @@ def _(host_, cfg) -> Query | None:
     return Query(files={k3s.TOKEN_FILE, k3s.CONFIG}, dirs={k3s.CONFIG_DIR})
 
 
-@deploy("k3s prerequisites")
-def k3s_prereq() -> list[OperationMeta] | None:
+@deploy("k3s config")
+def k3s_config() -> list[OperationMeta] | None:
     """Returns the operations whose change must restart k3s (None: the host was refused)."""
     cfg = settings_for(host)
     role = k3s.role(host)
-    store = store_for(host)
+    store = secrets_store(host)
     state = host_state.snapshot(host)
     known = state.files
     reason = foreign_cluster_reason(store, known.get(k3s.TOKEN_FILE))
@@ -81,9 +80,9 @@ def k3s_prereq() -> list[OperationMeta] | None:
         return None
     directory_in_place(name="Config directory", path=k3s.CONFIG_DIR, mode="755", known=state.dirs[k3s.CONFIG_DIR])
     placed = files_in_place(
-        ManagedFile("Cluster token", k3s.TOKEN_FILE, store.get(k3s.TOKEN_SECRET), mode="600"),
+        ManagedFile("Cluster token", k3s.TOKEN_FILE, store.get_or_make(k3s.TOKEN_SECRET), mode="600"),
         ManagedFile(f"config.yaml ({role})", k3s.CONFIG, mode="600",
-                    content=HEADER + yaml.safe_dump(k3s_config(cfg, host.name, role), sort_keys=False)),
+                    content=HEADER + yaml.safe_dump(config_yaml(cfg, host.name, role), sort_keys=False)),
         known=known,
     )
     return list(placed.values())

@@ -20,9 +20,12 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_source
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
+from homelab.local_files import write_private
 
 # Secrets a person must supply: they cannot be generated.
 SUPPLIED = {
@@ -122,13 +125,8 @@ class SecretsStore:
         return {str(k): str(v) for k, v in data.items()}
 
     def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("# homelab secrets store: never commit, never share. Mode 0600.\n")
-            yaml.safe_dump(dict(sorted(data.items())), handle, default_flow_style=False)
-        os.replace(tmp, self.path)
+        write_private(self.path, "# homelab secrets store: never commit, never share. Mode 0600.\n"
+                      + yaml.safe_dump(dict(sorted(data.items())), default_flow_style=False))
 
     def _merge(self, values: dict[str, str]) -> None:
         data = self._read()
@@ -156,9 +154,7 @@ class SecretsStore:
         data = self._read()
         return (data[name], False) if name in data else None
 
-    def get(self, name: str, generate=None) -> Secret:
-        """The secret `name`; generated and stored on first use unless a person must supply it.
-        `generate` makes a new value (default: a token)."""
+    def _found(self, name: str) -> Secret | None:
         found = self.lookup(name)
         if found is not None:
             value, from_env = found
@@ -169,11 +165,27 @@ class SecretsStore:
             return Secret(value)
         if name in self._pending():
             return Secret(self._pending()[name])
+        return None
+
+    def get(self, name: str) -> Secret:
+        """The secret `name` as stored (or made earlier in this run); MissingSecret if not set.
+        Reading never writes: secrets a deploy makes come from get_or_make."""
+        found = self._found(name)
+        if found is not None:
+            return found
+        how = (f"{SUPPLIED[name]}. Fix: run `python tasks.py secrets set {name}` or export {env_name(name)}"
+               if name in SUPPLIED else "the deploy that uses it makes it (or `python tasks.py secrets set`)")
+        raise MissingSecret(f"secret '{name}' is not set in {self.path}: {how}")
+
+    def get_or_make(self, name: str, generate: Callable[[], str] | None = None) -> Secret:
+        """The secret `name`, made on first use (`generate`, default: a token) unless a
+        person must supply it. With defer_new the new value waits in memory until the
+        first secret file is shipped."""
+        found = self._found(name)
+        if found is not None:
+            return found
         if name in SUPPLIED:
-            raise MissingSecret(
-                f"secret '{name}' is not set: {SUPPLIED[name]}. Fix: run "
-                f"`python tasks.py secrets set {name}` or export {env_name(name)}"
-            )
+            return self.get(name)  # raises with the fix
         value = generate() if generate else random_source.token_urlsafe(32)
         if self.defer_new:
             _PENDING.setdefault(self.path.resolve(), {})[name] = value
