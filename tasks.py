@@ -105,9 +105,9 @@ def plan(inventory_file):
     """Show each GPU node's plan: the models on its GPU's memory, the pods on the PC's RAM and CPU."""
     from homelab import capacity
     from homelab.host_settings import settings_for
+    from homelab.inventory_loading import load_inventory
     from homelab.settings import GpuNode
     from homelab.stack.common import StackContext
-    from homelab.inventory_loading import load_inventory
 
     # a plan that does not fit is part of the inventory's report already
     inventory = load_inventory(inventory_file)
@@ -134,8 +134,8 @@ def images(inventory_file, artifacts_dir):
     """Every image the stack pulls, from a render of its HelmCharts with the pinned charts."""
     from homelab import airgap
     from homelab.components.ai_stack import stack_context
-    from homelab.stack import helm_render, manifests
     from homelab.inventory_loading import load_inventory
+    from homelab.stack import helm_render, manifests
 
     inventory = load_inventory(inventory_file)
     try:
@@ -186,7 +186,8 @@ def doctor(inventory_file):
 @INVENTORY_OPTION
 def smoke(device, inventory_file):
     """End to end through the gateway: models, completion, streamed chat, text and image embeddings."""
-    from homelab import devices, smoke as smoke_test, table
+    from homelab import devices, table
+    from homelab import smoke as smoke_test
     from homelab.clients import api_base_url_for, enabled_models, tls_verify
 
     name, cfg = _server(inventory_file)
@@ -397,9 +398,9 @@ def wake(node, inventory_file):
     import subprocess
 
     from homelab import wake as wol
-    from homelab.ssh import ssh_command
     from homelab.host_settings import settings_for
     from homelab.inventory_loading import load_inventory
+    from homelab.ssh import ssh_command
 
     inventory = load_inventory(inventory_file)
     node = node or k3s.server_host(inventory).name
@@ -463,44 +464,46 @@ def keys_list(inventory_file):
         click.echo(f"{name:<16} {state}")
 
 
-@keys.command("create")
-@click.argument("device")
-@INVENTORY_OPTION
-def keys_create(device, inventory_file):
+def _device_command(name: str):
+    """A `keys` command about one DEVICE: it gets the devices module and the secrets store,
+    once DEVICE is known to use the API."""
+    def register(function):
+        @keys.command(name, help=function.__doc__)
+        @click.argument("device")
+        @INVENTORY_OPTION
+        def command(device, inventory_file):
+            devices, store = _device(inventory_file, device)
+            function(device, devices, store)
+        return command
+    return register
+
+
+@_device_command("create")
+def keys_create(device, devices, store):
     """Give DEVICE a token (also lifts a revocation). Active after the next deploy."""
-    devices, store = _device(inventory_file, device)
     if store.has(devices.token_key(device)) and not devices.is_revoked(store, device):
         _fail(f"{device} already has a token; to replace it: python tasks.py keys rotate {device}")
     devices.rotate(store, device)
     click.echo(f"{device}: token created; deploy the GPU node to activate it (show it: keys show {device})")
 
 
-@keys.command("rotate")
-@click.argument("device")
-@INVENTORY_OPTION
-def keys_rotate(device, inventory_file):
+@_device_command("rotate")
+def keys_rotate(device, devices, store):
     """Replace DEVICE's token; the old one stops working after the next deploy."""
-    devices, store = _device(inventory_file, device)
     devices.rotate(store, device)
     click.echo(f"{device}: new token; deploy the GPU node (the old token then stops working) and the clients")
 
 
-@keys.command("revoke")
-@click.argument("device")
-@INVENTORY_OPTION
-def keys_revoke(device, inventory_file):
+@_device_command("revoke")
+def keys_revoke(device, devices, store):
     """Take DEVICE's token away; it stops working after the next deploy."""
-    devices, store = _device(inventory_file, device)
     devices.revoke(store, device)
     click.echo(f"{device}: revoked; deploy the GPU node to make it take effect")
 
 
-@keys.command("show")
-@click.argument("device")
-@INVENTORY_OPTION
-def keys_show(device, inventory_file):
+@_device_command("show")
+def keys_show(device, devices, store):
     """Print DEVICE's token (to set up a client by hand)."""
-    devices, store = _device(inventory_file, device)
     if devices.is_revoked(store, device):
         _fail(f"{device} is revoked")
     if not store.has(devices.token_key(device)):

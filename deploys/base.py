@@ -6,8 +6,8 @@ Device deploys (gpu_node.py, le_potato.py) include it; this file runs it alone.
 from pyinfra import host
 
 from homelab.components.base import common_base
-from homelab.settings import DebianHost
 from homelab.host_settings import settings_for
+from homelab.settings import DebianHost
 
 if isinstance(settings_for(host), DebianHost):
     common_base()

@@ -12,8 +12,8 @@ from homelab.components.ai_stack import ai_stack, stack_context
 from homelab.components.base import common_base
 from homelab.components.gpu_check import gpu_check
 from homelab.components.gpu_mode import gpu_mode_tools
-from homelab.components.k3s_install import k3s_install
 from homelab.components.k3s_config import k3s_config
+from homelab.components.k3s_install import k3s_install
 from homelab.components.kubeconfig import kubeconfig
 from homelab.components.nvidia_toolkit import nvidia_container_toolkit
 from homelab.components.wsl import wsl

@@ -31,7 +31,7 @@ import os
 import shlex
 import subprocess
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -130,7 +130,7 @@ def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: s
     fernet, mac_key = _keys(passphrase, salt)
     members = {server_member(server_name): fernet.encrypt(proc.stdout),
                SECRETS_MEMBER: fernet.encrypt(secrets_file.read_bytes())}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     manifest = json.dumps({"format": FORMAT, "created": stamp, "server": server_name, "contents": contents,
                            "secrets_store": str(secrets_file), "salt": base64.b64encode(salt).decode(),
                            "members": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}},
@@ -164,7 +164,7 @@ def read(archive: Path) -> dict[str, bytes]:
                 members[member.name] = handle.read()
             return members
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise BackupError(f"{archive} is damaged or cut short ({type(exc).__name__}): nothing was changed")
+        raise BackupError(f"{archive} is damaged or cut short ({type(exc).__name__}): nothing was changed") from exc
 
 
 def open_archive(archive: Path, passphrase: str) -> tuple[dict, Fernet, dict[str, bytes]]:
@@ -177,7 +177,8 @@ def open_archive(archive: Path, passphrase: str) -> tuple[dict, Fernet, dict[str
         salt = base64.b64decode(manifest["salt"])
         listed = dict(manifest["members"])
     except (KeyError, ValueError, TypeError):
-        raise BackupError(f"{archive} is not a homelab backup of format {FORMAT} (or is damaged): nothing was changed")
+        raise BackupError(
+            f"{archive} is not a homelab backup of format {FORMAT} (or is damaged): nothing was changed") from None
     fernet, mac_key = _keys(passphrase, salt)
     if not hmac.compare_digest(_sign(mac_key, manifest_bytes), signature):
         raise BackupError("wrong passphrase, or the archive was altered (its manifest does not verify): "
@@ -199,7 +200,7 @@ def decrypt(fernet: Fernet, data: bytes, name: str) -> bytes:
     try:
         return fernet.decrypt(data)
     except InvalidToken:
-        raise BackupError(f"{name} does not decrypt with this archive's key: nothing was changed")
+        raise BackupError(f"{name} does not decrypt with this archive's key: nothing was changed") from None
 
 
 def restore_script(unit: str) -> str:

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from homelab import k3s
-from homelab.ssh import ssh_command
-from homelab.settings import DebianHost, TermuxPhone
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.settings import DebianHost, TermuxPhone
+from homelab.ssh import ssh_command
 
 
 def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:

@@ -5,15 +5,19 @@ render these for their devices."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import yaml
 
 from homelab import devices, k3s
 from homelab.guards import refuse
+from homelab.host_settings import secrets_store, settings_for
 from homelab.secrets_store import Secret
-from homelab.host_settings import secrets_store
-from homelab.host_settings import settings_for
+from homelab.settings import Common
+
+Kind = TypeVar("Kind", bound=Common)
 
 
 def _scheme(server_cfg) -> str:
@@ -55,6 +59,28 @@ def device_token(host) -> Secret | None:
                "then the clients")
         return None
     return store.get_or_make(devices.token_key(name))
+
+
+@dataclass(frozen=True)
+class Client(Generic[Kind]):
+    """What every client deploy starts from: its settings, name, token and the gateway's URL."""
+
+    cfg: Kind
+    device: str
+    token: Secret
+    base_url: str
+
+    @property
+    def models(self) -> list:
+        return enabled_models(self.cfg)
+
+
+def client_for(host, kind: type[Kind]) -> Client[Kind] | None:
+    """The client `host` is (a `kind`), or None (and the host refused) when its token is revoked."""
+    token = device_token(host)
+    if token is None:
+        return None
+    return Client(settings_for(host, kind), devices.device_name(host), token, api_base_url())
 
 
 def _double_quoted(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Groups whose hosts call the API through the gateway.
 API_CLIENT_GROUPS = ("termux_phones", "ipads", "macbook")
@@ -73,4 +73,4 @@ def rotate(store, device: str) -> None:
 
 def revoke(store, device: str) -> None:
     store.delete(token_key(device))
-    store.set(revoked_key(device), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    store.set(revoked_key(device), datetime.now(UTC).isoformat(timespec="seconds"))

@@ -14,16 +14,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from homelab import gpu_mode, k3s
+from homelab import gpu_mode, host_state, k3s
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
-from homelab import host_state
+from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
-from homelab.settings import GpuNode, LePotato, DebianHost, TermuxPhone
+from homelab.settings import DebianHost, GpuNode, LePotato, TermuxPhone
 from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
-from homelab.host_settings import role_of, settings_for
 
 DISK_FULL_PERCENT = 90
 MARK = "=====homelab-doctor:"

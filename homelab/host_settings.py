@@ -10,9 +10,9 @@ from __future__ import annotations
 import weakref
 from typing import Any, TypeVar, overload
 
+import pyinfra
 from pyinfra.context import ctx_host
 
-import pyinfra
 from homelab.secrets_store import SecretsStore
 from homelab.settings import ROLE_SCHEMAS, Common
 

@@ -19,12 +19,11 @@ from __future__ import annotations
 import base64
 import shlex
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pyinfra.api import FactBase
-
-
 
 # uname -m -> Debian architecture name
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
@@ -226,7 +225,7 @@ class HostState(FactBase):
 
 
 _WANTS: list[Callable[[Any, Any], Query | None]] = []
-_SNAPSHOTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def wants(function: Callable[[Any, Any], Query | None]) -> Callable[[Any, Any], Query | None]:

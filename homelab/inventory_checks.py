@@ -16,8 +16,8 @@ import yaml
 from pydantic import ValidationError
 
 from homelab import devices, k3s
-from homelab.secrets_store import MissingSecret, SecretsStore, env_name, token_fix, token_problem
 from homelab.host_settings import remember, role_data, role_of
+from homelab.secrets_store import MissingSecret, SecretsStore, env_name, token_fix, token_problem
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong

@@ -42,7 +42,7 @@ def check_inventory_file(inventory_file: str) -> None:
             validate_inventory(inventory, name)
         except InvalidInventory as exc:
             print(exc.report(), file=sys.stderr)
-            raise SystemExit(2)
+            raise SystemExit(2) from None
         init(inventory, *args, **kwargs)
 
     state.init = check_then_init  # type: ignore[method-assign]

@@ -29,10 +29,9 @@ def operation_order(state) -> list[int]:
         frame = frame.f_back
     frames.reverse()  # outermost first, as pyinfra reverses inspect.stack()
     start = 0
-    if state.current_deploy_filename:
-        for start, frame in enumerate(frames):
-            if frame.f_code.co_filename == state.current_deploy_filename:
-                break
+    if state.current_deploy_filename:  # from the deploy file's frame on (else the last frame, as pyinfra)
+        start = next((i for i, f in enumerate(frames) if f.f_code.co_filename == state.current_deploy_filename),
+                     len(frames) - 1)
     numbers = [state.current_op_file_number] if pyinfra.is_cli else []
     numbers += [f.f_lineno for f in frames[start:] if not f.f_code.co_filename.startswith(PYINFRA_INSTALL_DIR)]
     return numbers

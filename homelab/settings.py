@@ -23,7 +23,7 @@ def _ip_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP address (write it like '192.168.1.50')")
+        raise ValueError(f"{value!r} is not an IP address (write it like '192.168.1.50')") from None
     return value
 
 
@@ -31,7 +31,7 @@ def _ip_network(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise ValueError(f"{value!r} is not an address or network (write it like '192.168.1.0/24')")
+        raise ValueError(f"{value!r} is not an address or network (write it like '192.168.1.0/24')") from None
     return value
 
 

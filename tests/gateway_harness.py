@@ -22,12 +22,12 @@ import requests
 import yaml
 
 from homelab import gpu_mode
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
 from homelab.stack import gateway as gateway_stack
 from homelab.stack import litellm as litellm_stack
-from homelab.host_settings import settings_for
-from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT
 
 UPSTREAM_PORT, LITELLM_PORT, TLS_PORT = 18181, 18182, 18443

@@ -3,9 +3,9 @@ That its per-pod figures are what the rendered charts request is shown in
 tests/components/test_cluster_render.py."""
 
 from homelab import capacity
-from homelab.stack.common import PodPlan, Resources, cpu_quantity
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.stack.common import PodPlan, Resources, cpu_quantity
 from tests.support import PROJECT_ROOT
 
 

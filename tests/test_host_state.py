@@ -1,10 +1,10 @@
 """The deploys' one probe per host (homelab.host_state), run here with /bin/sh on a
 temporary tree: what it reports is what is on disk. The lab tests run it on every host."""
 
+import grp
 import hashlib
 import os
 import pwd
-import grp
 import subprocess
 
 from homelab import host_state

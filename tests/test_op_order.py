@@ -1,16 +1,15 @@
 """homelab.op_order gives pyinfra the same operation order as its own stack walk."""
 
-from types import SimpleNamespace
-
 import importlib
+from types import SimpleNamespace
 
 import pyinfra
 import pytest
 from pyinfra.api import util
 
-operation_module = importlib.import_module("pyinfra.api.operation")
-
 from homelab import op_order
+
+operation_module = importlib.import_module("pyinfra.api.operation")
 
 DEPLOY = """
 def component(state):

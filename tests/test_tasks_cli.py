@@ -50,9 +50,9 @@ check_inventory_file(__file__)
 
 def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monkeypatch):
     """The check before connecting names `keys rotate` as the fix: it must run."""
-    from homelab.secrets_store import TOKEN, SecretsStore
     from homelab.inventory_checks import InvalidInventory
     from homelab.inventory_loading import load_inventory
+    from homelab.secrets_store import TOKEN, SecretsStore
 
     shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
     store = tmp_path / "secrets.yaml"

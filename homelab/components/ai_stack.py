@@ -10,14 +10,13 @@ from pyinfra.api import deploy
 
 from homelab import clients, devices, gpu_mode, host_state, k3s
 from homelab.guards import refuse
+from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
-from homelab.settings import GpuNode
 from homelab.secrets_store import Secret
-from homelab.host_settings import secrets_store
+from homelab.settings import GpuNode
 from homelab.stack import cluster_secrets, gateway, manifests
 from homelab.stack.common import StackContext
-from homelab.host_settings import settings_for
 
 
 def stack_context(host_, inventory_) -> StackContext:

@@ -12,12 +12,12 @@ from pyinfra.api import deploy
 
 from homelab import host_state
 from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
+from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
-from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.host_settings import settings_for
+from homelab.settings import LePotato
 
 CONF_DIR = "/etc/apt-cacher-ng"
 DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"

@@ -13,12 +13,19 @@ from pyinfra.api import deploy
 
 from homelab import host_state
 from homelab.guards import refuse
+from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
-from homelab.operations import (ManagedFile, file_absent, file_merged, files_in_place, hostname_set, line_set,
-                                link_in_place)
+from homelab.operations import (
+    ManagedFile,
+    file_absent,
+    file_merged,
+    files_in_place,
+    hostname_set,
+    line_set,
+    link_in_place,
+)
 from homelab.rendering import render
 from homelab.settings import DebianHost
-from homelab.host_settings import role_of, settings_for
 
 MARKER = "/etc/homelab-managed"
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/01homelab-proxy"

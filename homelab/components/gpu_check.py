@@ -8,9 +8,9 @@ from pyinfra.api import deploy
 
 from homelab import host_state
 from homelab.guards import refuse
+from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.settings import GpuNode
-from homelab.host_settings import settings_for
 
 LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
 

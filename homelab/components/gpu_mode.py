@@ -14,11 +14,11 @@ from pyinfra.api import deploy
 
 from homelab import devices, gpu_mode, host_state, k3s
 from homelab.components.restricted_account import query, restricted_account
+from homelab.host_settings import secrets_store
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
-from homelab.settings import GpuNode
 from homelab.paths import FILES
-from homelab.host_settings import secrets_store
+from homelab.settings import GpuNode
 from homelab.stack.common import StackContext
 from homelab.stack.vllm import RELEASE, engine_deployment
 

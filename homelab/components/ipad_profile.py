@@ -14,11 +14,12 @@ import segno
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from homelab import clients, devices, k3s
+from homelab import clients, k3s
+from homelab.host_settings import settings_for
 from homelab.operations import local_directory, local_file
 from homelab.rendering import render
 from homelab.secrets_store import Secret
-from homelab.host_settings import settings_for
+from homelab.settings import GpuNode, Ipad
 
 CA_NAME = "homelab gateway root CA"
 
@@ -65,14 +66,13 @@ def root_ca_der(cfg, server_name: str) -> bytes | None:
 
 @deploy("iPad profile")
 def ipad_profile():
-    cfg = settings_for(host)
-    token = clients.device_token(host)
-    if token is None:
+    client = clients.client_for(host, Ipad)
+    if client is None:
         return
-    device = devices.device_name(host)
-    server = settings_for(k3s.server_host())
+    cfg, device, token, base_url = client.cfg, client.device, client.token, client.base_url
+    server = settings_for(k3s.server_host(), GpuNode)
     folder = f"{cfg.client_files_dir}/{device}"
-    base_url, webui = clients.api_base_url(), clients.open_webui_url()
+    webui = clients.open_webui_url()
     ca = root_ca_der(cfg, k3s.server_host().name) if server.gateway_tls else None
     # made on this machine: checked in-process, no command or fact per file
     local_directory(name="Device folder", path=folder, mode=0o700)
@@ -84,4 +84,4 @@ def ipad_profile():
     local_file(name="INSTALL.md", path=f"{folder}/INSTALL.md",
                content=render("clients", "INSTALL.md.j2", device=device, base_url=base_url, has_ca=ca is not None,
                               ca_name=CA_NAME, webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
-                              models=[m.name for m in clients.enabled_models(cfg)]))
+                              models=[m.name for m in client.models]))

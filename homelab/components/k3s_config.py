@@ -8,10 +8,10 @@ from pyinfra.api.operation import OperationMeta
 
 from homelab import host_state, k3s
 from homelab.guards import refuse
+from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.settings import GpuNode
-from homelab.host_settings import secrets_store, settings_for
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
 
 HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"

@@ -17,12 +17,12 @@ from pyinfra.operations import files
 
 from homelab import airgap, host_state, k3s
 from homelab.guards import refuse
+from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
-from homelab.settings import GpuNode
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.host_settings import settings_for
+from homelab.settings import GpuNode
 
 
 def binary_name(arch: str) -> str:

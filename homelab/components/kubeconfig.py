@@ -12,11 +12,12 @@ from pathlib import Path
 import yaml
 from pyinfra import host
 from pyinfra.api import FunctionCommand, OperationError, StringCommand, deploy, operation
+
 from homelab import host_state, k3s
-from homelab.host_state import Query
-from homelab.settings import GpuNode
 from homelab.host_settings import settings_for
+from homelab.host_state import Query
 from homelab.local_files import write_private
+from homelab.settings import GpuNode
 
 
 def merge_kubeconfig(existing: dict | None, k3s_config: dict, name: str, server: str) -> dict:

@@ -11,17 +11,16 @@ from pyinfra.api import deploy
 
 from homelab import clients
 from homelab.operations import local_directory, local_file, local_line
-from homelab.host_settings import settings_for
+from homelab.settings import Macbook
 
 
 @deploy("MacBook client")
 def macbook_client():
-    cfg = settings_for(host)
-    token = clients.device_token(host)
-    if token is None:
+    client = clients.client_for(host, Macbook)
+    if client is None:
         return
+    cfg, token, base_url = client.cfg, client.token, client.base_url
     home = os.path.abspath(os.path.expanduser(cfg.client_home))
-    base_url = clients.api_base_url()
     env_file = f"{home}/.config/homelab/openai.env"
     aichat_dir = f"{home}/.config/aichat"
     for directory in (f"{home}/.config/homelab", aichat_dir):
@@ -30,7 +29,7 @@ def macbook_client():
     local_file(name="API env file", path=env_file, mode=0o600,
                content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
     local_file(name="aichat config", path=f"{aichat_dir}/config.yaml", mode=0o600,
-               content=clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model))
+               content=clients.aichat_config(base_url, token, client.models, cfg.default_model))
     rc_file = ".zshrc" if platform.system() == "Darwin" else ".bashrc"
     local_line(name=f"~/{rc_file} loads the env file", path=f"{home}/{rc_file}",
                line=f"[ -f {shlex.quote(env_file)} ] && . {shlex.quote(env_file)}")

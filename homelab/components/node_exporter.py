@@ -5,12 +5,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from homelab import host_state
+from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
-from homelab.settings import LePotato
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.host_settings import role_of, settings_for
+from homelab.settings import LePotato
 
 SERVICE = "prometheus-node-exporter"
 DROP_IN = f"/etc/systemd/system/{SERVICE}.service.d"

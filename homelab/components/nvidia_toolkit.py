@@ -9,11 +9,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from homelab import host_state
+from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download
-from homelab.settings import GpuNode
 from homelab.rendering import render
-from homelab.host_settings import settings_for
+from homelab.settings import GpuNode
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]

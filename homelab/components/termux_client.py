@@ -7,14 +7,20 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake
+from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import (ManagedFile, directory_in_place, file_absent, file_merged, files_in_place, line_set,
-                                termux_packages)
+from homelab.operations import (
+    ManagedFile,
+    directory_in_place,
+    file_absent,
+    file_merged,
+    files_in_place,
+    line_set,
+    termux_packages,
+)
 from homelab.rendering import render
 from homelab.secrets_store import Secret
-from homelab.host_settings import secrets_store
 from homelab.settings import TermuxPhone
-from homelab.host_settings import settings_for
 
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"
@@ -41,12 +47,11 @@ def _(host_, cfg) -> Query | None:
 
 @deploy("Termux client")
 def termux_client():
-    cfg = settings_for(host)
-    token = clients.device_token(host)
-    if token is None:
+    client = clients.client_for(host, TermuxPhone)
+    if client is None:
         return
+    cfg, token, base_url = client.cfg, client.token, client.base_url
     state = host_state.snapshot(host)
-    base_url = clients.api_base_url()
     # the owner's phone calls the lab's hosts over SSH for its game-mode widgets
     termux_packages(name="Termux packages", packages=[*cfg.termux_packages, *(["openssh"] if cfg.owner_device else [])],
                     installed=state.termux_packages)
@@ -57,7 +62,7 @@ def termux_client():
     source_line = f"[ -f {ENV_FILE} ] && . {ENV_FILE}"
     file_merged(name="Shell loads the env file", dest=BASHRC, current=state.contents[BASHRC],
                 content=line_set(state.contents[BASHRC], source_line, lambda line: line.strip() == source_line))
-    aichat = clients.aichat_config(base_url, token, clients.enabled_models(cfg), cfg.default_model)
+    aichat = clients.aichat_config(base_url, token, client.models, cfg.default_model)
     files_in_place(ManagedFile("aichat config", AICHAT_CONFIG, aichat, **PRIVATE),
                    *(ManagedFile(f"Widget {widget}", f"{HOME}/.shortcuts/{widget}",
                                  render("clients", f"{widget}.j2", shell=f"{PREFIX}/bin/bash", env_file=ENV_FILE,

@@ -10,12 +10,11 @@ from pyinfra.api import deploy
 
 from homelab import devices, gpu_mode, host_state, k3s, wake
 from homelab.components.restricted_account import query, restricted_account
+from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
-from homelab.settings import LePotato
 from homelab.paths import FILES
-from homelab.host_settings import secrets_store
-from homelab.host_settings import settings_for
+from homelab.settings import LePotato
 
 
 def wake_config(inventory_) -> dict:

@@ -11,13 +11,13 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
 from homelab import capacity, host_state
-from homelab.host_state import Query
 from homelab.guards import refuse
+from homelab.host_settings import settings_for
+from homelab.host_state import Query
 from homelab.k3s import server_host
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
 from homelab.settings import GpuNode
-from homelab.host_settings import settings_for
 
 WSLCONFIG = ".wslconfig"
 WSL_CONF = "/etc/wsl.conf"

@@ -20,9 +20,9 @@ import socket
 import subprocess
 from pathlib import Path
 
+from homelab.inventory_loading import load_inventory
 from homelab.lab import apt_proxy, machine, network, rootfs, stand_ins
 from homelab.lab.machine import MachineSpec
-from homelab.inventory_loading import load_inventory
 from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_recorded_process, why_lab_cannot_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

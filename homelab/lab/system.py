@@ -46,7 +46,7 @@ def wait_for_port(address: str, port: int, what: str, timeout: float = 10.0) -> 
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise LabError(f"{what} did not listen on {address}:{port}")
+                raise LabError(f"{what} did not listen on {address}:{port}") from None
             time.sleep(0.1)
 
 

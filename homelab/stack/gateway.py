@@ -14,8 +14,8 @@ from homelab import gpu_mode
 from homelab.devices import token_env
 from homelab.rendering import render
 from homelab.stack import litellm, open_webui
-from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "gateway"
 DATA_DIR = "/var/lib/homelab/caddy"  # Caddy's internal CA and certificates (hostPath)

@@ -173,7 +173,7 @@ def _operator_reloader(objects: list[Rendered]) -> dict:
         for container in item.obj["spec"]["template"]["spec"].get("containers", []):
             args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
             if "prometheus-config-reloader" in args:
-                def quantity(key):
+                def quantity(key, args=args):
                     return args.get(key) if args.get(key) not in (None, "0") else None
                 requests = {k: v for k, v in (("cpu", quantity("config-reloader-cpu-request")),
                                               ("memory", quantity("config-reloader-memory-request"))) if v}

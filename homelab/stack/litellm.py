@@ -14,8 +14,8 @@ import yaml
 
 from homelab.paths import FILES
 from homelab.stack import vllm
-from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "litellm"
 PORT = 4000

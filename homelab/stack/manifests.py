@@ -4,15 +4,24 @@ File names are valid Kubernetes object names (k3s names its Addon objects after 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
 
 import yaml
 
 from homelab.settings import GpuNode
-from homelab.stack import (cluster_secrets, device_plugin, gateway, litellm, llm_d, model_cache, monitoring,
-                           open_webui, vllm)
+from homelab.stack import (
+    cluster_secrets,
+    device_plugin,
+    gateway,
+    litellm,
+    llm_d,
+    model_cache,
+    monitoring,
+    open_webui,
+    vllm,
+)
 from homelab.stack.common import PodPlan, StackContext
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 from homelab.stack.cluster_secrets import HF_TOKEN
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 # Waits in init containers; small and pinned.
 WAIT_IMAGE = "busybox:1.37"

@@ -14,8 +14,8 @@ import json
 
 from homelab import gpu_mode
 from homelab.stack import litellm
-from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
 from homelab.stack.cluster_secrets import GRAFANA_ADMIN
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
 
 RELEASE = "kube-prometheus-stack"
 # kube-prometheus-stack 88.5.3's own prometheus-node-exporter.extraArgs (values.yaml):

@@ -8,8 +8,8 @@ runs offline: it downloads no models of its own."""
 from __future__ import annotations
 
 from homelab.stack import litellm
-from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
 from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
+from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
 
 NAME = "open-webui"
 PORT = 80  # the chart's service.port (open-webui 16.0.0 values.yaml)

@@ -17,8 +17,8 @@ import shlex
 
 from homelab.paths import FILES
 from homelab.stack import model_cache
-from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
 from homelab.stack.cluster_secrets import VLLM_API_KEY
+from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
 
 RELEASE = "vllm"
 ROUTER_SERVICE = f"{RELEASE}-router-service"

@@ -15,8 +15,15 @@ from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.stack import manifests
 from tests.charts import keys_outside, values_index, values_schema
-from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs, inventory_variant,
-                           landed_manifests, planned_commands)
+from tests.support import (
+    PROJECT_ROOT,
+    assert_converges,
+    assert_idempotent,
+    assert_repairs,
+    inventory_variant,
+    landed_manifests,
+    planned_commands,
+)
 
 pytestmark = pytest.mark.lab
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
@@ -57,7 +64,7 @@ def test_file_names_are_valid_for_k3s(landed):
 def test_every_object_is_valid_for_kubernetes_or_the_helmchart_crd(landed):
     crd = json.loads((FIXTURES / "helmchart-crd-schema.json").read_text())
     count = 0
-    for name, (_, objects) in landed.items():
+    for _, objects in landed.values():
         for obj in objects:
             if obj["kind"] == "HelmChart":
                 jsonschema.validate(obj, crd)

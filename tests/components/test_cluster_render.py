@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from homelab import capacity
-from homelab.stack import device_plugin, helm_render
-from homelab.stack.common import StackContext
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.stack import device_plugin, helm_render
+from homelab.stack.common import StackContext
 from tests.cluster_model import pods_on, quantity
 from tests.support import PROJECT_ROOT, landed_manifests
 

@@ -19,13 +19,19 @@ import pytest
 from click.testing import CliRunner
 
 from homelab import gpu_mode
-from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
-from homelab.stack import helm_render
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
+from homelab.stack import helm_render
 from tasks import cli
-from tests.support import (PROJECT_ROOT, assert_converges, assert_idempotent, inventory_variant, landed_manifests,
-                           run_deploy)
+from tests.support import (
+    PROJECT_ROOT,
+    assert_converges,
+    assert_idempotent,
+    inventory_variant,
+    landed_manifests,
+    run_deploy,
+)
 
 pytestmark = pytest.mark.lab
 SHORTCUTS = "/data/data/com.termux/files/home/.shortcuts"

@@ -11,8 +11,14 @@ from click.testing import CliRunner
 from homelab import airgap
 from homelab.secrets_store import SecretsStore
 from tasks import cli
-from tests.support import (assert_converges, assert_idempotent, assert_repairs, inventory_variant, planned_commands,
-                           run_deploy)
+from tests.support import (
+    assert_converges,
+    assert_idempotent,
+    assert_repairs,
+    inventory_variant,
+    planned_commands,
+    run_deploy,
+)
 
 pytestmark = pytest.mark.lab
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from homelab.stack import helm_render, model_cache
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.stack import helm_render, model_cache
 from tests.support import PROJECT_ROOT, assert_converges, inventory_variant, landed_manifests
 
 pytestmark = pytest.mark.lab

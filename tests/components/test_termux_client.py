@@ -4,9 +4,9 @@ paths; its `pkg` is a stand-in (homelab/lab/stand_ins.py)."""
 import pytest
 import yaml
 
-from homelab.secrets_store import SecretsStore
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.secrets_store import SecretsStore
 from tests.support import PROJECT_ROOT, assert_idempotent, assert_repairs
 
 pytestmark = pytest.mark.lab

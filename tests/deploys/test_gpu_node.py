@@ -6,11 +6,11 @@ import hashlib
 import pytest
 import yaml
 
+from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from homelab.lab.stand_ins import write_gpu_stand_ins
 from homelab.secrets_store import SecretsStore
 from homelab.stack.common import StackContext
-from homelab.host_settings import settings_for
-from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT, assert_converges, assert_idempotent, inventory_variant, landed_manifests
 
 pytestmark = pytest.mark.lab

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
+from homelab.inventory_loading import load_inventory
 from homelab.lab import network
 from homelab.lab.system import is_recorded_process_alive
-from homelab.inventory_loading import load_inventory
 from tests.support import PROJECT_ROOT, run_deploy
 
 pytestmark = pytest.mark.lab

@@ -93,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        for i, piece in enumerate(CHUNKS):
+        for piece in CHUNKS:
             chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             send(f"data: {json.dumps(chunk)}\n\n")

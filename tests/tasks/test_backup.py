@@ -55,6 +55,13 @@ def assert_refused_and_unchanged(lab, result, before_store: bytes, before_k3s, *
     assert k3s_state(lab) == before_k3s
 
 
+def assert_tampered_archive_refused(lab, runner, inventory, archive, parts: dict[str, bytes], *fragments):
+    """An archive made of `parts` is refused by restore, and nothing changes."""
+    archive.write_bytes(backups._tar(parts))
+    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
+    assert_refused_and_unchanged(lab, restore(runner, archive, inventory), store, k3s, *fragments)
+
+
 def test_backup_wipe_restore_then_nothing_to_change(lab, converged_gpu_node, inventory, tmp_path, runner):
     assert "stand-in datastore" in lab.ssh("gpu-node", DATASTORE_QUERY, sudo=True).stdout
     archive = take(runner, inventory, tmp_path)
@@ -128,12 +135,8 @@ def test_a_member_swapped_in_from_another_archive_is_refused(lab, converged_gpu_
     second = take(runner, inventory, tmp_path / "b")
     parts = backups.read(first)
     parts["secrets.yaml.enc"] = backups.read(second)["secrets.yaml.enc"]
-    swapped = tmp_path / "swapped.tar"
-    swapped.write_bytes(backups._tar(parts))
-    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
-    result = restore(runner, swapped, inventory)
-    assert_refused_and_unchanged(lab, result, store, k3s,
-                                 "secrets.yaml.enc is not the member this archive was made with")
+    assert_tampered_archive_refused(lab, runner, inventory, tmp_path / "swapped.tar", parts,
+                                    "secrets.yaml.enc is not the member this archive was made with")
 
 
 def test_an_edited_manifest_is_refused(lab, converged_gpu_node, inventory, tmp_path, runner):
@@ -141,12 +144,7 @@ def test_an_edited_manifest_is_refused(lab, converged_gpu_node, inventory, tmp_p
     manifest = json.loads(parts["manifest.json"])
     manifest["contents"]["k3s datastore"] = "skipped: someone said so"
     parts["manifest.json"] = json.dumps(manifest).encode()
-    edited = tmp_path / "edited.tar"
-    edited.write_bytes(backups._tar(parts))
-    store, k3s = lab.secrets_file.read_bytes(), k3s_state(lab)
-    result = restore(runner, edited, inventory)
-    assert_refused_and_unchanged(lab, result, store, k3s,
-                                 "the archive was altered")
+    assert_tampered_archive_refused(lab, runner, inventory, tmp_path / "edited.tar", parts, "the archive was altered")
 
 
 def test_a_cut_archive_is_named_as_such(lab, converged_gpu_node, inventory, tmp_path, runner):

@@ -109,8 +109,8 @@ def test_a_stopped_service_and_a_missing_gpu_are_named_with_their_fix(lab, conve
 
 def test_a_paused_ai_side_is_reported_with_how_to_resume(lab, converged_gpu_node):
     from homelab import gpu_mode
-    from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
     from homelab.inventory_loading import load_inventory
+    from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
     from tests.support import PROJECT_ROOT
 
     engines = engine_deployments(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT))
