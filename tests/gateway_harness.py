@@ -128,7 +128,8 @@ class Gateway:
         (config_dir / "config.yaml").write_text(self.deployed.litellm_config)
         (config_dir / f"{litellm_stack.GUARD_MODULE}.py").write_text(self.deployed.litellm_guard)
         env = self.deployed.env(self.deployed.litellm_env, {"VLLM_API_BASE": f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1"})
-        self._start("litellm", [str(Path(sys.executable).with_name("litellm")), "--config", str(config_dir / "config.yaml"),
+        self._start("litellm", [str(Path(sys.executable).with_name("litellm")),
+                                "--config", str(config_dir / "config.yaml"),
                                 "--host", HOST_SIDE, "--port", str(LITELLM_PORT)], env)
         wait_for(f"{self.litellm_url}/health/liveliness")
 

@@ -85,7 +85,8 @@ def _assert_no_secret_printed(run: DeployRun, inventory) -> None:
                 assert part not in run.stdout and part not in run.stderr, f"secret {name} appeared in pyinfra's output"
 
 
-def assert_converges(deploy: str, inventory, *extra: str, limit: str | list[str] | None = None, expect_changes=True) -> DeployRun:
+def assert_converges(deploy: str, inventory, *extra: str, limit: str | list[str] | None = None,
+                     expect_changes=True) -> DeployRun:
     run = run_deploy(deploy, inventory, *extra, limit=limit)
     assert run.returncode == 0, run.explain()
     assert run.totals.get("error") == 0 and not run.failed_hosts, run.explain()

@@ -23,7 +23,8 @@ def test_a_pod_reserves_the_larger_of_its_containers_and_any_init_container():
 def test_wsl_gets_the_pods_k3s_and_its_own_share_rounded_up():
     cfg = node_cfg(pc_memory_gib=16, windows_memory_gib=6, pc_threads=8, windows_threads=2, wsl_system_memory_gib=1.5,
                    wsl_swap_gib=4)
-    pods = [PodPlan("engine", "ai", {"vllm": Resources(2, 4, 6144)}), PodPlan("proxy", "ai", {"c": Resources(0.5, 1, 1000)})]
+    pods = [PodPlan("engine", "ai", {"vllm": Resources(2, 4, 6144)}),
+            PodPlan("proxy", "ai", {"c": Resources(0.5, 1, 1000)})]
     plan = capacity.NodePlan("pc", cfg, pods, dict(capacity.K3S_POD_RESOURCES))
     # 6144 + 1000 + 170 + 70 + 1536 = 8920 MiB = 8.71 GiB -> 9
     assert plan.wsl_memory_gib == 9 and plan.memory_budget_gib == 10 and plan.memory_fits

@@ -59,7 +59,8 @@ def test_units_from_systemctl_show_blocks():
 
 
 def test_packages_only_when_installed():
-    state = host_state.parse(["package\tcurl\tinstall ok installed\t7.88", "package\tgone\tdeinstall ok config-files\t1"])
+    state = host_state.parse(["package\tcurl\tinstall ok installed\t7.88",
+                              "package\tgone\tdeinstall ok config-files\t1"])
     assert state.packages == {"curl": "7.88"}
 
 

@@ -32,7 +32,8 @@ def test_same_numbers_as_pyinfra(tmp_path, monkeypatch, is_cli, from_deploy):
     scope = {"state": state,
              "probe": lambda s: (util.get_operation_order_from_stack(s), op_order.operation_order(s))}
     # a frame in pyinfra's own code (its decorators) is left out of the order
-    exec(compile("def through_pyinfra(f, s):\n    return f(s)\n", f"{util.PYINFRA_INSTALL_DIR}/api/x.py", "exec"), scope)
+    helper = "def through_pyinfra(f, s):\n    return f(s)\n"
+    exec(compile(helper, f"{util.PYINFRA_INSTALL_DIR}/api/x.py", "exec"), scope)
     exec(compile(DEPLOY, str(deploy), "exec"), scope)
     theirs, ours = scope["result"]
     assert ours == theirs
@@ -52,7 +53,8 @@ def test_a_skipped_item_does_not_pair_different_files(monkeypatch):
     monkeypatch.setattr(pyinfra, "is_cli", True)
     state = SimpleNamespace(current_deploy_filename=None, current_op_file_number=0)
     hashes = {}
-    for name, files in {"potato": [(0, "/etc/hostname"), (1, "/etc/timezone")], "gpu-node": [(1, "/etc/timezone")]}.items():
+    files_of = {"potato": [(0, "/etc/hostname"), (1, "/etc/timezone")], "gpu-node": [(1, "/etc/timezone")]}
+    for name, files in files_of.items():
         host = SimpleNamespace(loop_position=[], op_hash_order=[])
         for position, path in files:
             with op_order.distinct_call(host, position, path):

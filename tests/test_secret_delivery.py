@@ -27,7 +27,8 @@ TOOL = "/opt/homelab-test-stand-ins/file_watch.py"
 def _send(lab, node, path, data: bytes):
     spec = lab.spec(node)
     subprocess.run([*lab.ssh_base(), "-p", str(spec.ssh_port), f"{spec.ssh_user}@{spec.address}",
-                    f"sudo mkdir -p {shlex.quote(str(path.rsplit('/', 1)[0]))} && sudo tee {shlex.quote(path)} >/dev/null "
+                    f"sudo mkdir -p {shlex.quote(str(path.rsplit('/', 1)[0]))} "
+                    f"&& sudo tee {shlex.quote(path)} >/dev/null "
                     f"&& sudo chmod 600 {shlex.quote(path)}"], input=data, check=True, capture_output=True)
 
 

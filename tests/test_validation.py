@@ -179,7 +179,8 @@ BAD_INPUTS = {
         expect=["PC 16 threads - Windows 12 = 4 for WSL; pods request 6.91: DOES NOT FIT",
                 "CPU requests 6.91 exceed the 4 threads WSL gets"]),
     "model_placed_on_a_node_that_is_not_a_gpu_node": dict(
-        replace={"all.py": ('"weight_files": ["pytorch_model.bin"],', '"weight_files": ["pytorch_model.bin"], "gpu_node": "potato",')},
+        replace={"all.py": ('"weight_files": ["pytorch_model.bin"],',
+                            '"weight_files": ["pytorch_model.bin"], "gpu_node": "potato",')},
         expect=["key 'models[3].gpu_node': 'potato' is not a GPU node", "use one of ['gpu-node']"]),
     "llm_d_without_its_crds_checksum": dict(
         replace={"gpu_nodes.py": ("llm_d_enabled = False", "llm_d_enabled = True")},
@@ -193,7 +194,8 @@ BAD_INPUTS = {
         expect=["host 'gpu-node', key 'wol_mac': 'A8-A1-59-01-23-45' has the wrong form",
                 "a MAC address in lowercase with colons", "the host's entry in inventory.py"]),
     "game_executable_with_a_quote": dict(
-        replace={"gpu_nodes.py": ("game_executables = []", "game_executables = [\"x'; Remove-Item C:\\\\ -Recurse; '.exe\"]")},
+        replace={"gpu_nodes.py": ("game_executables = []",
+                                  "game_executables = [\"x'; Remove-Item C:\\\\ -Recurse; '.exe\"]")},
         expect=["key 'game_executables[0]'", "has the wrong form", "like 'eldenring.exe'", "group_data/gpu_nodes.py"]),
     "game_executable_that_is_a_path": dict(
         replace={"gpu_nodes.py": ("game_executables = []", 'game_executables = ["C:/Games/game.exe"]')},

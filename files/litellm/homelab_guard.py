@@ -29,7 +29,8 @@ class HomelabGuard(CustomLogger):
         found = refused_keys(body)
         if found:
             error = HTTPException(status_code=400, detail=(
-                f"Request bodies may not name endpoints or credentials ({', '.join(found)}): the gateway chooses them."))
+                f"Request bodies may not name endpoints or credentials ({', '.join(found)}): "
+                "the gateway chooses them."))
             error.type, error.param = "invalid_request_error", found[0]
             raise error
         return data

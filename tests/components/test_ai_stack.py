@@ -203,7 +203,8 @@ def test_diff_shows_changes_but_never_a_secret(lab, landed, inventory):
     value in the secrets store)."""
     lab.ssh("gpu-node", f"sed -i 's/^  name: gateway-tokens/  name: gateway-tokens-x/' {MANIFESTS}/homelab-secrets.yaml"
                         " && echo tampered >> /etc/rancher/k3s/cluster-token"
-                        f" && sed -i 's/routingLogic: prefixaware/routingLogic: session/' {MANIFESTS}/homelab-vllm.yaml",
+                        " && sed -i 's/routingLogic: prefixaware/routingLogic: session/'"
+                        f" {MANIFESTS}/homelab-vllm.yaml",
             sudo=True)
     run = assert_repairs("gpu_node", inventory, "gpu-node", "--diff", limit="gpu-node")
     assert "Will modify /var/lib/rancher/k3s/server/manifests/homelab-vllm.yaml" in run.stderr

@@ -70,6 +70,7 @@ def test_edited_config_and_stopped_service_are_repaired(lab, converged_potato, i
                       " && systemctl stop apt-cacher-ng", sudo=True)
     run = assert_repairs("le_potato", inventory, "potato", limit="potato")
     changed = run.changed_operations("potato")
-    assert "apt cache | apt-cacher-ng settings" in changed and "apt cache | Restart apt-cacher-ng after a change" in changed
+    assert "apt cache | apt-cacher-ng settings" in changed
+    assert "apt cache | Restart apt-cacher-ng after a change" in changed
     assert "ExThreshold: 4" in lab.ssh("potato", "cat /etc/apt-cacher-ng/zz_homelab.conf").stdout
     assert lab.ssh("potato", "systemctl is-active apt-cacher-ng").stdout.strip() == "active"

@@ -143,7 +143,8 @@ def test_each_engine_runs_what_the_catalogue_and_the_plans_say(rendered, ctx):
         assert pod["runtimeClassName"] == "nvidia"
         assert engine["spec"]["strategy"] == {"type": "Recreate"}, "a rolling update would wait for a second GPU share"
         mounts = {m["mountPath"]: m["name"] for m in vllm["volumeMounts"]}
-        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+                  for v in pod["volumes"] if "persistentVolumeClaim" in v}
         assert claims[mounts["/models"]] == f"model-cache-{ctx.node_of(model)}"
         env = {e["name"]: e for e in vllm["env"]}
         assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "vllm-api-key", "key": "key"}
@@ -185,7 +186,8 @@ def test_engines_start_in_order_but_never_wait_forever_for_another(rendered, ctx
 
 
 def test_time_slicing_offers_one_share_per_model_on_each_node(rendered, ctx):
-    (config_map,) = [o for name, o in by_kind(rendered, "ConfigMap").items() if name.startswith("nvidia-device-plugin-")]
+    (config_map,) = [o for name, o in by_kind(rendered, "ConfigMap").items()
+                     if name.startswith("nvidia-device-plugin-")]
     for node in ctx.nodes:
         sharing = yaml.safe_load(config_map["data"][device_plugin.config_name(node)])
         assert sharing["sharing"]["timeSlicing"]["resources"] == [
@@ -194,14 +196,16 @@ def test_time_slicing_offers_one_share_per_model_on_each_node(rendered, ctx):
 
 def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ctx, lab):
     secret = by_kind(rendered, "Secret")["kube-prometheus-stack-prometheus-scrape-confg"]
-    jobs = {j["job_name"]: j for j in yaml.safe_load(base64.b64decode(secret["data"]["additional-scrape-configs.yaml"]))}
+    scrape_configs = yaml.safe_load(base64.b64decode(secret["data"]["additional-scrape-configs.yaml"]))
+    jobs = {j["job_name"]: j for j in scrape_configs}
     assert jobs["litellm"]["static_configs"][0]["targets"] == ["litellm.ai.svc.cluster.local:4000"]
     assert jobs["litellm"]["metrics_path"] == "/metrics/"
     assert jobs["gateway"]["static_configs"][0]["targets"] == [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]
     assert jobs["le-potato"]["static_configs"][0]["targets"] == [f"{lab.spec('potato').address}:9100"]
     (prometheus,) = by_kind(rendered, "Prometheus").values()
     assert prometheus["spec"]["serviceMonitorSelector"] == {}, "ServiceMonitors without the release label count"
-    monitors = {name: o for name, o in by_kind(rendered, "ServiceMonitor").items() if o["metadata"]["namespace"] == "ai"}
+    monitors = {name: o for name, o in by_kind(rendered, "ServiceMonitor").items()
+                if o["metadata"]["namespace"] == "ai"}
     services = [o for o in by_kind(rendered, "Service").values() if o["metadata"]["namespace"] == "ai"]
     for monitor in monitors.values():
         wanted = monitor["spec"]["selector"]["matchLabels"]

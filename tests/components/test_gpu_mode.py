@@ -56,7 +56,8 @@ def widget(lab, name) -> subprocess.CompletedProcess:
 def status(lab) -> dict:
     result = widget(lab, "lab-status")
     assert result.returncode == 0, result.stderr
-    return {"text": result.stdout, **json.loads(lab.ssh("gpu-node", f"{gpu_mode.TOOL} status --json", sudo=True).stdout)}
+    reported = lab.ssh("gpu-node", f"{gpu_mode.TOOL} status --json", sudo=True).stdout
+    return {"text": result.stdout, **json.loads(reported)}
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ def engines(lab, converged_gpu_node, converged_potato, converged_pixel, gateway)
 def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab, engines, gateway):
     token = gateway.tokens()["pixel"]
     before = status(lab)
-    assert before["state"] == "serving" and before["gpu_memory_used_mib"] >= sum(e["vram_mib"] for e in engines.values())
+    assert before["state"] == "serving"
+    assert before["gpu_memory_used_mib"] >= sum(e["vram_mib"] for e in engines.values())
     started = time.monotonic()
     result = widget(lab, "lab-pause")
     assert result.returncode == 0, result.stderr
@@ -86,7 +88,8 @@ def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab,
         asked = time.monotonic()
         response = gateway.call(path, token, body)
         assert response.status_code == 503 and time.monotonic() - asked < 1, response.text
-        assert response.json()["error"]["code"] == "gpu_paused" and "lent to a game" in response.json()["error"]["message"]
+        error = response.json()["error"]
+        assert error["code"] == "gpu_paused" and "lent to a game" in error["message"]
         assert response.headers["Retry-After"] == "60"
     assert gateway.call("/v1/models").status_code == 401, "no token: still 401, the state is not for strangers"
     metrics = lab.ssh("gpu-node", f"cat {gpu_mode.METRICS_DIR}/homelab_gpu_mode.prom").stdout
@@ -146,7 +149,8 @@ def test_a_model_switched_off_while_paused_waits_for_the_resume(lab, engines, in
         assert result.returncode == 0 and "gpt2 answers again" in result.stdout, result.stdout + result.stderr
         assert status(lab)["state"] == "serving"
         run = assert_converges("gpu_node", variant, limit="gpu-node")
-        assert {"AI stack manifests | homelab-vllm.yaml", "Game mode | Settings"} <= set(run.changed_operations("gpu-node"))
+        changed = set(run.changed_operations("gpu-node"))
+        assert {"AI stack manifests | homelab-vllm.yaml", "Game mode | Settings"} <= changed
         assert "gpt2" not in lab.ssh("gpu-node", f"cat {gpu_mode.CONFIG}").stdout
     finally:
         assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)
@@ -224,7 +228,8 @@ def test_windows_gets_pause_and_resume_shortcuts_and_the_game_watcher(lab, conve
         assert "homelab-gpu status --json | ConvertFrom-Json).state" in script and 'if ($State -eq "serving")' in script
         assert "$Games = @('eldenring.exe', 'Cyberpunk2077.exe')" in script
         assert "homelab-gpu pause --by game-watcher" in script and "homelab-gpu resume --by game-watcher" in script
-        assert "Start-Sleep -Seconds 10" in script and 'Register-ScheduledTask -TaskName "homelab game watcher"' in script
+        assert "Start-Sleep -Seconds 10" in script
+        assert 'Register-ScheduledTask -TaskName "homelab game watcher"' in script
     finally:
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
     script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
@@ -248,7 +253,8 @@ class PacketCatcher:
         return sender, bytes.fromhex(payload)
 
 
-def test_the_le_potato_wakes_the_pc_with_a_packet_for_exactly_its_mac(lab, converged_pixel, converged_gpu_node, converged_potato):
+def test_the_le_potato_wakes_the_pc_with_a_packet_for_exactly_its_mac(lab, converged_pixel, converged_gpu_node,
+                                                                       converged_potato):
     mac = settings_for(load_inventory(lab.inventory_file, cwd=PROJECT_ROOT).get_host("gpu-node")).wol_mac
     assert mac
     expected = b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) * 16

@@ -62,7 +62,8 @@ def test_with_https_the_profile_carries_the_root_ca_as_der(lab, folder, tmp_path
         profile = plistlib.loads((folder / "homelab.mobileconfig").read_bytes())
         roots = [p for p in profile["PayloadContent"] if p["PayloadType"] == "com.apple.security.root"]
         assert len(roots) == 1
-        der = subprocess.run(["openssl", "x509", "-inform", "der", "-noout", "-subject"], input=roots[0]["PayloadContent"],
+        der = subprocess.run(["openssl", "x509", "-inform", "der", "-noout", "-subject"],
+                             input=roots[0]["PayloadContent"],
                              capture_output=True, check=True).stdout.decode()
         assert "homelab test root" in der
         clip = next(p for p in profile["PayloadContent"] if p["PayloadType"] == "com.apple.webClip.managed")

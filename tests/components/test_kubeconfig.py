@@ -9,7 +9,8 @@ import yaml
 from homelab.components.kubeconfig import merge_kubeconfig
 from tests.support import assert_idempotent, assert_repairs
 
-K3S = {"clusters": [{"name": "default", "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": "CA"}}],
+K3S = {"clusters": [{"name": "default",
+                     "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": "CA"}}],
        "users": [{"name": "default", "user": {"client-key-data": "KEY"}}],
        "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}]}
 
@@ -20,7 +21,8 @@ def test_merge_keeps_other_clusters_and_rewrites_the_server():
              "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}], "current-context": "work"}
     merged = merge_kubeconfig(other, K3S, "homelab-gpu-node", "https://192.168.1.50:6443")
     assert [c["name"] for c in merged["clusters"]] == ["work", "homelab-gpu-node"]
-    assert merged["clusters"][1]["cluster"] == {"server": "https://192.168.1.50:6443", "certificate-authority-data": "CA"}
+    assert merged["clusters"][1]["cluster"] == {"server": "https://192.168.1.50:6443",
+                                                "certificate-authority-data": "CA"}
     assert merged["current-context"] == "work"
     again = merge_kubeconfig(merged, K3S, "homelab-gpu-node", "https://192.168.1.51:6443")
     assert len(again["clusters"]) == 2 and again["clusters"][1]["cluster"]["server"] == "https://192.168.1.51:6443"

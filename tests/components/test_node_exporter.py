@@ -45,5 +45,6 @@ def test_edited_options_are_restored_and_the_service_restarted_once(lab, converg
     assert lab.ssh("potato", "ss -Hltn 'sport = :9200'").stdout.strip()
     run = assert_repairs("le_potato", inventory, "potato", limit="potato")
     assert f"Node exporter | Restart {SERVICE} after a change" in run.changed_operations("potato")
-    assert f"--web.listen-address={lab.spec('potato').address}:9100" in lab.ssh("potato", f"cat /etc/default/{SERVICE}").stdout
-    assert lab.ssh("gpu-node", f"curl -sf http://{lab.spec('potato').address}:9100/metrics", check=False).returncode == 0
+    address = lab.spec("potato").address
+    assert f"--web.listen-address={address}:9100" in lab.ssh("potato", f"cat /etc/default/{SERVICE}").stdout
+    assert lab.ssh("gpu-node", f"curl -sf http://{address}:9100/metrics", check=False).returncode == 0

@@ -46,7 +46,8 @@ def test_termux_like_host(lab):
     spec = lab.spec("pixel")
     assert spec.ssh_port == 8022
     out = lab.ssh("pixel", 'id -u; echo "$HOME|$PREFIX|$TMPDIR"; test -d "$PREFIX/bin" && echo prefix-ok; '
-                           "sudo -n true 2>/dev/null || echo no-sudo; cat /etc/os-release 2>/dev/null || echo no-os-release")
+                           "sudo -n true 2>/dev/null || echo no-sudo; "
+                           "cat /etc/os-release 2>/dev/null || echo no-os-release")
     lines = out.stdout.split()
     assert lines[0] != "0"
     assert lines[1] == ("/data/data/com.termux/files/home|/data/data/com.termux/files/usr|"
