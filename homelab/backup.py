@@ -31,8 +31,10 @@ import os
 import shlex
 import subprocess
 import tarfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -40,6 +42,9 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from homelab import k3s
 from homelab.local_files import write_private
 from homelab.ssh import ssh_command
+
+if TYPE_CHECKING:
+    from homelab.settings import Common, GpuNode
 
 FORMAT = 2
 DATASTORE = "/var/lib/rancher/k3s/server/db/state.db"
@@ -68,15 +73,15 @@ def server_member(server_name: str) -> str:
     return f"{server_name}.tar.gz.enc"
 
 
-def _ssh(cfg, host_name: str, remote: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def _ssh(cfg: Common, host_name: str, remote: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(ssh_command(cfg, host_name, remote), input=stdin, capture_output=True, timeout=900)
 
 
-def _sudo(cfg) -> str:
+def _sudo(cfg: Common) -> str:
     return "sudo -n " if cfg.sudo else ""
 
 
-def _as_root(cfg, script: str) -> str:
+def _as_root(cfg: Common, script: str) -> str:
     return f"{_sudo(cfg)}sh -c {shlex.quote(script)}"
 
 
@@ -87,8 +92,8 @@ def snapshot_script() -> str:
     paths = " ".join(shlex.quote(p) for p in SERVER_PATHS)
     work = shlex.quote(WORK_DIR)
     snapshot_dir = shlex.quote(str(Path(SNAPSHOT_MEMBER).parent))
-    python = ("import sqlite3, sys\ntry:\n    d = sqlite3.connect(sys.argv[2])\n    sqlite3.connect(sys.argv[1]).backup(d)\n"
-              "    d.close()\nexcept sqlite3.Error as e:\n"
+    python = ("import sqlite3, sys\ntry:\n    d = sqlite3.connect(sys.argv[2])\n"
+              "    sqlite3.connect(sys.argv[1]).backup(d)\n    d.close()\nexcept sqlite3.Error as e:\n"
               f"    sys.exit(f'snapshot of the datastore failed: {{e}} (free space under {WORK_DIR}?)')")
     return (
         "set -e; umask 077; "
@@ -106,7 +111,8 @@ def snapshot_script() -> str:
     )
 
 
-def take(server_name: str, cfg, secrets_file: Path, out_dir: Path, passphrase: str, log=print) -> Path:
+def take(server_name: str, cfg: GpuNode, secrets_file: Path, out_dir: Path, passphrase: str,
+         log: Callable[[str], object] = print) -> Path:
     """Write backups/homelab-<UTC time>.tar and return its path."""
     if not secrets_file.exists():
         raise BackupError(f"no secrets store at {secrets_file}")
@@ -167,7 +173,7 @@ def read(archive: Path) -> dict[str, bytes]:
         raise BackupError(f"{archive} is damaged or cut short ({type(exc).__name__}): nothing was changed") from exc
 
 
-def open_archive(archive: Path, passphrase: str) -> tuple[dict, Fernet, dict[str, bytes]]:
+def open_archive(archive: Path, passphrase: str) -> tuple[dict[str, Any], Fernet, dict[str, bytes]]:
     """The verified manifest, the archive's Fernet and its members; refuses anything that
     does not verify, before anything is changed."""
     parts = read(archive)
@@ -223,7 +229,8 @@ def restore_script(unit: str) -> str:
     )
 
 
-def restore(archive: Path, cfg, server_name: str, secrets_file: Path, passphrase: str, log=print) -> dict:
+def restore(archive: Path, cfg: GpuNode, server_name: str, secrets_file: Path, passphrase: str,
+            log: Callable[[str], object] = print) -> dict[str, Any]:
     manifest, fernet, parts = open_archive(archive, passphrase)
     if manifest["server"] != server_name:
         raise BackupError(f"the archive is from {manifest['server']}, the inventory's k3s server is {server_name}")

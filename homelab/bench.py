@@ -11,12 +11,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from homelab import k3s
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
-from homelab.settings import DebianHost, TermuxPhone
+from homelab.settings import DebianHost, GpuNode, TermuxPhone
 from homelab.ssh import ssh_command
+
+if TYPE_CHECKING:
+    from homelab.lab import Lab
 
 
 def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:
@@ -40,14 +44,14 @@ def median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def timed_runs(inventory_file: Path, deploy: Path, cwd: Path, rounds: int) -> dict:
+def timed_runs(inventory_file: Path, deploy: Path, cwd: Path, rounds: int) -> dict[str, Any]:
     """`rounds` runs of the same deploy: the last run's figures, with the median time."""
     runs = [timed_run(inventory_file, deploy, cwd) for _ in range(rounds)]
     return {**runs[-1], "seconds": median([r["seconds"] for r in runs]), "rounds": [r["seconds"] for r in runs],
             "exit": max(r["exit"] for r in runs), "changes": max(r["changes"] or 0 for r in runs)}
 
 
-def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
+def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as counts_file:
         counts_path = counts_file.name
     started = time.monotonic()
@@ -62,7 +66,7 @@ def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict:
             "commands": counts}
 
 
-def game_mode(lab, inventory_file: Path, start_seconds: float = 2, stop_seconds: float = 1) -> dict:
+def game_mode(lab: Lab, inventory_file: Path, start_seconds: float = 2, stop_seconds: float = 1) -> dict[str, Any]:
     """On the lab: seconds from `homelab-gpu pause` to the GPU's memory free, and from
     `resume` to every engine answering, each through SSH as the MacBook would ask. The
     engines are the stand-in cluster's (seeded from the rendered vLLM release; each answers
@@ -72,7 +76,7 @@ def game_mode(lab, inventory_file: Path, start_seconds: float = 2, stop_seconds:
 
     inventory = load_inventory(inventory_file)
     server = k3s.server_host(inventory)
-    cfg = settings_for(server)
+    cfg = settings_for(server, GpuNode)
     engines = engine_deployments(inventory)
     lab.seed_stand_in_cluster(stand_in_cluster(engines, cfg.stack_namespace, start_seconds, stop_seconds))
     timings = {}

@@ -10,15 +10,18 @@ import atexit
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
+from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.connectors.ssh import SSHConnector
 
-COUNTS: Counter = Counter()
+COUNTS: Counter[str] = Counter()
 
 
-def _counting(method):
-    def wrapper(self, *args, **kwargs):
+def _counting(method: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: BaseConnector, *args: Any, **kwargs: Any) -> Any:
         COUNTS[self.host.name] += 1
         return method(self, *args, **kwargs)
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homelab import table
 from homelab.settings import GpuNode
-from homelab.stack.common import PodPlan, Resources
+from homelab.stack.common import PodPlan, Resources, StackContext
+
+if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
 
 # k3s's own pods, with the requests and limits of its packaged manifests (k3s-io/k3s,
 # manifests/coredns.yaml and manifests/metrics-server/metrics-server-deployment.yaml at
@@ -96,11 +100,11 @@ class NodePlan:
         rows.append(["total", "", f"{self.cpu:.2f}", f"{self.pod_memory_mib + self.system_memory_mib} MiB"])
         lines = table.render(["pod", "namespace", "CPU", "memory"], rows).split("\n")
         cfg = self.cfg
-        lines.append(f"PC {cfg.pc_memory_gib:g} GiB - Windows {cfg.windows_memory_gib:g} GiB = {self.memory_budget_gib:g} "
-                     f"GiB for WSL; the stack needs {self.wsl_memory_gib} GiB: "
+        lines.append(f"PC {cfg.pc_memory_gib:g} GiB - Windows {cfg.windows_memory_gib:g} GiB = "
+                     f"{self.memory_budget_gib:g} GiB for WSL; the stack needs {self.wsl_memory_gib} GiB: "
                      f"{'fits' if self.memory_fits else 'DOES NOT FIT'}")
-        lines.append(f"PC {cfg.pc_threads} threads - Windows {cfg.windows_threads} = {self.wsl_processors} for WSL; pods "
-                     f"request {self.cpu:.2f}: {'fits' if self.cpu_fits else 'DOES NOT FIT'}")
+        lines.append(f"PC {cfg.pc_threads} threads - Windows {cfg.windows_threads} = {self.wsl_processors} for WSL; "
+                     f"pods request {self.cpu:.2f}: {'fits' if self.cpu_fits else 'DOES NOT FIT'}")
         lines.append(".wslconfig [wsl2]: " + ", ".join(f"{k}={v}" for k, v in self.wslconfig().items()))
         return "\n".join(lines)
 
@@ -118,7 +122,7 @@ class NodePlan:
         return "; ".join(fixes) + " (group_data/all.py, group_data/gpu_nodes.py)"
 
 
-def plan(ctx) -> dict[str, NodePlan]:
+def plan(ctx: StackContext) -> dict[str, NodePlan]:
     """Every GPU node's plan, from the stack context (homelab.stack.common.StackContext)."""
     from homelab.stack import manifests
 
@@ -131,10 +135,10 @@ def plan(ctx) -> dict[str, NodePlan]:
     return plans
 
 
-def plan_for(inventory) -> dict[str, NodePlan]:
+def plan_for(inventory: Inventory) -> dict[str, NodePlan]:
     """Every GPU node's plan for an inventory (from settings alone: no secrets needed)."""
     from homelab import k3s
     from homelab.host_settings import settings_for
     from homelab.stack.common import StackContext
 
-    return plan(StackContext(nodes={h.name: settings_for(h) for h in k3s.gpu_nodes(inventory)}))
+    return plan(StackContext(nodes={h.name: settings_for(h, GpuNode) for h in k3s.gpu_nodes(inventory)}))

@@ -7,50 +7,51 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
+from pyinfra.api.host import Host
 
 from homelab import devices, k3s
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.secrets_store import Secret
-from homelab.settings import Common
+from homelab.settings import CatalogueModel, Common, GpuNode
 
 Kind = TypeVar("Kind", bound=Common)
 
 
-def _scheme(server_cfg) -> str:
+def _scheme(server_cfg: GpuNode) -> str:
     return "https" if server_cfg.gateway_tls else "http"
 
 
-def api_base_url_for(server_cfg) -> str:
+def api_base_url_for(server_cfg: GpuNode) -> str:
     return f"{_scheme(server_cfg)}://{server_cfg.lan_address}:{server_cfg.gateway_port}/v1"
 
 
-def gateway_root_ca(cfg, node_name: str) -> Path:
+def gateway_root_ca(cfg: Common, node_name: str) -> Path:
     """Where the GPU node deploy puts the gateway's root CA on the control machine."""
     return Path(cfg.client_files_dir) / node_name / "gateway-root-ca.crt"
 
 
-def tls_verify(cfg, node_name: str) -> str | bool:
+def tls_verify(cfg: GpuNode, node_name: str) -> str | bool:
     """What requests should verify the gateway against: its root CA once fetched."""
     root_ca = gateway_root_ca(cfg, node_name)
     return str(root_ca) if root_ca.is_file() else True
 
 
 def api_base_url() -> str:
-    return api_base_url_for(settings_for(k3s.server_host()))
+    return api_base_url_for(settings_for(k3s.server_host(), GpuNode))
 
 
 def open_webui_url() -> str | None:
-    cfg = settings_for(k3s.server_host())
+    cfg = settings_for(k3s.server_host(), GpuNode)
     if not cfg.open_webui_enabled:
         return None
     return f"{_scheme(cfg)}://{cfg.lan_address}:{cfg.open_webui_port}/"
 
 
-def device_token(host) -> Secret | None:
+def device_token(host: Host) -> Secret | None:
     """The device's API token, or None (and the host refused) when it is revoked."""
     store = secrets_store(host)
     name = devices.device_name(host)
@@ -71,11 +72,11 @@ class Client(Generic[Kind]):
     base_url: str
 
     @property
-    def models(self) -> list:
+    def models(self) -> list[CatalogueModel]:
         return enabled_models(self.cfg)
 
 
-def client_for(host, kind: type[Kind]) -> Client[Kind] | None:
+def client_for(host: Host, kind: type[Kind]) -> Client[Kind] | None:
     """The client `host` is (a `kind`), or None (and the host refused) when its token is revoked."""
     token = device_token(host)
     if token is None:
@@ -95,11 +96,11 @@ def env_file(base_url: str, token: Secret, extra: dict[str, str] | None = None) 
     return Secret("\n".join(lines) + "\n")
 
 
-def aichat_config(base_url: str, token: Secret, models, default_model: str) -> Secret:
+def aichat_config(base_url: str, token: Secret, models: list[CatalogueModel], default_model: str) -> Secret:
     """aichat's config.yaml: one openai-compatible client "homelab" with the catalogue's models."""
     entries = []
     for model in models:
-        entry = {"name": model.name}
+        entry: dict[str, Any] = {"name": model.name}
         if model.kind == "embedding":
             entry["type"] = "embedding"
         else:
@@ -114,5 +115,5 @@ def aichat_config(base_url: str, token: Secret, models, default_model: str) -> S
     return Secret(header + yaml.safe_dump(config, sort_keys=False))
 
 
-def enabled_models(cfg):
+def enabled_models(cfg: Common) -> list[CatalogueModel]:
     return [m for m in cfg.models if m.enabled]

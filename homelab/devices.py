@@ -10,19 +10,26 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyinfra.api.host import Host
+    from pyinfra.api.inventory import Inventory
+
+    from homelab.secrets_store import SecretsStore
 
 # Groups whose hosts call the API through the gateway.
 API_CLIENT_GROUPS = ("termux_phones", "ipads", "macbook")
 
 
-def device_name(host) -> str:
+def device_name(host: Host) -> str:
     """The name a device goes by: its inventory name, or its group's for @local."""
     if not host.name.startswith("@"):
         return host.name
     return next((g for g in API_CLIENT_GROUPS if g in host.groups), host.name.lstrip("@"))
 
 
-def api_devices(inventory) -> list[str]:
+def api_devices(inventory: Inventory) -> list[str]:
     names = []
     for group in API_CLIENT_GROUPS:
         for host in inventory.get_group(group, []):
@@ -30,7 +37,7 @@ def api_devices(inventory) -> list[str]:
     return sorted(set(names))
 
 
-def owner_devices(inventory, store) -> list[str]:
+def owner_devices(inventory: Inventory, store: SecretsStore) -> list[str]:
     """The owner's own phones (`owner_device: True`), unless revoked: they may pause and
     resume the AI side and wake the PC."""
     from homelab.host_settings import settings_for
@@ -52,11 +59,11 @@ def token_env(device: str) -> str:
     return "HOMELAB_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", device).upper()
 
 
-def is_revoked(store, device: str) -> bool:
+def is_revoked(store: SecretsStore, device: str) -> bool:
     return store.has(revoked_key(device))
 
 
-def active_tokens(store, devices: list[str]) -> dict[str, str]:
+def active_tokens(store: SecretsStore, devices: list[str]) -> dict[str, str]:
     """device -> token for every device not revoked (tokens made on first use)."""
     return {d: store.get_or_make(token_key(d)).reveal() for d in devices if not is_revoked(store, d)}
 
@@ -65,12 +72,12 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def rotate(store, device: str) -> None:
+def rotate(store: SecretsStore, device: str) -> None:
     store.delete(revoked_key(device))
     store.delete(token_key(device))
     store.get_or_make(token_key(device))
 
 
-def revoke(store, device: str) -> None:
+def revoke(store: SecretsStore, device: str) -> None:
     store.delete(token_key(device))
     store.set(revoked_key(device), datetime.now(UTC).isoformat(timespec="seconds"))

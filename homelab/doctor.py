@@ -10,16 +10,18 @@ import json
 import shlex
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from pyinfra.api.host import Host
 
 from homelab import gpu_mode, host_state, k3s
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
-from homelab.settings import DebianHost, GpuNode, LePotato, TermuxPhone
+from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 from homelab.ssh import ssh_command
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
@@ -37,7 +39,7 @@ class Check:
     fix: str = ""
 
 
-def disk_path(cfg) -> str | None:
+def disk_path(cfg: Common) -> str | None:
     """The path whose filesystem fills up first on this device."""
     if isinstance(cfg, GpuNode):
         return cfg.model_cache_path
@@ -47,7 +49,7 @@ def disk_path(cfg) -> str | None:
 LE_POTATO_SERVICES = ("prometheus-node-exporter", "apt-cacher-ng")
 
 
-def probe_script(cfg) -> str:
+def probe_script(cfg: Common) -> str:
     """One shell script per host; sections start with MARK<name>. The machine's state
     comes from the deploys' own probe (homelab.host_state)."""
     path = disk_path(cfg)
@@ -74,7 +76,7 @@ def parse_sections(output: str) -> dict[str, str]:
     return sections
 
 
-def _disk_check(device: str, what: str, usage: dict | None, fix: str) -> Check:
+def _disk_check(device: str, what: str, usage: dict[str, Any] | None, fix: str) -> Check:
     if usage is None:
         return Check(device, what, False, "df did not answer", fix)
     used = usage["used_percent"]
@@ -82,7 +84,7 @@ def _disk_check(device: str, what: str, usage: dict | None, fix: str) -> Check:
     return Check(device, what, used < DISK_FULL_PERCENT, detail, fix if used >= DISK_FULL_PERCENT else "")
 
 
-def _k3s_checks(device: str, cfg, sections: dict) -> list[Check]:
+def _k3s_checks(device: str, cfg: GpuNode, sections: dict[str, str]) -> list[Check]:
     try:
         nodes = json.loads(sections.get("nodes", ""))["items"]
     except (ValueError, KeyError):
@@ -145,7 +147,7 @@ def gateway_check(device: str, cfg: GpuNode) -> Check:
                  f"{urlsplit(url).netloc}")
 
 
-def host_checks(host) -> list[Check]:
+def host_checks(host: Host) -> list[Check]:
     cfg = settings_for(host)
     device = host.name
     if not isinstance(cfg, (DebianHost, TermuxPhone)):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from homelab.secrets_store import Secret
+from homelab.secrets_store import Secret, SecretsStore
 
 TOOL = "/usr/local/bin/homelab-gpu"
 REMOTE = "/usr/local/bin/homelab-gpu-remote"
@@ -63,7 +63,7 @@ def _new_private_key() -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
 
 
-def remote_key(store, device: str) -> RemoteKey:
+def remote_key(store: SecretsStore, device: str) -> RemoteKey:
     """The device's game-mode key pair (made on first use, kept in the secrets store)."""
     private = store.get_or_make(key_name(device), generate=_new_private_key)
     loaded = serialization.load_ssh_private_key(private.reveal().encode(), password=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import weakref
 from typing import Any, TypeVar, overload
 
-import pyinfra
+import pyinfra.context
 from pyinfra.context import ctx_host
 
 from homelab.secrets_store import SecretsStore
@@ -31,7 +31,7 @@ def role_of(host: Any) -> str | None:
 def role_data(host: Any, role: str) -> dict[str, Any]:
     """The host's merged data for its role's schema. A `--data` override applies to every
     host; one its role has no such setting for (gateway_port on the Le Potato) is left out."""
-    data = host.data.dict()
+    data: dict[str, Any] = host.data.dict()
     known = {field.alias or name for name, field in ROLE_SCHEMAS[role].model_fields.items()}
     for key in host.inventory.override_data:
         if key not in known:
@@ -50,8 +50,8 @@ def settings_for(host: Any) -> Common: ...
 def settings_for(host: Any, kind: type[Kind]) -> Kind: ...
 def settings_for(host: Any, kind: type[Common] = Common) -> Common:
     """The typed settings of `host` (pyinfra's `host` during a deploy, or a Host)."""
-    if host is pyinfra.host:  # pyinfra's context proxy: the Host it stands for now
-        host = ctx_host.get()
+    if host is pyinfra.context.host:  # pyinfra's context proxy: the Host it stands for now
+        host = ctx_host.get()  # type: ignore[no-untyped-call]  # unannotated in pyinfra
     if host not in _cache:
         role = role_of(host)
         if role is None:

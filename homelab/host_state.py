@@ -19,23 +19,27 @@ from __future__ import annotations
 import base64
 import shlex
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from pyinfra.api import FactBase
+from pyinfra.api.facts import FactBase
+from pyinfra.api.host import Host
+
+if TYPE_CHECKING:
+    from homelab.settings import Common
 
 # uname -m -> Debian architecture name
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
 
 
-def is_debian_like(profile: dict) -> bool:
+def is_debian_like(profile: dict[str, Any]) -> bool:
     return profile.get("os_id") in ("debian", "ubuntu") or "debian" in profile.get("os_like", "").split()
 
 
-def is_wsl(cfg, profile: dict) -> bool:
+def is_wsl(cfg: Common, profile: dict[str, Any]) -> bool:
     """WSL2, unless group data says otherwise (`wsl` on a GPU node): its kernel says "microsoft"."""
-    configured = getattr(cfg, "wsl", None)
+    configured: bool | None = getattr(cfg, "wsl", None)
     return profile["wsl"] if configured is None else configured
 
 
@@ -70,7 +74,7 @@ class Query:
 WINDOWS_SYSTEM_PROFILES = ("Public", "Default", "Default User", "All Users", "WsiAccount", "WDAGUtilityAccount")
 
 
-def _words(items) -> str:
+def _words(items: Iterable[str]) -> str:
     return " ".join(shlex.quote(item) for item in sorted(items))
 
 
@@ -79,7 +83,8 @@ def probe_script(query: Query) -> str:
     parts = [
         # what kind of machine this is
         "( [ -r /etc/os-release ] && . /etc/os-release; printf 'profile\\tos_id\\t%s\\n' \"${ID:-}\"; "
-        "printf 'profile\\tos_like\\t%s\\n' \"${ID_LIKE:-}\"; printf 'profile\\tos_version\\t%s\\n' \"${VERSION_ID:-}\"; "
+        "printf 'profile\\tos_like\\t%s\\n' \"${ID_LIKE:-}\"; "
+        "printf 'profile\\tos_version\\t%s\\n' \"${VERSION_ID:-}\"; "
         "printf 'profile\\tos_codename\\t%s\\n' \"${VERSION_CODENAME:-}\" )",
         "printf 'profile\\tarch\\t%s\\n' \"$(uname -m)\"; printf 'profile\\tkernel\\t%s\\n' \"$(uname -r)\"",
         "printf 'profile\\tinit\\t%s\\n' \"$(cat /proc/1/comm 2>/dev/null)\"",
@@ -97,7 +102,8 @@ def probe_script(query: Query) -> str:
                      "if [ $# -gt 0 ]; then stat --printf 'dir\\t%n\\t%a %U %G\\n' -- \"$@\"; fi")
     if query.links:
         parts.append(f"for p in {_words(query.links)}; do if [ -L \"$p\" ]; then "
-                     "printf 'link\\t%s\\t%s\\n' \"$p\" \"$(readlink \"$p\")\"; else printf 'link\\t%s\\t-\\n' \"$p\"; fi; done")
+                     "printf 'link\\t%s\\t%s\\n' \"$p\" \"$(readlink \"$p\")\"; "
+                     "else printf 'link\\t%s\\t-\\n' \"$p\"; fi; done")
     if query.units:
         parts.append(f"systemctl show -p Id -p ActiveState -p UnitFileState -- {_words(query.units)} 2>/dev/null "
                      "| sed -n 's/^\\(Id\\|ActiveState\\|UnitFileState\\)=/unit\\t\\1\\t/p'")
@@ -117,7 +123,8 @@ def probe_script(query: Query) -> str:
     if query.gpu:
         parts.append("for d in /dev/dxg /dev/nvidia0; do [ -e \"$d\" ] && printf 'gpu\\tdevice\\t%s\\n' \"$d\"; done; "
                      "for s in /usr/lib/wsl/lib/nvidia-smi \"$(command -v nvidia-smi)\"; do [ -x \"$s\" ] || continue; "
-                     "printf 'gpu\\tsmi\\t%s\\n' \"$s\"; \"$s\" --query-gpu=name,memory.total --format=csv,noheader,nounits "
+                     "printf 'gpu\\tsmi\\t%s\\n' \"$s\"; "
+                     "\"$s\" --query-gpu=name,memory.total --format=csv,noheader,nounits "
                      "2>/dev/null | head -n 1 | sed 's/^/gpu\\tinfo\\t/'; break; done")
     if query.termux_packages:
         parts.append("pkg list-installed 2>/dev/null | sed -n 's|^\\([^/]*\\)/.*installed.*|termux\\t\\1\\tyes|p'")
@@ -137,29 +144,29 @@ class Snapshot:
     """The probe's answer (see Query); a path or name the probe was not asked about raises KeyError."""
 
     profile: dict[str, Any] = field(default_factory=dict)
-    files: dict[str, dict | None] = field(default_factory=dict)
-    dirs: dict[str, dict | None] = field(default_factory=dict)
+    files: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    dirs: dict[str, dict[str, str] | None] = field(default_factory=dict)
     links: dict[str, str | None] = field(default_factory=dict)
-    units: dict[str, dict] = field(default_factory=dict)
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
     packages: dict[str, str] = field(default_factory=dict)  # installed name -> version
     users: dict[str, bool] = field(default_factory=dict)
     contents: dict[str, str | None] = field(default_factory=dict)
-    disks: dict[str, dict] = field(default_factory=dict)
+    disks: dict[str, dict[str, Any]] = field(default_factory=dict)
     gpu: dict[str, Any] = field(default_factory=lambda: {"devices": [], "smi": None, "name": None, "memory_mib": None})
     termux_packages: set[str] = field(default_factory=set)
     wsl_profiles: dict[str, str | None] = field(default_factory=dict)
 
-    def file(self, path: str) -> dict | None:
+    def file(self, path: str) -> dict[str, str] | None:
         return self.files[path]
 
-    def unit(self, name: str) -> dict:
+    def unit(self, name: str) -> dict[str, str]:
         """systemd's answer for a unit asked for as `name` (k3s: k3s.service)."""
         return self.units[name if "." in name else f"{name}.service"]
 
 
 def parse(lines: list[str]) -> Snapshot:
     state = Snapshot()
-    unit: dict = {}
+    unit: dict[str, str] = {}
     for line in lines:
         tag, _, rest = line.partition("\t")
         fields = rest.split("\t")
@@ -167,8 +174,10 @@ def parse(lines: list[str]) -> Snapshot:
             if tag == "profile" and len(fields) == 2:
                 state.profile[fields[0]] = fields[1]
             elif tag == "file":
+                # a file's entry is None only when it is missing, and a missing file has no stat line
                 state.files[fields[0]] = None if fields[1:] == ["-"] else {
-                    **state.files.get(fields[0], {}), **dict(zip(("mode", "user", "group"), fields[1].split(" ")))}
+                    **cast("dict[str, str]", state.files.get(fields[0], {})),
+                    **dict(zip(("mode", "user", "group"), fields[1].split(" ")))}
             elif tag == "sha256":
                 digest, _, path = fields[0].partition("  ")
                 state.files[path] = {**(state.files.get(path) or {}), "sha256": digest}
@@ -214,18 +223,18 @@ def parse(lines: list[str]) -> Snapshot:
     return state
 
 
-class HostState(FactBase):
+class HostState(FactBase[Snapshot]):
     """The probe as a pyinfra fact (see the module's docstring)."""
 
     def command(self, script: str) -> str:
         return script
 
-    def process(self, output):
+    def process(self, output: list[str]) -> Snapshot:
         return parse(output)
 
 
 _WANTS: list[Callable[[Any, Any], Query | None]] = []
-_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary[Host, Snapshot] = weakref.WeakKeyDictionary()
 
 
 def wants(function: Callable[[Any, Any], Query | None]) -> Callable[[Any, Any], Query | None]:
@@ -234,7 +243,7 @@ def wants(function: Callable[[Any, Any], Query | None]) -> Callable[[Any, Any], 
     return function
 
 
-def query_for(host) -> Query:
+def query_for(host: Host) -> Query:
     from homelab.host_settings import settings_for
 
     cfg = settings_for(host)
@@ -246,7 +255,7 @@ def query_for(host) -> Query:
     return query
 
 
-def snapshot(host) -> Snapshot:
+def snapshot(host: Host) -> Snapshot:
     """This host's state, probed once per run with every registered component's query."""
     real = host._get_module() if hasattr(host, "_get_module") else host  # pyinfra's context proxy
     if real not in _SNAPSHOTS:

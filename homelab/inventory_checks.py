@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
 
 from homelab import devices, k3s
 from homelab.host_settings import remember, role_data, role_of
@@ -78,17 +82,18 @@ class InvalidInventory(Exception):
 
     def report(self) -> str:
         count = len(self.problems)
-        head = f"homelab: the inventory has {count} problem{'s' if count != 1 else ''}; nothing was run, no host was touched."
+        head = (f"homelab: the inventory has {count} problem{'s' if count != 1 else ''}; nothing was run, "
+                "no host was touched.")
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
-def _source_of(inventory, host, key: str, inventory_name: str) -> str:
+def _source_of(inventory: Inventory, host: Host, key: str, inventory_name: str) -> str:
     if key in inventory.override_data:
         return "the --data option of this command"
     if key in inventory.get_host_data(host.name):
         return f"the host's entry in {inventory_name}"
     for group in reversed(host.groups):
-        if key in inventory.get_group_data(group):
+        if key in inventory.get_group_data(group):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
             return f"group_data/{group}.py"
     return "group_data/all.py"
 
@@ -97,7 +102,7 @@ def _place_for(key: str, role: str, inventory_name: str) -> str:
     return f"the host's entry in {inventory_name}" if key in PER_HOST_KEYS else f"group_data/{role}.py"
 
 
-def _describe(err: dict[str, Any], known_keys: list[str]) -> tuple[str, str]:
+def _describe(err: ErrorDetails, known_keys: list[str]) -> tuple[str, str]:
     """What is wrong with one value, and how to fix it (without the place)."""
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
     key = str(err["loc"][-1])
@@ -127,7 +132,7 @@ def _describe(err: dict[str, Any], known_keys: list[str]) -> tuple[str, str]:
     return err["msg"], "correct the value"
 
 
-def _key_path(loc: tuple, data: dict) -> str:
+def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
     """('models', 2, 'kind') -> "models[2:'clip'].kind" so the entry can be found."""
     parts: list[str] = []
     node: Any = data
@@ -142,7 +147,7 @@ def _key_path(loc: tuple, data: dict) -> str:
     return ".".join(parts)
 
 
-def _validate_host(inventory, host, inventory_name: str) -> tuple[Common | None, list[Problem]]:
+def _validate_host(inventory: Inventory, host: Host, inventory_name: str) -> tuple[Common | None, list[Problem]]:
     role = role_of(host)
     if role is None:
         groups = sorted({g for g in host.groups if g in ROLE_SCHEMAS})
@@ -239,11 +244,11 @@ def _gpu_node_checks(nodes: dict[str, GpuNode]) -> list[Problem]:
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def _is_api_client(host) -> bool:
+def _is_api_client(host: Host) -> bool:
     return any(group in host.groups for group in devices.API_CLIENT_GROUPS)
 
 
-def _name_checks(inventory, inventory_name: str) -> list[Problem]:
+def _name_checks(inventory: Inventory, inventory_name: str) -> list[Problem]:
     """Every host's name a DNS label (connector names like @local aside: their device
     name counts), and no two API devices on one token variable."""
     problems = []
@@ -275,7 +280,7 @@ _check_secrets = True
 
 
 @contextmanager
-def secrets_unchecked():
+def secrets_unchecked() -> Iterator[None]:
     """Load an inventory for a task that repairs tokens (tasks.py keys rotate): its data
     is still checked, its tokens are not, or the fix could not run."""
     global _check_secrets
@@ -286,7 +291,7 @@ def secrets_unchecked():
         _check_secrets = True
 
 
-def _secret_checks(inventory, settings: dict[str, Common]) -> list[Problem]:
+def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Problem]:
     """Tokens from the secrets store or HOMELAB_SECRET_* that are set already (generated
     ones are made right): each must be a token the gateway's Caddyfile can carry."""
     if not _check_secrets:
@@ -320,7 +325,7 @@ def _secret_checks(inventory, settings: dict[str, Common]) -> list[Problem]:
     return problems
 
 
-def _override_checks(inventory) -> list[Problem]:
+def _override_checks(inventory: Inventory) -> list[Problem]:
     """A `--data` key no device has a setting for is a typo (the others apply to the
     devices that know them)."""
     known = sorted({f.alias or name for schema in ROLE_SCHEMAS.values() for name, f in schema.model_fields.items()})
@@ -334,7 +339,7 @@ def _override_checks(inventory) -> list[Problem]:
     return problems
 
 
-def validate_inventory(inventory, inventory_name: str = "inventory.py") -> dict[str, Common]:
+def validate_inventory(inventory: Inventory, inventory_name: str = "inventory.py") -> dict[str, Common]:
     """Typed settings of every host, or InvalidInventory listing every problem."""
     settings: dict[str, Common] = {}
     problems: list[Problem] = []

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pyinfra
-from pyinfra.api import Inventory, State
-from pyinfra.api.state import StateStage
+from pyinfra.api.inventory import Inventory
+from pyinfra.api.state import State, StateStage
 from pyinfra.context import ctx_state
 
 from homelab.inventory_checks import InvalidInventory, validate_inventory
@@ -30,9 +30,9 @@ def check_inventory_file(inventory_file: str) -> None:
     pyinfra's CLI runs this file first and builds its Inventory from it afterwards (adding
     `--data`), then calls `state.init(inventory, ...)` and connects. The check goes into
     that one call on this run's State: the inventory is built once and checked whole."""
-    if _loading or not pyinfra.is_cli or not ctx_state.isset():
+    if _loading or not pyinfra.is_cli or not ctx_state.isset():  # type: ignore[no-untyped-call]  # unannotated in pyinfra
         return
-    state = ctx_state.get()
+    state: State = ctx_state.get()  # type: ignore[no-untyped-call]  # unannotated in pyinfra
     if state.current_stage != StateStage.Setup or getattr(state, "_homelab_checked", False):
         return  # an inventory loaded while a deploy runs: checked where it is used
     name, init = Path(inventory_file).name, state.init
@@ -49,7 +49,7 @@ def check_inventory_file(inventory_file: str) -> None:
     state._homelab_checked = True  # type: ignore[attr-defined]
 
 
-def load_inventory(inventory_file: str | os.PathLike, cwd: str | os.PathLike | None = None,
+def load_inventory(inventory_file: str | os.PathLike[str], cwd: str | os.PathLike[str] | None = None,
                    check: bool = True) -> Inventory:
     """pyinfra's inventory from `inventory_file`, built exactly as its CLI builds it, and
     checked (InvalidInventory) unless `check` is False."""
@@ -58,8 +58,8 @@ def load_inventory(inventory_file: str | os.PathLike, cwd: str | os.PathLike | N
     global _loading
     _loading = True
     try:
-        if ctx_state.isset():
-            inventory = make_inventory_from_files(str(inventory_file), cwd=str(cwd or os.getcwd()))
+        if ctx_state.isset():  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+            inventory: Inventory = make_inventory_from_files(str(inventory_file), cwd=str(cwd or os.getcwd()))
         else:
             with ctx_state.use(State()):
                 inventory = make_inventory_from_files(str(inventory_file), cwd=str(cwd or os.getcwd()))

@@ -4,9 +4,12 @@ The first host of the gpu_nodes group is the k3s server; every other one joins i
 an agent, using the cluster token from the secrets store.
 """
 
-from pyinfra import inventory
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.context import inventory
 
 from homelab.host_settings import settings_for
+from homelab.settings import Common, GpuNode
 
 BINARY = "/usr/local/bin/k3s"
 CONFIG_DIR = "/etc/rancher/k3s"
@@ -21,12 +24,12 @@ TOKEN_SECRET = "k3s_token"
 GPU_NODES = "gpu_nodes"
 
 
-def gpu_nodes(inventory_=None) -> list:
+def gpu_nodes(inventory_: Inventory | None = None) -> list[Host]:
     """The cluster's nodes, server first (of `inventory_`; default: the running deploy's)."""
     return list((inventory_ or inventory).get_group(GPU_NODES, []))
 
 
-def server_host(inventory_=None):
+def server_host(inventory_: Inventory | None = None) -> Host:
     """The k3s server: the first GPU node."""
     nodes = gpu_nodes(inventory_)
     if not nodes:
@@ -34,19 +37,19 @@ def server_host(inventory_=None):
     return nodes[0]
 
 
-def role(host) -> str:
+def role(host: Host) -> str:
     return "server" if host.name == server_host(host.inventory).name else "agent"
 
 
-def unit(host) -> str:
+def unit(host: Host) -> str:
     return "k3s" if role(host) == "server" else "k3s-agent"
 
 
 def server_url() -> str:
-    cfg = settings_for(server_host())
+    cfg = settings_for(server_host(), GpuNode)
     return f"https://{cfg.lan_address}:{cfg.k3s_api_port}"
 
 
-def context_name(cfg, node_name: str) -> str:
+def context_name(cfg: Common, node_name: str) -> str:
     """The node's context in the control machine's kubeconfig."""
     return f"{cfg.site_name}-{node_name}"

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 
-def write_private(path: str | os.PathLike, data: bytes | str, mode: int = 0o600, dir_mode: int | None = 0o700) -> None:
+def write_private(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o600,
+                  dir_mode: int | None = 0o700) -> None:
     """Write `data` to `path` atomically: a temporary file next to it, created with `mode`
     (never wider first), synced, then renamed over it; the temporary file is gone
     whatever happens. A missing parent is made with `dir_mode` (None: the umask's)."""

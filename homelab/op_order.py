@@ -12,18 +12,21 @@ import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import pyinfra
+from pyinfra.api.host import Host
+from pyinfra.api.state import State
 from pyinfra.api.util import PYINFRA_INSTALL_DIR
 
 # the module: pyinfra.api re-exports the `operation` decorator under the same name
 operation_module = importlib.import_module("pyinfra.api.operation")
 
 
-def operation_order(state) -> list[int]:
+def operation_order(state: State) -> list[int]:
     """What pyinfra's get_operation_order_from_stack returns, from frame objects alone."""
-    frames = []
-    frame = sys._getframe(1)
+    frames: list[FrameType] = []
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         frames.append(frame)
         frame = frame.f_back
@@ -38,11 +41,12 @@ def operation_order(state) -> list[int]:
 
 
 def install() -> None:
-    operation_module.get_operation_order_from_stack = operation_order  # type: ignore[assignment]
+    # mypy knows the module only as a ModuleType (it is looked up at runtime, see above)
+    operation_module.get_operation_order_from_stack = operation_order  # type: ignore[attr-defined]
 
 
 @contextmanager
-def distinct_call(host, position: int, key: str) -> Iterator[None]:
+def distinct_call(host: Host, position: int, key: str) -> Iterator[None]:
     """An operation called from a loop whose items differ between hosts. pyinfra tells
     repeated calls from one line apart by a per-host counter, so when one host skips an
     item its next file shares a hash with another host's different file and the results

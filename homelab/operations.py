@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
-from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
-from pyinfra.api.command import PyinfraCommand
-from pyinfra.api.operation import OperationMeta
+from pyinfra import logger
+from pyinfra.api.arguments import ConnectorArguments
+from pyinfra.api.command import FileUploadCommand, FunctionCommand, PyinfraCommand, QuoteString, StringCommand
+from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta, operation
+from pyinfra.api.state import State
 from pyinfra.api.util import try_int
+from pyinfra.context import host, state
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
@@ -45,7 +50,7 @@ class PrivateUpload(PyinfraCommand):
     def __repr__(self) -> str:  # never the body
         return f"PrivateUpload({self.dest!r}, mode={self.mode})"
 
-    def execute(self, state, host, connector_arguments) -> bool:
+    def execute(self, state: State, host: Host, connector_arguments: ConnectorArguments) -> bool:
         persist_pending()
         plain = {k: v for k, v in connector_arguments.items() if k not in _ELEVATION}
         ok, output = host.run_shell_command(StringCommand("umask 077 && mktemp -d"), **plain)
@@ -60,7 +65,8 @@ class PrivateUpload(PyinfraCommand):
             new = f"{self.dest}.homelab-new"
             steps = [StringCommand("cp", QuoteString(staged), QuoteString(new))]
             if self.user or self.group:
-                steps.append(StringCommand("chown", QuoteString(f"{self.user or ''}:{self.group or ''}"), QuoteString(new)))
+                steps.append(StringCommand("chown", QuoteString(f"{self.user or ''}:{self.group or ''}"),
+                                           QuoteString(new)))
             steps += [StringCommand("chmod", self.mode, QuoteString(new)),
                       StringCommand("mv", "-f", QuoteString(new), QuoteString(self.dest))]
             script = StringCommand("umask", "077", *(bit for step in steps for bit in ("&&", step)))
@@ -80,7 +86,7 @@ def pinned(package: str, version: str | None) -> str:
 
 
 @operation()
-def apt_installed(packages: list[str], installed: dict[str, str]):
+def apt_installed(packages: list[str], installed: dict[str, str]) -> Generator[PyinfraCommand, None, None]:
     """
     Install Debian packages, refreshing the index only when something is missing, so a
     converged host costs no command and no `apt-get update` on re-runs.
@@ -109,13 +115,13 @@ def apt_installed(packages: list[str], installed: dict[str, str]):
                         *(QuoteString(spec) for spec in missing))
 
 
-def _stop(state, host, reason: str) -> bool:
+def _stop(state: State, host: Host, reason: str) -> bool:
     host.log_styled(f"stopped: {reason}", fg="red", log_func=logger.error)
     return False
 
 
 @operation()
-def stop_host(reason: str):
+def stop_host(reason: str) -> Generator[PyinfraCommand, None, None]:
     """
     Fail this host here, after the operations before it have run (e.g. after writing
     /etc/wsl.conf, which only takes effect once the person restarts WSL). Other hosts
@@ -139,7 +145,8 @@ def _write_local(path: str, body: bytes, mode: int) -> bool:
 
 
 @operation()
-def local_file(path: str, content: str | bytes | Secret, mode: int = 0o644):
+def local_file(path: str, content: str | bytes | Secret[str] | Secret[bytes],
+               mode: int = 0o644) -> Generator[PyinfraCommand, None, None]:
     """
     A file on the control machine (the MacBook), written by a remote host's deploy: a
     script for Windows, a fetched kubeconfig. Changes only when content or mode differ.
@@ -177,7 +184,7 @@ def _make_local_directory(path: str, mode: int) -> bool:
 
 
 @operation()
-def local_directory(path: str, mode: int = 0o700):
+def local_directory(path: str, mode: int = 0o700) -> Generator[PyinfraCommand, None, None]:
     """
     A directory on the control machine (the MacBook's own config folders, an iPad's
     files), checked in-process: no command, no fact.
@@ -199,7 +206,7 @@ def local_directory(path: str, mode: int = 0o700):
 
 
 @operation()
-def local_line(path: str, line: str):
+def local_line(path: str, line: str) -> Generator[PyinfraCommand, None, None]:
     """
     A line in a file on the control machine that someone else owns (a shell's rc file),
     added when missing; the file's mode is kept.
@@ -224,7 +231,8 @@ def local_line(path: str, line: str):
 
 
 @operation()
-def verified_download(src: str, dest: str, sha256: str, known: dict | None, mode: str = "644"):
+def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | None,
+                      mode: str = "644") -> Generator[PyinfraCommand, None, None]:
     """
     Download `src` to `dest` only if `dest` does not already have `sha256`; the file is
     checked before it is moved into place, so a wrong download never lands at `dest`
@@ -246,7 +254,7 @@ def verified_download(src: str, dest: str, sha256: str, known: dict | None, mode
     """
     current = known
     if current and current["sha256"] == sha256:
-        if try_int(current["mode"]) == try_int(mode):
+        if try_int(current["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
             host.noop(f"{dest} has sha256 {sha256[:12]}...")
             return
         yield chmod(dest, mode)
@@ -261,14 +269,15 @@ def verified_download(src: str, dest: str, sha256: str, known: dict | None, mode
     yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
 
 
-def _persist_pending(*_) -> bool:
+def _persist_pending(*_: Any) -> bool:
     persist_pending()
     return True
 
 
 @operation()
-def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: str = "600", user: str | None = "root",
-                  group: str | None = "root", from_secrets: bool = False):
+def file_in_place(dest: str, content: str | Secret, known: dict[str, str] | None, mode: str = "600",
+                  user: str | None = "root", group: str | None = "root",
+                  from_secrets: bool = False) -> Generator[PyinfraCommand, None, None]:
     """
     A whole file with this content, mode and owner, judged against `known`: the file's
     entry in the host's probe (homelab.host_state), which looked at every managed file in
@@ -289,7 +298,7 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         file_in_place(name="a.yaml", dest="/etc/a.yaml", content=text, known=state.file("/etc/a.yaml"))
     """
     secret = isinstance(content, Secret)
-    body = (content.reveal() if secret else content).encode()
+    body = (content.reveal() if isinstance(content, Secret) else content).encode()
     if known is None or known["sha256"] != hashlib.sha256(body).hexdigest():
         if state.config.DIFF and not secret:
             current = host.get_fact(FileContents, path=dest) if known else []
@@ -308,12 +317,12 @@ def file_in_place(dest: str, content: str | Secret, known: dict | None, mode: st
         return
     if (user and known["user"] != user) or (group and known["group"] != group):
         yield chown(dest, user, group)
-    if try_int(known["mode"]) != try_int(mode):
+    if try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
         yield chmod(dest, mode)
 
 
 @operation()
-def file_merged(dest: str, current: str | None, content: str):
+def file_merged(dest: str, current: str | None, content: str) -> Generator[PyinfraCommand, None, None]:
     """
     A file someone else owns too (the Windows user's .wslconfig), with `content` computed
     by merging what this project manages into `current`, the file as a fact just read it.
@@ -354,7 +363,8 @@ class ManagedFile:
     from_secrets: bool = False  # derived from secrets (a public key): see file_in_place
 
 
-def files_in_place(*managed: ManagedFile | None, known: dict[str, dict | None]) -> dict[ManagedFile, OperationMeta]:
+def files_in_place(*managed: ManagedFile | None,
+                   known: dict[str, dict[str, str] | None]) -> dict[ManagedFile, OperationMeta]:
     """All of a component's files, judged against `known` (the host's probe: its
     `files`), one file_in_place operation each, in order (None entries are skipped).
     Returns each file's operation."""
@@ -370,7 +380,8 @@ def files_in_place(*managed: ManagedFile | None, known: dict[str, dict | None]) 
 
 
 @operation()
-def manifest_removed(path: str, present: bool, kubectl: str = "/usr/local/bin/k3s kubectl"):
+def manifest_removed(path: str, present: bool,
+                     kubectl: str = "/usr/local/bin/k3s kubectl") -> Generator[PyinfraCommand, None, None]:
     """
     Take a k3s auto-deploy manifest away for good: delete its objects from the cluster
     (k3s keeps them when only the file goes; a deleted HelmChart uninstalls its
@@ -393,14 +404,14 @@ def manifest_removed(path: str, present: bool, kubectl: str = "/usr/local/bin/k3
     yield StringCommand("rm", "-f", QuoteString(path))
 
 
-def _download(state, host, remote: str, local: str) -> bool:
+def _download(state: State, host: Host, remote: str, local: str) -> bool:
     target = Path(local)
     target.parent.mkdir(parents=True, exist_ok=True)
     return host.get_file(remote, str(target))
 
 
 @operation()
-def fetched_file(remote: str, local: str, known: dict | None):
+def fetched_file(remote: str, local: str, known: dict[str, str] | None) -> Generator[PyinfraCommand, None, None]:
     """
     A public file from the host copied to the control machine (a CA's root certificate),
     again only when it changed. When the host does not have it yet, says so and waits
@@ -431,7 +442,7 @@ def fetched_file(remote: str, local: str, known: dict | None):
 
 
 @operation()
-def termux_packages(packages: list[str], installed: set[str]):
+def termux_packages(packages: list[str], installed: set[str]) -> Generator[PyinfraCommand, None, None]:
     """
     Install Termux packages with Termux's own `pkg` (pyinfra's pkg operations are
     BSD's). One fact; nothing runs when all are installed.
@@ -452,8 +463,8 @@ def termux_packages(packages: list[str], installed: set[str]):
 
 
 @operation()
-def directory_in_place(path: str, known: dict | None, mode: str = "755", user: str | None = None,
-                       group: str | None = None):
+def directory_in_place(path: str, known: dict[str, str] | None, mode: str = "755", user: str | None = None,
+                       group: str | None = None) -> Generator[PyinfraCommand, None, None]:
     """
     A directory with this mode (and owner, when given), judged against the probe.
 
@@ -472,12 +483,12 @@ def directory_in_place(path: str, known: dict | None, mode: str = "755", user: s
     if user or group:
         if known is None or (user and known["user"] != user) or (group and known["group"] != group):
             yield chown(path, user, group)
-    if known is None or try_int(known["mode"]) != try_int(mode):
+    if known is None or try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
         yield chmod(path, mode)
 
 
 @operation()
-def link_in_place(path: str, target: str, known: str | None):
+def link_in_place(path: str, target: str, known: str | None) -> Generator[PyinfraCommand, None, None]:
     """
     A symlink at `path` to `target`, judged against the probe (its readlink).
 
@@ -498,7 +509,7 @@ def link_in_place(path: str, target: str, known: str | None):
 
 
 @operation()
-def file_absent(path: str, known: dict | None):
+def file_absent(path: str, known: dict[str, str] | None) -> Generator[PyinfraCommand, None, None]:
     """
     No file at `path`.
 
@@ -512,7 +523,7 @@ def file_absent(path: str, known: dict | None):
 
 
 @operation()
-def unit_running(unit: str, known: dict):
+def unit_running(unit: str, known: dict[str, str]) -> Generator[PyinfraCommand, None, None]:
     """
     A systemd unit enabled and active, judged against the probe (is-active, is-enabled).
 
@@ -532,7 +543,7 @@ def unit_running(unit: str, known: dict):
 
 
 @operation(is_idempotent=False)
-def unit_restarted(unit: str):
+def unit_restarted(unit: str) -> Generator[PyinfraCommand, None, None]:
     """
     Restart a systemd unit; only ever used with `_if` (a change it depends on).
 
@@ -542,13 +553,14 @@ def unit_restarted(unit: str):
 
 
 @operation(is_idempotent=False)
-def units_reloaded():
+def units_reloaded() -> Generator[PyinfraCommand, None, None]:
     """`systemctl daemon-reload`; only ever used with `_if` (a unit file changed)."""
     yield StringCommand("systemctl", "daemon-reload")
 
 
 @operation()
-def user_present(user: str, home: str, known: bool, shell: str = "/bin/sh", system: bool = True):
+def user_present(user: str, home: str, known: bool, shell: str = "/bin/sh",
+                 system: bool = True) -> Generator[PyinfraCommand, None, None]:
     """
     A (system) user with a home directory, judged against the probe.
 
@@ -566,7 +578,7 @@ def user_present(user: str, home: str, known: bool, shell: str = "/bin/sh", syst
 
 
 @operation()
-def hostname_set(hostname: str, known: str):
+def hostname_set(hostname: str, known: str) -> Generator[PyinfraCommand, None, None]:
     """
     The running host name (the file /etc/hostname is the caller's ManagedFile).
 
@@ -579,7 +591,7 @@ def hostname_set(hostname: str, known: str):
     yield StringCommand("hostname", QuoteString(hostname))
 
 
-def line_set(text: str | None, line: str, matches) -> str:
+def line_set(text: str | None, line: str, matches: Callable[[str], object]) -> str:
     """`text` with the first line `matches` accepts replaced by `line` (appended if none)."""
     lines = (text or "").splitlines()
     for index, existing in enumerate(lines):

@@ -22,8 +22,10 @@ import re
 import secrets as random_source
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic
 
 import yaml
+from typing_extensions import TypeVar  # with a default (PEP 696), for Python 3.11
 
 from homelab.local_files import write_private
 
@@ -62,15 +64,20 @@ def token_fix(name: str, from_env: bool) -> str:
     return f"run `python tasks.py secrets set {name}` with {TOKEN_HINT}"
 
 
-class Secret:
+# A secret is text, or bytes (the iPad's token as a QR code); plain `Secret` means text.
+Value = TypeVar("Value", str, bytes, default=str)
+
+
+class Secret(Generic[Value]):
     """A secret value that does not print itself."""
 
     __slots__ = ("_value",)
+    _value: Value
 
-    def __init__(self, value: str):
+    def __init__(self, value: Value):
         self._value = value
 
-    def reveal(self) -> str:
+    def reveal(self) -> Value:
         return self._value
 
     def __str__(self) -> str:
@@ -78,7 +85,7 @@ class Secret:
 
     __repr__ = __str__
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
@@ -110,7 +117,7 @@ def env_name(name: str) -> str:
 
 
 class SecretsStore:
-    def __init__(self, path: str | os.PathLike, defer_new: bool = False):
+    def __init__(self, path: str | os.PathLike[str], defer_new: bool = False):
         self.path = Path(path).expanduser()
         self.defer_new = defer_new
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations.util import any_changed
 
 from homelab.operations import unit_restarted, unit_running, units_reloaded
 
 
-def keep_running(service: str, known: dict, configs: list[OperationMeta] = (),
-                 units: list[OperationMeta] = ()) -> None:
+def keep_running(service: str, known: dict[str, str], configs: Sequence[OperationMeta] = (),
+                 units: Sequence[OperationMeta] = ()) -> None:
     """Enabled and running (judged against the probe's `known` is-active/is-enabled);
     systemd reloaded when a unit file changed; the service restarted once when its
     configuration or unit changed, and not otherwise."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ def _ip_network(value: str) -> str:
     return value
 
 
-def _named(chars) -> str:
+def _named(chars: Iterable[str]) -> str:
     """Characters as a person reads them: "a newline", "';'"."""
     names = {" ": "a space", "\n": "a newline", "\r": "a carriage return", "\t": "a tab"}
     return ", ".join(names.get(c, repr(c)) for c in sorted(set(chars)))
@@ -96,7 +97,7 @@ _PATH_CHAR = re.compile(r"[A-Za-z0-9._/+-]")
 _WINDOWS_PATH_CHAR = re.compile(r"[\w ./+-]")
 
 
-def _absolute_path(value: str, allowed: re.Pattern, example: str, allowed_text: str) -> str:
+def _absolute_path(value: str, allowed: re.Pattern[str], example: str, allowed_text: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"{value!r} is not an absolute path (write it like '{example}')")
     bad = [c for c in value if not allowed.fullmatch(c)]

@@ -7,9 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from homelab.settings import CatalogueModel
 
 # A 2x2 PNG, enough for an image embedding.
 TINY_PNG = base64.b64decode(
@@ -24,20 +29,21 @@ class Step:
     detail: str
 
 
-def _first(models, kind: str, image: bool = False):
+def _first(models: Sequence[CatalogueModel], kind: str, image: bool = False) -> CatalogueModel | None:
     for model in models:
         if model.kind == kind and (not image or "image" in model.inputs) and (image or model.inputs == ["text"]):
             return model
     return None
 
 
-def run(base_url: str, token: str, models, verify=True, timeout: float = 600, log=lambda message: None) -> list[Step]:
+def run(base_url: str, token: str, models: Sequence[CatalogueModel], verify: bool | str = True, timeout: float = 600,
+        log: Callable[[str], object] = lambda message: None) -> list[Step]:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     session.verify = verify
     steps: list[Step] = []
 
-    def step(name, call):
+    def step(name: str, call: Callable[[], tuple[bool, str]]) -> None:
         log(f"{name} ...")
         started = time.monotonic()
         try:
@@ -46,7 +52,7 @@ def run(base_url: str, token: str, models, verify=True, timeout: float = 600, lo
             ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
         steps.append(Step(name, ok, time.monotonic() - started, detail))
 
-    def list_models():
+    def list_models() -> tuple[bool, str]:
         response = session.get(f"{base_url}/models", timeout=30)
         if response.status_code != 200:
             return False, f"HTTP {response.status_code}: {response.text[:120]}"
@@ -54,7 +60,7 @@ def run(base_url: str, token: str, models, verify=True, timeout: float = 600, lo
         missing = sorted({m.name for m in models} - served)
         return not missing, f"{len(served)} models" + (f", missing {missing}" if missing else "")
 
-    def post(path, body):
+    def post(path: str, body: dict[str, Any]) -> Any:
         response = session.post(f"{base_url}{path}", json=body, timeout=timeout)
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}: {response.text[:160]}")
@@ -67,10 +73,10 @@ def run(base_url: str, token: str, models, verify=True, timeout: float = 600, lo
             "model": completion.name, "prompt": "The home lab", "max_tokens": 16})["choices"][0]["text"][:60])))
     chat = _first(models, "chat")
     if chat:
-        def streamed_chat():
+        def streamed_chat() -> tuple[bool, str]:
             started, first, pieces = time.monotonic(), None, []
-            body = {"model": chat.name, "stream": True, "max_tokens": 32,
-                    "messages": [{"role": "user", "content": "Say hello to the home lab."}]}
+            body: dict[str, Any] = {"model": chat.name, "stream": True, "max_tokens": 32,
+                                    "messages": [{"role": "user", "content": "Say hello to the home lab."}]}
             with session.post(f"{base_url}/chat/completions", json=body, stream=True, timeout=timeout) as response:
                 if response.status_code != 200:
                     return False, f"HTTP {response.status_code}"
@@ -81,7 +87,7 @@ def run(base_url: str, token: str, models, verify=True, timeout: float = 600, lo
                         pieces.append(delta)
             return bool(pieces), f"first chunk after {first or 0:.2f}s, {len(pieces)} chunks: {''.join(pieces)[:40]!r}"
         step(f"streamed chat ({chat.name})", streamed_chat)
-    def embedding(model, body):
+    def embedding(model: CatalogueModel, body: dict[str, Any]) -> tuple[bool, str]:
         vectors = post("/embeddings", {"model": model.name, "encoding_format": "float", **body})["data"]
         return bool(vectors), f"{len(vectors)} vector(s) of {len(vectors[0]['embedding'])} dimensions"
 

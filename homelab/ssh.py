@@ -5,8 +5,13 @@ be read as an option."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def ssh_command(cfg, host_name: str, remote: str) -> list[str]:
+if TYPE_CHECKING:
+    from homelab.settings import Common
+
+
+def ssh_command(cfg: Common, host_name: str, remote: str) -> list[str]:
     cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=8", "-o", "LogLevel=ERROR",
            "-o", f"StrictHostKeyChecking={cfg.ssh_strict_host_key_checking}", "-p", str(cfg.ssh_port)]
     if cfg.ssh_key:

@@ -14,9 +14,14 @@ the headroom Windows' desktop and the driver keep.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homelab import table
+
+if TYPE_CHECKING:
+    from homelab.settings import CatalogueModel
 
 GIB = 1024**3
 
@@ -79,7 +84,7 @@ class VramPlan:
                 f"group_data/all.py, or lower gpu_vram_headroom_gib in group_data/gpu_nodes.py")
 
 
-def plan(models, gpu_gib: float, headroom_gib: float) -> VramPlan:
+def plan(models: Iterable[CatalogueModel], gpu_gib: float, headroom_gib: float) -> VramPlan:
     shares = []
     for model in models:
         if not model.enabled:

@@ -4,9 +4,13 @@ component switched off in group data is deleted from the cluster first, then its
 removed (k3s does not delete what a removed file created)."""
 
 import hashlib
+from typing import Any
 
-from pyinfra import host, inventory, logger
-from pyinfra.api import deploy
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.context import host, inventory
 
 from homelab import clients, devices, gpu_mode, host_state, k3s
 from homelab.guards import refuse
@@ -14,16 +18,16 @@ from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets_store import Secret
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode, LePotato
 from homelab.stack import cluster_secrets, gateway, manifests
 from homelab.stack.common import StackContext
 
 
-def stack_context(host_, inventory_) -> StackContext:
+def stack_context(host_: Host, inventory_: Inventory) -> StackContext:
     """The stack as the k3s server `host_` runs it, for every GPU node of `inventory_`."""
     exporters = []
     for potato in inventory_.get_group("le_potato", []):
-        potato_cfg = settings_for(potato)
+        potato_cfg = settings_for(potato, LePotato)
         exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
     server = settings_for(host_, GpuNode)
     nodes = {host_.name: server}
@@ -38,7 +42,7 @@ def manifest_path(name: str) -> str:
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
         return None
     nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
@@ -46,7 +50,7 @@ def _(host_, cfg) -> Query | None:
                         gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR})
 
 
-def held_back(name: str, text: str, known: dict | None, paused: bool) -> bool:
+def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) -> bool:
     """While the GPU is lent to a game, a changed vLLM release is not handed to k3s: Helm
     would bring the engines back onto a GPU the game holds. It waits for the resume."""
     if not paused or name != vllm_manifest or known is None:
@@ -62,7 +66,7 @@ vllm_manifest = "homelab-vllm"
 
 
 @deploy("AI stack manifests")
-def ai_stack(ctx: StackContext | None = None):
+def ai_stack(ctx: StackContext | None = None) -> None:
     ctx = ctx or stack_context(host, inventory)
     state = host_state.snapshot(host)
     directory_in_place(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700",

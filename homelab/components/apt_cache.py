@@ -7,8 +7,10 @@ http://HTTPS///nvidia.github.io/..., which apt-cacher-ng fetches over HTTPS and 
 apt still checks the repository's signature.
 """
 
-from pyinfra import host, logger
-from pyinfra.api import deploy
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import host_state
 from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
@@ -17,21 +19,21 @@ from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import LePotato
+from homelab.settings import Common, LePotato
 
 CONF_DIR = "/etc/apt-cacher-ng"
 DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"
 EXPIRE_UNIT = "homelab-apt-cache-expire"
 
 
-def files_of(cfg) -> set[str]:
+def files_of(cfg: LePotato) -> set[str]:
     expiry = {f"/etc/systemd/system/{EXPIRE_UNIT}.{suffix}" for suffix in ("service", "timer")}
     backends = {f"{CONF_DIR}/backends_{distro}" for distro in cfg.apt_cache_backends}
     return {f"{CONF_DIR}/zz_homelab.conf", f"{DROP_IN}/homelab.conf", *expiry, *backends}
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, LePotato):
         return None
     return Query(files=files_of(cfg), dirs={cfg.apt_cache_dir, DROP_IN}, disks={cfg.apt_cache_dir},
@@ -39,8 +41,8 @@ def _(host_, cfg) -> Query | None:
 
 
 @deploy("apt cache")
-def apt_cache():
-    cfg = settings_for(host)
+def apt_cache() -> None:
+    cfg = settings_for(host, LePotato)
     state = host_state.snapshot(host)
     usage = state.disks[cfg.apt_cache_dir]
     if usage["used_percent"] >= cfg.apt_cache_warn_percent:
@@ -57,7 +59,8 @@ def apt_cache():
     directory_in_place(name="Unit drop-in directory", path=DROP_IN, mode="755", known=state.dirs[DROP_IN])
     settings = ManagedFile("apt-cacher-ng settings", f"{CONF_DIR}/zz_homelab.conf", render(
         "apt_cache", "zz_homelab.conf.j2", port=cfg.apt_cache_port, bind_address=cfg.lan_address,
-        cache_dir=cfg.apt_cache_dir, expire_days=cfg.apt_cache_expire_days, upstream_proxy=cfg.apt_cache_upstream_proxy))
+        cache_dir=cfg.apt_cache_dir, expire_days=cfg.apt_cache_expire_days,
+        upstream_proxy=cfg.apt_cache_upstream_proxy))
     backends = [ManagedFile(f"Pinned {distro} backend", f"{CONF_DIR}/backends_{distro}", f"{url}\n")
                 for distro, url in sorted(cfg.apt_cache_backends.items())]
     unit = ManagedFile("apt-cacher-ng waits for its cache's mount", f"{DROP_IN}/homelab.conf",

@@ -8,8 +8,9 @@ component after it relies on apt and systemd.
 import re
 from urllib.parse import urlsplit
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import host_state
 from homelab.guards import refuse
@@ -25,7 +26,7 @@ from homelab.operations import (
     link_in_place,
 )
 from homelab.rendering import render
-from homelab.settings import DebianHost
+from homelab.settings import Common, DebianHost
 
 MARKER = "/etc/homelab-managed"
 APT_PROXY_CONF = "/etc/apt/apt.conf.d/01homelab-proxy"
@@ -34,7 +35,7 @@ HOSTS = "/etc/hosts"
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, DebianHost):
         return None
     return Query(files={"/etc/timezone", "/etc/hostname", MARKER, APT_PROXY_CONF}, links={LOCALTIME},
@@ -79,7 +80,7 @@ def common_base() -> bool:
     return True
 
 
-def apt_proxy_is_this_host(cfg) -> bool:
+def apt_proxy_is_this_host(cfg: Common) -> bool:
     return bool(cfg.apt_proxy_url) and urlsplit(cfg.apt_proxy_url).hostname in {
         cfg.lan_address, host.name, "127.0.0.1", "localhost"}
 

@@ -3,19 +3,23 @@ Windows driver's paravirtual GPU) or /dev/nvidia0 on bare metal, and nvidia-smi
 answering. Inside WSL there must be no Linux NVIDIA driver: it would shadow the
 Windows driver's libraries in /usr/lib/wsl/lib."""
 
-from pyinfra import host
-from pyinfra.api import deploy
+from typing import Any
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import host_state
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 
 LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
 
 
-def gpu_problem(probe: dict, wsl: bool, packages: dict, planned_gib: float | None = None) -> str | None:
+def gpu_problem(probe: dict[str, Any], wsl: bool, packages: dict[str, str],
+                planned_gib: float | None = None) -> str | None:
     """What is wrong with the GPU setup and how to fix it, or None. `planned_gib` is the
     GPU memory group data plans with (gpu_vram_gib)."""
     if wsl:
@@ -40,7 +44,7 @@ def gpu_problem(probe: dict, wsl: bool, packages: dict, planned_gib: float | Non
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(gpu=True, packages={f"{prefix}*" for prefix in LINUX_DRIVER_PREFIXES})
@@ -49,7 +53,7 @@ def _(host_, cfg) -> Query | None:
 @deploy("GPU check")
 def gpu_check() -> bool:
     """Returns False when the host was refused."""
-    cfg = settings_for(host)
+    cfg = settings_for(host, GpuNode)
     state = host_state.snapshot(host)
     wsl = host_state.is_wsl(cfg, state.profile)
     problem = gpu_problem(state.gpu, wsl, state.packages if wsl else {}, cfg.gpu_vram_gib)

@@ -8,9 +8,11 @@ files), so a re-run neither undoes a pause nor reports it as drift."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import devices, gpu_mode, host_state, k3s
 from homelab.components.restricted_account import query, restricted_account
@@ -18,12 +20,12 @@ from homelab.host_settings import secrets_store
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 from homelab.stack.common import StackContext
 from homelab.stack.vllm import RELEASE, engine_deployment
 
 
-def config(ctx: StackContext) -> dict:
+def config(ctx: StackContext) -> dict[str, Any]:
     """/etc/homelab/gpu-mode.json: which engines each GPU node runs, in their start order."""
     return {
         "node": ctx.node_name,
@@ -54,7 +56,7 @@ def _files() -> list[str]:
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
         return None
     nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]

@@ -11,8 +11,9 @@ import uuid
 from io import BytesIO
 
 import segno
-from pyinfra import host, logger
-from pyinfra.api import deploy
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
 
 from homelab import clients, k3s
 from homelab.host_settings import settings_for
@@ -55,7 +56,7 @@ def qr_png(text: str) -> bytes:
     return out.getvalue()
 
 
-def root_ca_der(cfg, server_name: str) -> bytes | None:
+def root_ca_der(cfg: Ipad, server_name: str) -> bytes | None:
     pem = clients.gateway_root_ca(cfg, server_name)
     if not pem.is_file():
         logger.warning(f"{host.print_prefix}HTTPS is on but {pem} is not fetched yet: deploy the GPU node (once the "
@@ -65,7 +66,7 @@ def root_ca_der(cfg, server_name: str) -> bytes | None:
 
 
 @deploy("iPad profile")
-def ipad_profile():
+def ipad_profile() -> None:
     client = clients.client_for(host, Ipad)
     if client is None:
         return

@@ -1,31 +1,35 @@
 """Everything k3s reads when it starts, written before it starts: config.yaml built from
 group data (server or agent) and the cluster token from the secrets store."""
 
+from typing import Any
+
 import yaml
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 
 from homelab import host_state, k3s
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
-from homelab.settings import GpuNode
+from homelab.secrets_store import SecretsStore
+from homelab.settings import Common, GpuNode
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
 
 HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"
           "# k3s when it changes. Change group_data/gpu_nodes.py instead.\n")
 
 
-def tls_sans(cfg, name: str) -> list[str]:
+def tls_sans(cfg: GpuNode, name: str) -> list[str]:
     return list(dict.fromkeys([name, cfg.lan_address, *cfg.k3s_extra_tls_san]))
 
 
-def config_yaml(cfg: GpuNode, name: str, role: str) -> dict:
+def config_yaml(cfg: GpuNode, name: str, role: str) -> dict[str, Any]:
     """k3s's flags as config.yaml keys. Dumped by YAML, never templated: no value can
     break out of its key."""
-    config: dict = {}
+    config: dict[str, Any] = {}
     if role == "server":
         config.update({"write-kubeconfig-mode": cfg.k3s_write_kubeconfig_mode, "https-listen-port": cfg.k3s_api_port,
                        "tls-san": tls_sans(cfg, name), "cluster-cidr": cfg.k3s_cluster_cidr})
@@ -47,7 +51,7 @@ def config_yaml(cfg: GpuNode, name: str, role: str) -> dict:
     return config
 
 
-def foreign_cluster_reason(store, token_state) -> str | None:
+def foreign_cluster_reason(store: SecretsStore, token_state: dict[str, Any] | None) -> str | None:
     """A host that already has a cluster token while this machine's secrets store has none
     was set up from another machine (or the store was lost): a new token would split the
     cluster from its agents and its data. Stop and say how to bring the store along."""
@@ -60,7 +64,7 @@ def foreign_cluster_reason(store, token_state) -> str | None:
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(files={k3s.TOKEN_FILE, k3s.CONFIG}, dirs={k3s.CONFIG_DIR})
@@ -69,7 +73,7 @@ def _(host_, cfg) -> Query | None:
 @deploy("k3s config")
 def k3s_config() -> list[OperationMeta] | None:
     """Returns the operations whose change must restart k3s (None: the host was refused)."""
-    cfg = settings_for(host)
+    cfg = settings_for(host, GpuNode)
     role = k3s.role(host)
     store = secrets_store(host)
     state = host_state.snapshot(host)

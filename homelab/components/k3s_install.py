@@ -6,13 +6,15 @@ No get.k3s.io script runs: for a host whose configuration is in config.yaml, all
 would do is this, and here every step is visible, pinned and idempotent."""
 
 import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
+from pyinfra.context import host
 from pyinfra.operations import files
 
 from homelab import airgap, host_state, k3s
@@ -22,7 +24,7 @@ from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 
 
 def binary_name(arch: str) -> str:
@@ -33,7 +35,7 @@ def images_name(arch: str) -> str:
     return f"k3s-airgap-images-{arch}.tar.zst"
 
 
-def download_url(cfg, arch: str) -> str:
+def download_url(cfg: GpuNode, arch: str) -> str:
     return f"{cfg.k3s_release_url.rstrip('/')}/{quote(cfg.k3s_version, safe='')}/{binary_name(arch)}"
 
 
@@ -75,12 +77,12 @@ def stack_images(artifacts: Path) -> bool:
 TOOLS = [f"/usr/local/bin/{tool}" for tool in ("kubectl", "crictl", "ctr")]
 
 
-def unit_file(host_) -> str:
+def unit_file(host_: Host) -> str:
     return f"/etc/systemd/system/{k3s.unit(host_)}.service"
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(files={k3s.BINARY, unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)},
@@ -88,8 +90,8 @@ def _(host_, cfg) -> Query | None:
 
 
 @deploy("k3s install")
-def k3s_install(config_changes: list[OperationMeta] = ()) -> bool:
-    cfg = settings_for(host)
+def k3s_install(config_changes: Sequence[OperationMeta] = ()) -> bool:
+    cfg = settings_for(host, GpuNode)
     state = host_state.snapshot(host)
     arch = state.profile["deb_arch"]
     if arch not in cfg.k3s_sha256:

@@ -7,20 +7,28 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pyinfra import host
-from pyinfra.api import FunctionCommand, OperationError, StringCommand, deploy, operation
+from pyinfra.api.command import FunctionCommand, StringCommand
+from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import OperationError
+from pyinfra.api.host import Host
+from pyinfra.api.operation import operation
+from pyinfra.api.state import State
+from pyinfra.context import host
 
 from homelab import host_state, k3s
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.local_files import write_private
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 
 
-def merge_kubeconfig(existing: dict | None, k3s_config: dict, name: str, server: str) -> dict:
+def merge_kubeconfig(existing: dict[str, Any] | None, k3s_config: dict[str, Any], name: str,
+                     server: str) -> dict[str, Any]:
     """`existing` with k3s's single cluster/user/context added under `name` (replacing
     an older entry of that name), its server set to `server`."""
     merged = dict(existing or {})
@@ -51,7 +59,7 @@ def _has_context(path: Path, name: str, server: str) -> bool:
         c.get("name") == name for c in config.get("contexts") or [])
 
 
-def _fetch_and_merge(state, host, remote: str, local: str, stamp: str, name: str, server: str) -> bool:
+def _fetch_and_merge(state: State, host: Host, remote: str, local: str, stamp: str, name: str, server: str) -> bool:
     command = StringCommand("cat", remote)
     for _ in range(60):  # a k3s started moments ago writes its kubeconfig within seconds
         ok, output = host.run_shell_command(command, print_output=False, print_input=False, _sudo=True)
@@ -72,7 +80,7 @@ def _fetch_and_merge(state, host, remote: str, local: str, stamp: str, name: str
 
 @operation()
 def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: str, server: str,
-                                  known: dict | None):
+                                  known: dict[str, Any] | None) -> Generator[FunctionCommand, None, None]:
     """
     Merge the server's kubeconfig into `local` on the control machine as `context`.
     `stamp` records the sha256 of the remote file last merged, so that an unchanged
@@ -99,15 +107,15 @@ def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: 
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(files={k3s.KUBECONFIG})
 
 
 @deploy("kubeconfig on the control machine")
-def kubeconfig():
-    cfg = settings_for(host)
+def kubeconfig() -> None:
+    cfg = settings_for(host, GpuNode)
     context = k3s.context_name(cfg, host.name)
     kubeconfig_on_control_machine(
         name=f"context {context} in {cfg.kubeconfig_path}", remote=k3s.KUBECONFIG, local=cfg.kubeconfig_path,

@@ -6,8 +6,8 @@ import os
 import platform
 import shlex
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.context import host
 
 from homelab import clients
 from homelab.operations import local_directory, local_file, local_line
@@ -15,7 +15,7 @@ from homelab.settings import Macbook
 
 
 @deploy("MacBook client")
-def macbook_client():
+def macbook_client() -> None:
     client = clients.client_for(host, Macbook)
     if client is None:
         return

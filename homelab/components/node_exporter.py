@@ -1,8 +1,9 @@
 """Prometheus node exporter from the distribution's package, listening on the LAN
 address from group data, with the textfile collector directory in place."""
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import host_state
 from homelab.host_settings import role_of, settings_for
@@ -10,18 +11,18 @@ from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import LePotato
+from homelab.settings import Common, LePotato
 
 SERVICE = "prometheus-node-exporter"
 DROP_IN = f"/etc/systemd/system/{SERVICE}.service.d"
 
 
-def files_of(cfg) -> tuple[str, str, str]:
+def files_of(cfg: LePotato) -> tuple[str, str, str]:
     return f"{cfg.node_exporter_textfile_dir}/homelab.prom", f"/etc/default/{SERVICE}", f"{DROP_IN}/homelab.conf"
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, LePotato):
         return None
     return Query(files=set(files_of(cfg)), dirs={cfg.node_exporter_textfile_dir, DROP_IN}, units={SERVICE},
@@ -29,8 +30,8 @@ def _(host_, cfg) -> Query | None:
 
 
 @deploy("Node exporter")
-def node_exporter():
-    cfg = settings_for(host)
+def node_exporter() -> None:
+    cfg = settings_for(host, LePotato)
     state = host_state.snapshot(host)
     apt_installed(name="Install prometheus-node-exporter", packages=[pinned(SERVICE, cfg.node_exporter_version)],
                   installed=state.packages)

@@ -5,15 +5,16 @@ the pinned version. k3s finds nvidia-container-runtime itself when it starts, so
 
 from urllib.parse import urlsplit
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
 
 from homelab import host_state
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download
 from homelab.rendering import render
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]
@@ -22,7 +23,7 @@ KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.asc"
 SOURCES = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
 
 
-def repo_url_for(cfg) -> str:
+def repo_url_for(cfg: GpuNode) -> str:
     """Through the site's apt cache, an https repository is fetched as http://HTTPS///host/...
     so that the cache can fetch it over HTTPS and keep it; apt still checks signatures."""
     url = cfg.nvidia_toolkit_repo_url
@@ -33,15 +34,15 @@ def repo_url_for(cfg) -> str:
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(files={KEYRING, SOURCES}, packages=set(PACKAGES))
 
 
 @deploy("NVIDIA Container Toolkit")
-def nvidia_container_toolkit():
-    cfg = settings_for(host)
+def nvidia_container_toolkit() -> None:
+    cfg = settings_for(host, GpuNode)
     state = host_state.snapshot(host)
     verified_download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
                       sha256=cfg.nvidia_toolkit_key_sha256, known=state.file(KEYRING), mode="644")

@@ -3,12 +3,16 @@
 Termux:Widget shortcuts. Runs as the Termux user: no root, no sudo, no systemd; temp
 files go to $TMPDIR (under $PREFIX)."""
 
-from pyinfra import host
-from pyinfra.api import deploy
+from typing import Any, TypedDict
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.context import host
 
 from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake
 from homelab.host_settings import secrets_store, settings_for
-from homelab.host_state import Query
+from homelab.host_state import Query, Snapshot
 from homelab.operations import (
     ManagedFile,
     directory_in_place,
@@ -20,7 +24,7 @@ from homelab.operations import (
 )
 from homelab.rendering import render
 from homelab.secrets_store import Secret
-from homelab.settings import TermuxPhone
+from homelab.settings import Common, DebianHost, GpuNode, TermuxPhone
 
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"
@@ -31,13 +35,23 @@ BASHRC = f"{HOME}/.bashrc"
 AICHAT_CONFIG = f"{HOME}/.config/aichat/config.yaml"
 DIRECTORIES = [f"{HOME}/{d}" for d in (".config/homelab", ".config/aichat", ".shortcuts", ".ssh")]
 LOCAL_WIDGETS = ("ask-lab", "lab-health")
+
+
+class _Ownership(TypedDict):
+    """ManagedFile's mode, user and group."""
+
+    mode: str
+    user: str | None
+    group: str | None
+
+
 # Termux has one user: files keep the owner they are made with
-PRIVATE = {"mode": "600", "user": None, "group": None}
-EXECUTABLE = {"mode": "700", "user": None, "group": None}
+PRIVATE: _Ownership = {"mode": "600", "user": None, "group": None}
+EXECUTABLE: _Ownership = {"mode": "700", "user": None, "group": None}
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, TermuxPhone):
         return None
     widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *remote_widgets(host_.inventory))]
@@ -46,7 +60,7 @@ def _(host_, cfg) -> Query | None:
 
 
 @deploy("Termux client")
-def termux_client():
+def termux_client() -> None:
     client = clients.client_for(host, TermuxPhone)
     if client is None:
         return
@@ -58,7 +72,8 @@ def termux_client():
     for directory in DIRECTORIES[:3] + (DIRECTORIES[3:] if cfg.owner_device else []):
         directory_in_place(name=f"~/{directory.removeprefix(HOME + '/')}", path=directory, mode="700",
                            known=state.dirs[directory])
-    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token), **PRIVATE), known=state.files)
+    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token), **PRIVATE),
+                   known=state.files)
     source_line = f"[ -f {ENV_FILE} ] && . {ENV_FILE}"
     file_merged(name="Shell loads the env file", dest=BASHRC, current=state.contents[BASHRC],
                 content=line_set(state.contents[BASHRC], source_line, lambda line: line.strip() == source_line))
@@ -71,12 +86,12 @@ def termux_client():
     owner_widgets(cfg, state)
 
 
-def remote_widgets(inventory_) -> dict[str, dict]:
+def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:
     """Widget name -> what it calls: pause, resume and status on the k3s server's
     homelab-gpu account; wake on the Le Potato's homelab-wake account (when the PC has a
     wol_mac)."""
     server = k3s.server_host(inventory_)
-    server_cfg = settings_for(server)
+    server_cfg = settings_for(server, GpuNode)
     widgets = {f"lab-{verb}": {"target": server, "account": gpu_mode.ACCOUNT, "command": verb,
                                "what": f"{verb} the AI side (game mode)"} for verb in gpu_mode.VERBS}
     potatoes = inventory_.get_group("le_potato", [])
@@ -86,7 +101,7 @@ def remote_widgets(inventory_) -> dict[str, dict]:
     return widgets
 
 
-def owner_widgets(cfg, state) -> None:
+def owner_widgets(cfg: TermuxPhone, state: Snapshot) -> None:
     """The owner's phone: a key that can only pause, resume, ask and wake, and a widget each.
     Any other phone has none of them (they are removed if it once had)."""
     widgets = remote_widgets(host.inventory)
@@ -99,7 +114,7 @@ def owner_widgets(cfg, state) -> None:
     managed = [ManagedFile("Game-mode key (pause, resume, status, wake only)", REMOTE_KEY,
                            Secret(key.private.reveal()), **PRIVATE)]
     pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(
-        settings_for(w["target"]), w["target"].name, settings_for(w["target"]).lan_address)})
+        settings_for(w["target"]), w["target"].name, settings_for(w["target"], DebianHost).lan_address)})
     managed.append(ManagedFile("Host keys of the GPU node and the Le Potato", REMOTE_KNOWN_HOSTS,
                                "\n".join(pinned) + "\n", **PRIVATE))
     for name, widget in widgets.items():

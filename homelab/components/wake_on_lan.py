@@ -4,9 +4,12 @@ PC's wol_mac, and the homelab-wake account lets the owner's phone do that and on
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
+from pyinfra.context import host
 
 from homelab import devices, gpu_mode, host_state, k3s, wake
 from homelab.components.restricted_account import query, restricted_account
@@ -14,20 +17,20 @@ from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
-from homelab.settings import LePotato
+from homelab.settings import Common, GpuNode, LePotato
 
 
-def wake_config(inventory_) -> dict:
+def wake_config(inventory_: Inventory) -> dict[str, Any]:
     nodes = {}
     for node in k3s.gpu_nodes(inventory_):
-        mac = settings_for(node).wol_mac
+        mac = settings_for(node, GpuNode).wol_mac
         if mac:
             nodes[node.name] = {"mac": mac, "broadcast": wake.BROADCAST}
     return {"nodes": nodes}
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, LePotato):
         return None
     return Query(files={wake.TOOL, wake.REMOTE, wake.CONFIG}, dirs={"/etc/homelab"}).merge(query(wake.ACCOUNT))

@@ -6,18 +6,21 @@ on a host that is not WSL2."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from pyinfra import host, inventory, logger
-from pyinfra.api import deploy
+from pyinfra import logger
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host, inventory
 
 from homelab import capacity, host_state
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
-from homelab.host_state import Query
+from homelab.host_state import Query, Snapshot
 from homelab.k3s import server_host
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
-from homelab.settings import GpuNode
+from homelab.settings import Common, GpuNode
 
 WSLCONFIG = ".wslconfig"
 WSL_CONF = "/etc/wsl.conf"
@@ -25,7 +28,7 @@ _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
 
 
-def windows_ports(cfg) -> dict[str, int]:
+def windows_ports(cfg: GpuNode) -> dict[str, int]:
     """The ports the LAN must reach inside WSL, by what they are for."""
     ports = {"SSH": cfg.ssh_port, "Kubernetes API": cfg.k3s_api_port}
     if host.name == server_host().name:
@@ -35,7 +38,7 @@ def windows_ports(cfg) -> dict[str, int]:
     return ports
 
 
-def systemd_missing_reason(profile) -> str | None:
+def systemd_missing_reason(profile: dict[str, Any]) -> str | None:
     if profile.get("init") == "systemd":
         return None
     return (f"systemd is not PID 1 in WSL yet (PID 1 is {profile.get('init') or 'unknown'}); /etc/wsl.conf now "
@@ -98,13 +101,13 @@ def merge_ini(text: str | None, settings: dict[str, dict[str, str]]) -> str:
 
 
 @host_state.wants
-def _(host_, cfg) -> Query | None:
+def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode) or cfg.wsl is False:
         return None
     return Query(files={WSL_CONF}, wsl_profiles=cfg.windows_profile_dir or "detect")
 
 
-def _wslconfig(cfg, state) -> bool:
+def _wslconfig(cfg: GpuNode, state: Snapshot) -> bool:
     profiles = state.wsl_profiles
     if len(profiles) != 1:
         found = ", ".join(sorted(profiles)) or "none"
@@ -124,7 +127,7 @@ def _wslconfig(cfg, state) -> bool:
 @deploy("WSL2")
 def wsl() -> bool:
     """Returns False when the run must stop for this host (systemd not PID 1 yet)."""
-    cfg = settings_for(host)
+    cfg = settings_for(host, GpuNode)
     state = host_state.snapshot(host)
     profile = state.profile
     if not host_state.is_wsl(cfg, profile):

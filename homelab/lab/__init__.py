@@ -18,12 +18,17 @@ import pprint
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from homelab.inventory_loading import load_inventory
 from homelab.lab import apt_proxy, machine, network, rootfs, stand_ins
 from homelab.lab.machine import MachineSpec
 from homelab.lab.system import LabError, is_recorded_process_alive, run, stop_recorded_process, why_lab_cannot_run
+
+if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Inventory groups whose devices the lab simulates, and as what.
@@ -46,12 +51,13 @@ class Lab:
 
     # -- state ---------------------------------------------------------------------------
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
+            state: dict[str, Any] = json.loads(self.state_file.read_text())
+            return state
         return {"hosts": {}}
 
-    def _save(self, state: dict) -> None:
+    def _save(self, state: dict[str, Any]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
 
@@ -63,11 +69,12 @@ class Lab:
 
     def is_up(self) -> bool:
         state = self.state()
-        return bool(state["hosts"]) and all(is_recorded_process_alive(h.get("process")) for h in state["hosts"].values())
+        return bool(state["hosts"]) and all(is_recorded_process_alive(h.get("process"))
+                                            for h in state["hosts"].values())
 
     # -- up ------------------------------------------------------------------------------
 
-    def _specs_from_inventory(self):
+    def _specs_from_inventory(self) -> tuple[Inventory, list[MachineSpec]]:
         inventory = load_inventory(self.source_inventory, cwd=PROJECT_ROOT)
         specs, index = [], 0
         for group, kind in SIMULATED_GROUPS.items():
@@ -99,7 +106,7 @@ class Lab:
                 "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
                 "-o", "LogLevel=ERROR"]
 
-    def up(self, log=print) -> dict:
+    def up(self, log: Callable[[str], object] = print) -> dict[str, Any]:
         reason = why_lab_cannot_run()
         if reason:
             raise LabError(reason)
@@ -151,7 +158,7 @@ class Lab:
             lines.append(f"{address} {key_type} {key_body}")
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
-    def _write_inventory(self, inventory, specs: list[MachineSpec], gpu_overrides: dict) -> None:
+    def _write_inventory(self, inventory: Inventory, specs: list[MachineSpec], gpu_overrides: dict[str, Any]) -> None:
         by_name = {spec.name: spec for spec in specs}
         ssh_data = {
             "ssh_key": str(self.ssh_key),
@@ -199,13 +206,13 @@ class Lab:
 
     # -- down / reset ----------------------------------------------------------------------
 
-    def _stop_host(self, record: dict) -> None:
+    def _stop_host(self, record: dict[str, Any]) -> None:
         spec = MachineSpec(**record["spec"])
         machine.shutdown(record.get("process"))
         machine.unmount_and_wipe(spec)
         network.remove_namespace(spec.netns, spec.veth)
 
-    def reset(self, name: str, log=print) -> None:
+    def reset(self, name: str, log: Callable[[str], object] = print) -> None:
         """Throw away one host's changes and boot it fresh from the rootfs."""
         state = self.state()
         record = state["hosts"].get(name)
@@ -216,7 +223,7 @@ class Lab:
         self._save(state)
         self.up(log=log)
 
-    def down(self, log=print) -> None:
+    def down(self, log: Callable[[str], object] = print) -> None:
         state = self.state()
         for name, record in state["hosts"].items():
             log(f"stopping lab host {name}")
@@ -235,7 +242,7 @@ class Lab:
 
     # -- use -------------------------------------------------------------------------------
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[dict[str, Any]]:
         rows = []
         for name, record in self.state()["hosts"].items():
             spec = MachineSpec(**record["spec"])
@@ -249,7 +256,7 @@ class Lab:
                          "ssh_port": spec.ssh_port, "running": running, "ssh": ssh})
         return rows
 
-    def seed_stand_in_cluster(self, deployments: dict[str, dict], node: str = "gpu-node") -> None:
+    def seed_stand_in_cluster(self, deployments: dict[str, dict[str, Any]], node: str = "gpu-node") -> None:
         """What the stand-in k3s's kubectl answers about Deployments ("namespace/name" ->
         {"replicas", "start_seconds", "vram_mib"}): the cluster k3s would have made from
         the deploy's manifests, for tests and `tasks.py bench` (there is no Kubernetes here)."""
@@ -258,7 +265,7 @@ class Lab:
                        f"{_quote(json.dumps(state))} > /var/lib/homelab-lab/kubectl/cluster.json", sudo=True)
 
     def ssh(self, name: str, command: str, sudo: bool = False, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `command` on lab host `name` over SSH as its inventory user (with sudo if asked)."""
         spec = self.spec(name)
         remote = f"sudo -n sh -c {_quote(command)}" if sudo else command

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.rootfs import CACHE_DIR, MIRROR
@@ -19,7 +20,7 @@ def url() -> str:
     return f"http://{HOST_SIDE}:{PORT}"
 
 
-def start(state_dir: Path) -> dict:
+def start(state_dir: Path) -> dict[str, Any]:
     conf = state_dir / "apt-cacher-ng"
     shutil.rmtree(conf, ignore_errors=True)
     shutil.copytree("/etc/apt-cacher-ng", conf)

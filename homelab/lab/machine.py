@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from homelab.lab.stand_ins import nspawn_gpu_args, write_gpu_stand_ins, write_termux_stand_ins
 from homelab.lab.system import LabError, run, spawn, stop_recorded_process
@@ -43,7 +44,7 @@ class MachineSpec:
     def root(self) -> Path:
         return self.base / "root"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -66,7 +67,7 @@ def unmount_and_wipe(spec: MachineSpec) -> None:
     shutil.rmtree(spec.base, ignore_errors=True)
 
 
-def _chroot(spec: MachineSpec, *cmd: str) -> subprocess.CompletedProcess:
+def _chroot(spec: MachineSpec, *cmd: str) -> subprocess.CompletedProcess[str]:
     return run("chroot", spec.root, *cmd)
 
 
@@ -123,7 +124,7 @@ def provision(spec: MachineSpec, client_pubkey: str, host_key: Path) -> None:
            f"PasswordAuthentication no\n{sshd_extra}", 0o644)
 
 
-def boot(spec: MachineSpec, log_file: Path) -> dict:
+def boot(spec: MachineSpec, log_file: Path) -> dict[str, Any]:
     return spawn([
         "systemd-nspawn", "--quiet", "-D", str(spec.root), "--boot", "-M", f"hlab-{spec.name}",
         f"--network-namespace-path=/run/netns/{spec.netns}", "--register=no", "--keep-unit",
@@ -145,5 +146,5 @@ def wait_until_ssh_answers(spec: MachineSpec, ssh_base: list[str], timeout: floa
         time.sleep(0.5)
 
 
-def shutdown(record: dict | None) -> None:
+def shutdown(record: dict[str, Any] | None) -> None:
     stop_recorded_process(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from homelab.lab.system import LabError, run
@@ -23,7 +24,7 @@ def rootfs_path() -> Path:
     return CACHE_DIR / f"rootfs-{SUITE}-{recipe}"
 
 
-def ensure_rootfs(log) -> Path:
+def ensure_rootfs(log: Callable[[str], object]) -> Path:
     """Build the rootfs once (about a minute); later calls reuse it."""
     target = rootfs_path()
     if (target / "etc/os-release").exists():
@@ -44,7 +45,8 @@ def ensure_rootfs(log) -> Path:
 def _make_generic(root: Path) -> None:
     """Strip what must differ per host, so every lab host starts like a fresh install."""
     (root / "etc/hostname").write_text("debian\n")
-    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n"
+                                    "::1\tlocalhost ip6-localhost ip6-loopback\n")
     (root / "etc/machine-id").write_text("")
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()

@@ -25,9 +25,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import run, spawn, wait_for_port
+
+if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
 
 MIRROR_PORT = 8473
 NVIDIA_PACKAGES = {
@@ -285,8 +289,8 @@ def _build_deb(work: Path, name: str, version: str, depends: list[str]) -> Path:
     doc = tree / "usr/share/doc" / name
     doc.mkdir(parents=True)
     (doc / "STAND-IN").write_text(f"homelab lab stand-in for NVIDIA's {name} {version}; it contains nothing else.\n")
-    fields = [f"Package: {name}", f"Version: {version}", "Architecture: amd64", "Maintainer: homelab lab <lab@localhost>",
-              "Section: utils", "Priority: optional"]
+    fields = [f"Package: {name}", f"Version: {version}", "Architecture: amd64",
+              "Maintainer: homelab lab <lab@localhost>", "Section: utils", "Priority: optional"]
     if depends:
         fields.append("Depends: " + ", ".join(f"{dep} (= {version})" for dep in depends))
     fields.append(f"Description: homelab lab stand-in for {name}")
@@ -315,7 +319,7 @@ def _apt_repository(repo: Path, debs: list[Path], gnupg: Path) -> None:
                    check=True, env=env, capture_output=True)
 
 
-def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict:
+def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict[str, Any]:
     """Fill `directory` with the stand-ins (once per pinned versions); returns the lab
     inventory's overrides."""
     recipe = directory / "overrides.json"
@@ -324,7 +328,7 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
     if recipe.exists():
         built = json.loads(recipe.read_text())
         if built["versions"] == wanted:
-            return built["overrides"]
+            return cast("dict[str, Any]", built["overrides"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     gnupg = directory.parent / "mirror-gnupg"
@@ -355,14 +359,14 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
     return overrides
 
 
-def serve_mirror(directory: Path, log_file: Path) -> dict:
+def serve_mirror(directory: Path, log_file: Path) -> dict[str, Any]:
     record = spawn(["python3", "-m", "http.server", str(MIRROR_PORT), "--bind", HOST_SIDE,
                     "--directory", str(directory)], log_file)
     wait_for_port(HOST_SIDE, MIRROR_PORT, f"the lab's stand-in mirror (log: {log_file})")
     return record
 
 
-def engine_deployments(inventory) -> dict[str, dict]:
+def engine_deployments(inventory: Inventory) -> dict[str, dict[str, Any]]:
     """The vLLM engines k3s would run for `inventory` (the vLLM release rendered with Helm),
     in their start order: deployment -> the GPU memory each is planned to hold (MiB), its
     pod labels, and the engine its init container waits for. What the stand-in cluster is
@@ -386,8 +390,8 @@ def engine_deployments(inventory) -> dict[str, dict]:
     return engines
 
 
-def stand_in_cluster(engines: dict[str, dict], namespace: str, start_seconds: float,
-                     stop_seconds: float) -> dict[str, dict]:
+def stand_in_cluster(engines: dict[str, dict[str, Any]], namespace: str, start_seconds: float,
+                     stop_seconds: float) -> dict[str, dict[str, Any]]:
     """Lab.seed_stand_in_cluster's Deployments for `engines` (engine_deployments): each
     running, answering start_seconds after it may start, stopping in stop_seconds."""
     return {f"{namespace}/{name}": {"replicas": 1, "start_seconds": start_seconds, "stop_seconds": stop_seconds,

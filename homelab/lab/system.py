@@ -9,16 +9,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, TypeGuard
 
 
 class LabError(Exception):
     pass
 
 
-def run(*cmd: str | os.PathLike, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+def run(*cmd: str | os.PathLike[str], check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, input=input)
     if check and proc.returncode != 0:
-        raise LabError(f"`{' '.join(map(str, cmd))}` failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        raise LabError(f"`{' '.join(map(str, cmd))}` failed ({proc.returncode}): "
+                       f"{proc.stderr.strip() or proc.stdout.strip()}")
     return proc
 
 
@@ -59,11 +61,11 @@ def process_start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
-def is_recorded_process_alive(record: dict | None) -> bool:
-    return bool(record) and process_start_time(record["pid"]) == record["start_time"]
+def is_recorded_process_alive(record: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    return record is not None and bool(record) and process_start_time(record["pid"]) == record["start_time"]
 
 
-def spawn(cmd: list[str], log_file: Path) -> dict:
+def spawn(cmd: list[str], log_file: Path) -> dict[str, Any]:
     """Start a long-running process in its own session; returns its record (pid, start time)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
@@ -77,7 +79,7 @@ def spawn(cmd: list[str], log_file: Path) -> dict:
     raise LabError(f"{cmd[0]} exited at once; see {log_file}")
 
 
-def stop_recorded_process(record: dict | None, timeout: float = 15.0) -> None:
+def stop_recorded_process(record: dict[str, Any] | None, timeout: float = 15.0) -> None:
     """TERM, wait, then KILL the process of `record`, only if it is still that process."""
     if not is_recorded_process_alive(record):
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from homelab.devices import active_tokens, token_env
 from homelab.secrets_store import Secret, SecretsStore
@@ -22,7 +23,7 @@ GRAFANA_ADMIN = ("grafana-admin", "admin-user", "admin-password")
 GATEWAY_TOKENS = "gateway-tokens"  # one key per device: its token's environment variable name
 
 
-def _secret(name: str, ns: str, data: dict[str, str]) -> dict:
+def _secret(name: str, ns: str, data: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED)}, "stringData": data}
 
@@ -75,7 +76,7 @@ def _value(secret: Secret | None) -> str:
     return secret.reveal()
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     """Namespaces and Secrets, from the secrets resolved for this deploy."""
     secrets = ctx.secrets
     if secrets is None:
@@ -90,7 +91,8 @@ def manifests(ctx: StackContext) -> list[dict]:
         objects.append(_secret(HF_TOKEN[0], ns, {HF_TOKEN[1]: _value(secrets.hf_token)}))
     if ctx.cfg.open_webui_enabled:
         objects.append(_secret(OPEN_WEBUI_SECRET[0], ns, {OPEN_WEBUI_SECRET[1]: _value(secrets.open_webui_secret_key)}))
-        objects.append(_secret(OPEN_WEBUI_ADMIN[0], ns, {OPEN_WEBUI_ADMIN[1]: _value(secrets.open_webui_admin_password)}))
+        objects.append(_secret(OPEN_WEBUI_ADMIN[0], ns,
+                               {OPEN_WEBUI_ADMIN[1]: _value(secrets.open_webui_admin_password)}))
     if ctx.cfg.monitoring_enabled:
         objects.append(_secret(GRAFANA_ADMIN[0], mon, {GRAFANA_ADMIN[1]: "admin",
                                                        GRAFANA_ADMIN[2]: _value(secrets.grafana_admin_password)}))

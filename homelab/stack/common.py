@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from homelab import vram
-from homelab.settings import GpuNode
+from homelab.settings import CatalogueModel, GpuNode
 from homelab.vram import ModelShare, VramPlan
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class StackContext:
         """The server's settings; the stack-wide ones (namespaces, images, ports) are read from here."""
         return self.nodes[self.node_name]
 
-    def node_of(self, model) -> str:
+    def node_of(self, model: CatalogueModel) -> str:
         """The GPU node that serves `model` (its catalogue entry's gpu_node, else the server)."""
         return model.gpu_node or self.node_name
 
@@ -63,16 +63,16 @@ class StackContext:
         return {name: vram.plan([m for m in cfg.models if m.enabled and self.node_of(m) == name], cfg.gpu_vram_gib,
                                 cfg.gpu_vram_headroom_gib) for name, cfg in self.nodes.items()}
 
-    def share(self, model) -> ModelShare:
+    def share(self, model: CatalogueModel) -> ModelShare:
         return self.plans[self.node_of(model)].share(model.name)
 
     @property
-    def models(self):
+    def models(self) -> list[CatalogueModel]:
         """Enabled catalogue entries, the biggest GPU user first (they start in this order)."""
         enabled = [m for m in self.cfg.models if m.enabled]
         return sorted(enabled, key=lambda m: -self.share(m).need_gib)
 
-    def models_on(self, node: str) -> list:
+    def models_on(self, node: str) -> list[CatalogueModel]:
         return [m for m in self.models if self.node_of(m) == node]
 
     @property
@@ -87,7 +87,7 @@ class StackContext:
     def service_url(self, service: str, port: int | None = None, path: str = "") -> str:
         return f"http://{self.service_address(service, port)}{path}"
 
-    def on_node(self, node: str | None = None) -> dict:
+    def on_node(self, node: str | None = None) -> dict[str, str]:
         """A pod spec's nodeSelector that keeps it on `node` (default: the server)."""
         return {NODE_LABEL: node or self.node_name}
 
@@ -102,7 +102,7 @@ class Resources:
     cpu_limit: float
     memory_mib: int
 
-    def spec(self) -> dict:
+    def spec(self) -> dict[str, Any]:
         """Kubernetes' `resources` of a container."""
         memory = f"{self.memory_mib}Mi"
         return {"requests": {"cpu": cpu_quantity(self.cpu), "memory": memory},
@@ -141,7 +141,8 @@ def image_parts(image: str) -> tuple[str, str]:
     return repository, tag
 
 
-def helm_chart(name: str, *, chart: str, version: str, namespace: str, values: dict, repo: str | None = None) -> dict:
+def helm_chart(name: str, *, chart: str, version: str, namespace: str, values: dict[str, Any],
+               repo: str | None = None) -> dict[str, Any]:
     """A k3s HelmChart: the Helm controller installs it and keeps it at these values."""
     spec = {"chart": chart, "version": version, "targetNamespace": namespace, "createNamespace": True,
             "failurePolicy": "reinstall", "timeout": "15m0s",
@@ -152,9 +153,9 @@ def helm_chart(name: str, *, chart: str, version: str, namespace: str, values: d
             "metadata": {"name": name, "namespace": "kube-system", "labels": dict(MANAGED)}, "spec": spec}
 
 
-def secret_ref(name: str, key: str) -> dict:
+def secret_ref(name: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
 
-def namespace(name: str) -> dict:
+def namespace(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(MANAGED)}}

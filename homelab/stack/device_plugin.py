@@ -9,6 +9,8 @@ requests and limits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart, namespace
@@ -29,7 +31,7 @@ def gpu_shares(ctx: StackContext, node: str) -> int:
     return max(len(ctx.models_on(node)), 1)
 
 
-def limit_range(ns: str, default: Resources) -> dict:
+def limit_range(ns: str, default: Resources) -> dict[str, Any]:
     """Requests and limits for every container of `ns` that brings none of its own."""
     spec = default.spec()
     return {"apiVersion": "v1", "kind": "LimitRange",
@@ -37,7 +39,7 @@ def limit_range(ns: str, default: Resources) -> dict:
             "spec": {"limits": [{"type": "Container", "defaultRequest": spec["requests"], "default": spec["limits"]}]}}
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     configs = {config_name(node): yaml.safe_dump({"version": "v1", "sharing": {"timeSlicing": {"resources": [
         {"name": "nvidia.com/gpu", "replicas": gpu_shares(ctx, node)}]}}}, sort_keys=False) for node in ctx.nodes}
     values = {

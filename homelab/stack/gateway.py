@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from homelab import gpu_mode
 from homelab.devices import token_env
@@ -72,7 +73,7 @@ def upstreams(ctx: StackContext) -> dict[str, str]:
     return found
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     text = caddyfile(ctx)
     labels = {**MANAGED, "app": NAME}
     config_map = {"apiVersion": "v1", "kind": "ConfigMap",

@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any, cast
 
 import yaml
 
@@ -35,10 +36,14 @@ class _Loader(yaml.SafeLoader):
     of the Prometheus operator's CRDs) as the string it is in YAML 1.2."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+def _construct_value(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
 
 
-def _documents(text: str) -> list[dict]:
+_Loader.add_constructor("tag:yaml.org,2002:value", _construct_value)
+
+
+def _documents(text: str) -> list[dict[str, Any]]:
     return [obj for obj in yaml.load_all(text, Loader=_Loader) if obj]
 
 
@@ -46,16 +51,18 @@ def _documents(text: str) -> list[dict]:
 class Rendered:
     """One object of what the cluster would run, and where it came from."""
 
-    obj: dict
+    obj: dict[str, Any]
     source: str  # the manifest file, and the HelmChart when Helm rendered it: "homelab-vllm.yaml/vllm"
 
     @property
     def kind(self) -> str:
-        return self.obj.get("kind", "")
+        kind: str = self.obj.get("kind", "")
+        return kind
 
     @property
     def name(self) -> str:
-        return self.obj.get("metadata", {}).get("name", "")
+        name: str = self.obj.get("metadata", {}).get("name", "")
+        return name
 
 
 # The Helm the render is proven with (scripts/install_helm.sh pins v4.1.4); any Helm 4 renders these charts.
@@ -63,7 +70,8 @@ HELM_MAJOR = "v4."
 
 
 def helm_binary() -> str:
-    for candidate in (os.environ.get("HOMELAB_HELM"), str(PROJECT_ROOT / ".tools" / "bin" / "helm"), shutil.which("helm")):
+    for candidate in (os.environ.get("HOMELAB_HELM"), str(PROJECT_ROOT / ".tools" / "bin" / "helm"),
+                      shutil.which("helm")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             version = subprocess.run([candidate, "version", "--short"], capture_output=True, text=True,
                                      timeout=30).stdout.strip()
@@ -93,13 +101,14 @@ def chart_archive(chart: str, version: str) -> Path:
     if actual != expected:
         raise RenderError(f"{path} has sha256 {actual}, SHA256SUMS pins {expected}")
     with tarfile.open(path) as archive:
-        meta = yaml.safe_load(archive.extractfile(f"{Path(chart).name}/Chart.yaml").read())
+        # a regular file in the archive: extractfile's None is for other kinds of member
+        meta = yaml.safe_load(cast(IO[bytes], archive.extractfile(f"{Path(chart).name}/Chart.yaml")).read())
     if str(meta.get("version")) != version:
         raise RenderError(f"{path} holds chart version {meta.get('version')}, the HelmChart asks for {version}")
     return path
 
 
-def helm_template(helm_chart: dict, helm: str | None = None) -> list[dict]:
+def helm_template(helm_chart: dict[str, Any], helm: str | None = None) -> list[dict[str, Any]]:
     """`helm template` of one HelmChart object, as k3s's Helm controller would install it."""
     spec = helm_chart["spec"]
     archive = chart_archive(spec["chart"], spec["version"])
@@ -116,7 +125,7 @@ def helm_template(helm_chart: dict, helm: str | None = None) -> list[dict]:
     return _documents(proc.stdout)
 
 
-def chart_crds(chart: str, version: str, helm: str | None = None) -> list[dict]:
+def chart_crds(chart: str, version: str, helm: str | None = None) -> list[dict[str, Any]]:
     """The CustomResourceDefinitions a chart installs (from its crds/ folder)."""
     proc = subprocess.run([helm or helm_binary(), "show", "crds", str(chart_archive(chart, version))],
                           capture_output=True, text=True, timeout=300)
@@ -125,7 +134,7 @@ def chart_crds(chart: str, version: str, helm: str | None = None) -> list[dict]:
     return _documents(proc.stdout)
 
 
-def render(manifests: dict[str, list[dict]], helm: str | None = None) -> list[Rendered]:
+def render(manifests: dict[str, list[dict[str, Any]]], helm: str | None = None) -> list[Rendered]:
     """Every object of every manifest file, HelmCharts replaced by what they install."""
     helm = helm or helm_binary()
     out: list[Rendered] = []
@@ -144,7 +153,7 @@ class Workload:
     """A rendered object that makes pods: its pod spec and how many pods per replica set."""
 
     item: Rendered
-    pod: dict  # a PodSpec
+    pod: dict[str, Any]  # a PodSpec
     replicas: int  # pods it makes (DaemonSets: per matching node)
 
     @property
@@ -153,18 +162,21 @@ class Workload:
 
     @property
     def namespace(self) -> str:
-        return self.item.obj.get("metadata", {}).get("namespace", "")
+        namespace: str = self.item.obj.get("metadata", {}).get("namespace", "")
+        return namespace
 
     @property
-    def containers(self) -> list[dict]:
-        return self.pod.get("containers", [])
+    def containers(self) -> list[dict[str, Any]]:
+        containers: list[dict[str, Any]] = self.pod.get("containers", [])
+        return containers
 
     @property
-    def init_containers(self) -> list[dict]:
-        return self.pod.get("initContainers", [])
+    def init_containers(self) -> list[dict[str, Any]]:
+        init_containers: list[dict[str, Any]] = self.pod.get("initContainers", [])
+        return init_containers
 
 
-def _operator_reloader(objects: list[Rendered]) -> dict:
+def _operator_reloader(objects: list[Rendered]) -> dict[str, Any]:
     """The config-reloader container the Prometheus operator adds to Prometheus pods,
     from the operator's own arguments (image and resources)."""
     for item in objects:
@@ -173,7 +185,7 @@ def _operator_reloader(objects: list[Rendered]) -> dict:
         for container in item.obj["spec"]["template"]["spec"].get("containers", []):
             args = dict(a.removeprefix("--").split("=", 1) for a in container.get("args", []) if "=" in a)
             if "prometheus-config-reloader" in args:
-                def quantity(key, args=args):
+                def quantity(key: str, args: dict[str, str] = args) -> str | None:
                     return args.get(key) if args.get(key) not in (None, "0") else None
                 requests = {k: v for k, v in (("cpu", quantity("config-reloader-cpu-request")),
                                               ("memory", quantity("config-reloader-memory-request"))) if v}
@@ -203,7 +215,8 @@ def workloads(objects: list[Rendered]) -> list[Workload]:
         elif item.kind == "Prometheus":
             reloader = reloader if reloader is not None else _operator_reloader(objects)
             pod = {"nodeSelector": spec.get("nodeSelector", {}), "affinity": spec.get("affinity", {}),
-                   "containers": [{"name": "prometheus", "image": spec["image"], "resources": spec.get("resources", {})},
+                   "containers": [{"name": "prometheus", "image": spec["image"],
+                                   "resources": spec.get("resources", {})},
                                   {"name": "config-reloader", **reloader}],
                    "initContainers": [{"name": "init-config-reloader", **reloader}]}
             found.append(Workload(item, pod, int(spec.get("replicas", 1)) * int(spec.get("shards", 1))))

@@ -9,10 +9,12 @@ on a database, which a proxy without virtual keys does not need."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import yaml
 
 from homelab.paths import FILES
+from homelab.settings import CatalogueModel
 from homelab.stack import vllm
 from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
@@ -31,7 +33,7 @@ def guard_source() -> str:
     return (FILES / "litellm" / f"{GUARD_MODULE}.py").read_text()
 
 
-def litellm_config(models) -> dict:
+def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
     """LiteLLM's config.yaml. Keys and the upstream come from the environment
     (os.environ/...), never inline: the same file runs in the cluster and in the tests."""
     model_list = []
@@ -66,7 +68,7 @@ def api_base(ctx: StackContext) -> str:
     return ctx.service_url(vllm.ROUTER_SERVICE, path="/v1")  # the router's Service listens on 80
 
 
-def network_policy(ctx: StackContext) -> dict:
+def network_policy(ctx: StackContext) -> dict[str, Any]:
     """LiteLLM may talk to the vLLM router and DNS, nothing else (k3s enforces policies)."""
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -82,7 +84,7 @@ def network_policy(ctx: StackContext) -> dict:
     }
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     text = config_text(ctx)
     guard = guard_source()
     labels = {**MANAGED, "app": NAME}

@@ -6,13 +6,15 @@ Its CRDs (InferencePool, ...) are downloaded and checked against llm_d_crds_sha2
 
 from __future__ import annotations
 
+from typing import Any
+
 from homelab.stack import vllm
 from homelab.stack.common import StackContext, helm_chart
 
 CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/standalone"
 
 
-def values(ctx: StackContext) -> dict:
+def values(ctx: StackContext) -> dict[str, Any]:
     chat = next((m for m in ctx.models if m.kind == "chat"), ctx.models[0])
     return {
         "provider": {"name": "none"},
@@ -21,6 +23,6 @@ def values(ctx: StackContext) -> dict:
     }
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     return [helm_chart("llm-d-router", chart=CHART, version=ctx.cfg.llm_d_chart_version, namespace=ctx.namespace,
                        values=values(ctx))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any, cast
 
 import yaml
 
@@ -54,9 +55,10 @@ COMPONENTS = [
     Component("homelab-open-webui", open_webui, lambda cfg: cfg.open_webui_enabled),
     # llm-d's chart is not vendored here: its pods are not in the RAM and CPU plan
     Component("homelab-llm-d", llm_d, lambda cfg: cfg.llm_d_enabled),
-    # GAIE's CRDs for llm-d, as upstream publishes them
+    # GAIE's CRDs for llm-d, as upstream publishes them (their sha256 is set whenever llm-d
+    # is on: homelab.inventory_checks)
     Component("homelab-llm-d-crds", enabled=lambda cfg: cfg.llm_d_enabled,
-              download=lambda cfg: (cfg.llm_d_crds_url, cfg.llm_d_crds_sha256)),
+              download=lambda cfg: (cfg.llm_d_crds_url, cast(str, cfg.llm_d_crds_sha256))),
 ]
 # Every file this project can write: a switched-off component's file is found and its
 # objects deleted.
@@ -67,7 +69,7 @@ def enabled(ctx: StackContext) -> list[Component]:
     return [c for c in COMPONENTS if c.enabled(ctx.cfg)]
 
 
-def wanted(ctx: StackContext) -> dict[str, list[dict]]:
+def wanted(ctx: StackContext) -> dict[str, list[dict[str, Any]]]:
     """File name -> objects, for every component switched on that is built here."""
     return {c.file: c.module.manifests(ctx) for c in enabled(ctx) if c.module is not None}
 
@@ -77,7 +79,7 @@ def pods(ctx: StackContext) -> list[PodPlan]:
     return [pod for c in enabled(ctx) if hasattr(c.module, "pods") for pod in c.module.pods(ctx)]  # type: ignore[union-attr]
 
 
-def dump(objects: list[dict]) -> str:
+def dump(objects: list[dict[str, Any]]) -> str:
     header = "# Managed by homelab (pyinfra): written from group_data; the next deploy puts it back.\n"
     return header + yaml.safe_dump_all(objects, sort_keys=False, width=1000)
 

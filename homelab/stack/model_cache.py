@@ -10,7 +10,9 @@ instead of safetensors) fails the Job instead of leaving an engine without weigh
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from homelab.settings import CatalogueModel
 from homelab.stack.cluster_secrets import HF_TOKEN
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
@@ -41,28 +43,28 @@ def claim(node: str) -> str:
     return f"model-cache-{node}"
 
 
-def model_dir(model) -> str:
+def model_dir(model: CatalogueModel) -> str:
     return f"{MOUNT}/{model.name}"
 
 
-def complete_marker(model) -> str:
+def complete_marker(model: CatalogueModel) -> str:
     """Written when the pinned revision is fully downloaded; vLLM's init container waits for it."""
     return f"{model_dir(model)}/.complete-{model.revision[:12]}"
 
 
-def job_name(model) -> str:
+def job_name(model: CatalogueModel) -> str:
     return f"prefetch-{model.name}-{model.revision[:8].lower()}"[:63].rstrip("-")
 
 
-def volume(node: str) -> dict:
+def volume(node: str) -> dict[str, Any]:
     return {"name": "model-cache", "persistentVolumeClaim": {"claimName": claim(node)}}
 
 
-def volume_mount(read_only: bool = True) -> dict:
+def volume_mount(read_only: bool = True) -> dict[str, Any]:
     return {"name": "model-cache", "mountPath": MOUNT, "readOnly": read_only}
 
 
-def prefetch_command(model) -> list[str]:
+def prefetch_command(model: CatalogueModel) -> list[str]:
     """Download the pinned revision, check that every weight pattern matched a file, then
     mark it complete. huggingface_hub's Python API, not the `hf` command: the command's
     --include changed shape in huggingface_hub 1.0 (several patterns after one flag, then
@@ -74,7 +76,7 @@ def prefetch_command(model) -> list[str]:
     return ["python3", "-c", PREFETCH, job]
 
 
-def _prefetch_job(ctx: StackContext, model) -> dict:
+def _prefetch_job(ctx: StackContext, model: CatalogueModel) -> dict[str, Any]:
     env = [{"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}]
     if ctx.has_hf_token:
         env.append({"name": "HF_TOKEN", **secret_ref(*HF_TOKEN)})
@@ -99,7 +101,7 @@ def nodes_with_models(ctx: StackContext) -> list[str]:
     return [node for node in ctx.nodes if ctx.models_on(node)]
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     objects = []
     for node in nodes_with_models(ctx):
         cfg = ctx.nodes[node]

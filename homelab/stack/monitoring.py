@@ -11,6 +11,7 @@ components k3s runs inside its own process."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from homelab import gpu_mode
 from homelab.stack import litellm
@@ -39,7 +40,7 @@ GRAFANA_SIDECAR = Resources(cpu=0.02, cpu_limit=0.2, memory_mib=96)
 GRAFANA_DOWNLOAD = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=64)
 
 
-def scrape_configs(ctx: StackContext) -> list[dict]:
+def scrape_configs(ctx: StackContext) -> list[dict[str, Any]]:
     configs = [{"job_name": "litellm", "metrics_path": "/metrics/",
                 "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
                {"job_name": "gateway", "static_configs": [
@@ -50,7 +51,7 @@ def scrape_configs(ctx: StackContext) -> list[dict]:
     return configs
 
 
-def values(ctx: StackContext) -> dict:
+def values(ctx: StackContext) -> dict[str, Any]:
     server = ctx.on_node()
     return {
         "alertmanager": {"enabled": False},
@@ -98,7 +99,7 @@ def values(ctx: StackContext) -> dict:
     }
 
 
-def ai_side_dashboard(ctx: StackContext) -> dict:
+def ai_side_dashboard(ctx: StackContext) -> dict[str, Any]:
     """Grafana's "AI side" panel: serving, paused (GPU lent to a game) or resuming, and since
     when: what homelab-gpu writes for the node exporter's textfile collector (the deploy
     writes "serving" before its first run). "Asleep" cannot show here: Prometheus and
@@ -136,7 +137,7 @@ def ai_side_dashboard(ctx: StackContext) -> dict:
             "data": {"homelab-ai-side.json": json.dumps(dashboard, indent=1)}}
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     return [ai_side_dashboard(ctx), helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
                        version=ctx.cfg.kube_prometheus_stack_chart_version, namespace=ctx.cfg.monitoring_namespace,
                        values=values(ctx))]

@@ -7,6 +7,9 @@ runs offline: it downloads no models of its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from homelab.settings import CatalogueModel
 from homelab.stack import litellm
 from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
@@ -17,11 +20,11 @@ OPEN_WEBUI = Resources(cpu=0.25, cpu_limit=2, memory_mib=1024)
 COPY_APP_DATA = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
 
 
-def text_embedding_model(ctx: StackContext):
+def text_embedding_model(ctx: StackContext) -> CatalogueModel | None:
     return next((m for m in ctx.models if m.kind == "embedding" and m.inputs == ["text"]), None)
 
 
-def values(ctx: StackContext) -> dict:
+def values(ctx: StackContext) -> dict[str, Any]:
     env = [{"name": "WEBUI_SECRET_KEY", **secret_ref(*OPEN_WEBUI_SECRET)},
            {"name": "WEBUI_ADMIN_EMAIL", "value": ctx.cfg.open_webui_admin_email},
            {"name": "WEBUI_ADMIN_NAME", "value": "Owner"},
@@ -49,7 +52,7 @@ def values(ctx: StackContext) -> dict:
     }
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     return [helm_chart(NAME, chart="open-webui", repo="https://helm.openwebui.com",
                        version=ctx.cfg.open_webui_chart_version, namespace=ctx.namespace, values=values(ctx))]
 

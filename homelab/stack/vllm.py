@@ -14,8 +14,10 @@ vLLM is reachable only inside the cluster (ClusterIP) and needs its API key."""
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 from homelab.paths import FILES
+from homelab.settings import CatalogueModel
 from homelab.stack import model_cache
 from homelab.stack.cluster_secrets import VLLM_API_KEY
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
@@ -26,11 +28,11 @@ ROUTER = Resources(cpu=0.25, cpu_limit=1, memory_mib=768)
 WAIT = Resources(cpu=0.01, cpu_limit=0.1, memory_mib=32)
 
 
-def engine_service(model) -> str:
+def engine_service(model: CatalogueModel) -> str:
     return f"{RELEASE}-{model.name}-engine-service"
 
 
-def engine_deployment(model) -> str:
+def engine_deployment(model: CatalogueModel) -> str:
     return f"{RELEASE}-{model.name}-deployment-vllm"
 
 
@@ -38,13 +40,13 @@ def chat_template(name: str) -> str:
     return (FILES / "chat_templates" / name).read_text().strip()
 
 
-def engine_resources(model) -> Resources:
+def engine_resources(model: CatalogueModel) -> Resources:
     """vLLM's own host memory, plus LMCache's CPU buffer where the model has one."""
     return Resources(cpu=model.cpu, cpu_limit=model.cpu_limit,
                      memory_mib=int((model.host_memory_gib + model.lmcache_cpu_gib) * 1024))
 
 
-def start_script(ctx: StackContext, model, previous) -> str:
+def start_script(ctx: StackContext, model: CatalogueModel, previous: CatalogueModel | None) -> str:
     """The init container's wait: the model's weights, then (bounded) the previous engine."""
     marker = shlex.quote(model_cache.complete_marker(model))
     script = f"until [ -f {marker} ]; do echo waiting for the prefetch of {model.name}; sleep 10; done"
@@ -58,11 +60,11 @@ def start_script(ctx: StackContext, model, previous) -> str:
     return script
 
 
-def model_spec(ctx: StackContext, model, previous) -> dict:
+def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueModel | None) -> dict[str, Any]:
     node = ctx.node_of(model)
     repository, tag = image_parts(ctx.cfg.vllm_image)
     decoder = model.kind != "embedding"
-    vllm_config = {
+    vllm_config: dict[str, Any] = {
         "enablePrefixCaching": decoder,  # set explicitly: unset renders --no-enable-prefix-caching
         "maxModelLen": model.max_model_len,
         "dtype": model.dtype,
@@ -75,7 +77,7 @@ def model_spec(ctx: StackContext, model, previous) -> dict:
     if model.chat_template:
         vllm_config["extraArgs"] += ["--chat-template", chat_template(model.chat_template)]
     resources = engine_resources(model)
-    spec = {
+    spec: dict[str, Any] = {
         "name": model.name,
         "repository": repository,
         "tag": tag,
@@ -107,14 +109,14 @@ def model_spec(ctx: StackContext, model, previous) -> dict:
     return spec
 
 
-def _previous_on_node(ctx: StackContext, model):
+def _previous_on_node(ctx: StackContext, model: CatalogueModel) -> CatalogueModel | None:
     """The engine that starts before `model` on the same GPU, or None."""
     on_node = ctx.models_on(ctx.node_of(model))
     index = on_node.index(model)
     return on_node[index - 1] if index else None
 
 
-def values(ctx: StackContext) -> dict:
+def values(ctx: StackContext) -> dict[str, Any]:
     router_repository, router_tag = image_parts(ctx.cfg.vllm_router_image)
     api_key = {"secretName": VLLM_API_KEY[0], "secretKey": VLLM_API_KEY[1]}
     monitoring = ctx.cfg.monitoring_enabled
@@ -144,7 +146,7 @@ def values(ctx: StackContext) -> dict:
     }
 
 
-def manifests(ctx: StackContext) -> list[dict]:
+def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     return [helm_chart(RELEASE, chart="vllm-stack", repo="https://vllm-project.github.io/production-stack",
                        version=ctx.cfg.vllm_stack_chart_version, namespace=ctx.namespace, values=values(ctx))]
 
