@@ -26,7 +26,7 @@ import click
 
 from homelab import k3s
 from homelab.lab import Lab, LabError
-from homelab.secrets_store import SUPPLIED, BadSecret, SecretsStore
+from homelab.secrets_store import SUPPLIED, BadSecret, MissingSecret, SecretsStore
 
 INVENTORY_OPTION = click.option("--inventory", "inventory_file", default="inventory.py", show_default=True,
                                 help="The inventory (its devices, and where its secrets store is).")
@@ -38,7 +38,8 @@ def _fail(message: str) -> None:
 
 
 class _Tasks(click.Group):
-    """Bad inventory data ends any task with the same report as a deploy's."""
+    """Bad inventory data ends any task with the same report as a deploy's; a secret that
+    is missing or unusable (a bad HOMELAB_SECRET_* override) with its fix, no traceback."""
 
     def invoke(self, ctx):
         from homelab.inventory_checks import InvalidInventory
@@ -47,6 +48,8 @@ class _Tasks(click.Group):
             return super().invoke(ctx)
         except InvalidInventory as exc:
             _fail(exc.report())
+        except (BadSecret, MissingSecret) as exc:
+            _fail(str(exc))
 
 
 @click.group(cls=_Tasks)

@@ -72,6 +72,19 @@ def test_keys_rotate_replaces_a_token_the_inventory_check_refuses(tmp_path, monk
     load_inventory("inventory.py")  # checked again, and fine
 
 
+def test_a_bad_secret_override_ends_a_task_with_the_fix_not_a_traceback(tmp_path, monkeypatch):
+    shutil.copytree(PROJECT_ROOT / "group_data", tmp_path / "group_data")
+    with open(tmp_path / "group_data" / "all.py", "a") as handle:
+        handle.write(f"\nsecrets_file = {str(tmp_path / 'secrets.yaml')!r}\n")
+    (tmp_path / "inventory.py").write_text(MINI_INVENTORY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOMELAB_SECRET_DEVICE_TOKEN_PIXEL", "Wild*card" * 4)
+    result = CliRunner().invoke(cli, ["keys", "rotate", "pixel"])
+    assert result.exit_code == 1 and "HOMELAB_SECRET_DEVICE_TOKEN_PIXEL" in result.output, result.output
+    assert "unset HOMELAB_SECRET_DEVICE_TOKEN_PIXEL" in result.output and "Wild*card" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+
+
 def test_secrets_commands_use_the_inventorys_store(tmp_path, monkeypatch):
     """`secrets` finds the store where group data puts it (secrets_file), like the deploys."""
     from homelab.secrets_store import SecretsStore
