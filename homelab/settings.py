@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -118,17 +118,21 @@ def _windows_profile_path(value: str) -> str:
                           "letters, digits, spaces, '.', '_', '+', '-' and '/'")
 
 
-def _local_file(value: str) -> str:
-    """A file on the control machine that ssh is given as an argument."""
-    control = [c for c in value if ord(c) < 32 or ord(c) == 127]
-    if control:
-        raise ValueError(f"{value!r} contains {_named(control)} (write the path like '~/.ssh/id_ed25519')")
-    if not value:
-        raise ValueError("is empty (write the path like '~/.ssh/id_ed25519', or remove the key)")
-    if value.startswith("-"):
-        raise ValueError(f"{value!r} is not a file path: ssh would read a leading '-' as an option "
-                         "(write it like '~/.ssh/id_ed25519')")
-    return value
+def _local_path(example: str) -> Callable[[str], str]:
+    """A path on the control machine: any name the owner's file system takes, but no control
+    characters (it reaches ssh's arguments, log lines and, quoted, shell lines) and no
+    leading '-' (a program would read it as an option)."""
+    def check(value: str) -> str:
+        control = [c for c in value if ord(c) < 32 or ord(c) == 127]
+        if control:
+            raise ValueError(f"{value!r} contains {_named(control)} (write the path like '{example}')")
+        if not value:
+            raise ValueError(f"is empty (write the path like '{example}', or remove the key)")
+        if value.startswith("-"):
+            raise ValueError(f"{value!r} is not a path: a program would read a leading '-' as an option "
+                             f"(write it like '{example}')")
+        return value
+    return check
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -141,7 +145,9 @@ Timezone = Annotated[str, AfterValidator(_timezone)]
 Host = Annotated[str, AfterValidator(_host)]
 # A directory on a Linux host: it reaches systemd units, config lines and shell commands.
 SafePath = Annotated[str, AfterValidator(_safe_path)]
-LocalFile = Annotated[str, AfterValidator(_local_file)]
+# Files and folders on the control machine (the MacBook)
+LocalFile = Annotated[str, AfterValidator(_local_path("~/.ssh/id_ed25519"))]
+LocalPath = Annotated[str, AfterValidator(_local_path("~/homelab/build"))]
 # Host names double as Kubernetes object names and DNS labels.
 DeviceName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 Version = Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z.+~:_-]*$")]
@@ -214,11 +220,11 @@ class Common(Strict):
     # all.py
     site_name: DeviceName
     timezone: Timezone
-    secrets_file: str
+    secrets_file: LocalPath
     apt_proxy_url: HttpUrl | None = None  # inside quotes in apt.conf.d
     lan_address: IPAddress | None = None
-    client_files_dir: str
-    kubeconfig_path: str
+    client_files_dir: LocalPath
+    kubeconfig_path: LocalPath
     models: Annotated[list[CatalogueModel], Field(min_length=1)]
 
 
@@ -256,7 +262,7 @@ class GpuNode(DebianHost):
     k3s_sha256: dict[Arch, Sha256]
     k3s_airgap_images_sha256: dict[Arch, Sha256]
     k3s_release_url: HttpUrl
-    k3s_artifacts_dir: str | None = None
+    k3s_artifacts_dir: LocalPath | None = None
     k3s_api_port: Port
     k3s_disable: list[Literal["traefik", "servicelb", "metrics-server", "local-storage", "coredns"]]
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
@@ -333,7 +339,7 @@ class Macbook(Common):
     """group_data/macbook.py"""
 
     default_model: str
-    client_home: str
+    client_home: LocalPath
 
 
 # A host belongs to exactly one of these groups; the group decides its schema.

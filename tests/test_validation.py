@@ -287,7 +287,13 @@ BAD_INPUTS = {
         expect=["host 'gpu-node', key 'ssh_user': 'owner@evil' has the wrong form", "a user name like 'owner'"]),
     "ssh_key_that_is_an_option": dict(
         host_changes={"gpu-node": {"ssh_key": "-oProxyCommand=reboot"}},
-        expect=["key 'ssh_key'", "ssh would read a leading '-' as an option"]),
+        expect=["key 'ssh_key'", "a program would read a leading '-' as an option"]),
+    "client_files_dir_with_a_newline": dict(
+        replace={"all.py": ('client_files_dir = "build"', 'client_files_dir = "build\\n; rm -rf ~"')},
+        expect=["key 'client_files_dir'", "contains a newline", "write the path like '~/homelab/build'"]),
+    "macbook_home_that_is_an_option": dict(
+        replace={"macbook.py": ('client_home = "~"', 'client_home = "--help"')},
+        expect=["key 'client_home'", "a program would read a leading '-' as an option"]),
     "device_token_with_a_wildcard_from_the_environment": dict(
         env={"HOMELAB_SECRET_DEVICE_TOKEN_PIXEL": "Wild3Card" * 4 + "*"},
         hidden=["Wild3Card"],
