@@ -303,7 +303,8 @@ def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Pr
             wanted.append((host.name, devices.token_key(device)))
     servers = k3s.gpu_nodes(inventory)[:1]
     if servers and servers[0].name in settings:
-        wanted.append((servers[0].name, "litellm_master_key"))
+        wanted += [(servers[0].name, "litellm_master_key"), (servers[0].name, "hf_token"),
+                   (servers[0].name, "k3s_token")]
     problems = []
     for host_name, name in wanted:
         store = SecretsStore(settings[host_name].secrets_file)

@@ -47,8 +47,15 @@ def is_token(name: str) -> bool:
     return name.startswith("device_token.") or name == "litellm_master_key"
 
 
+# The k3s token is one line of k3s's token file; the HF token goes into a header: neither
+# may carry whitespace or control characters (an environment override could).
+ONE_WORD = {"k3s_token", "hf_token"}
+
+
 def token_problem(name: str, value: str) -> str | None:
     """Why `value` cannot be the token `name`, or None. Never shows the value."""
+    if name in ONE_WORD and not re.fullmatch(r"[!-~]+", value):
+        return "has spaces, line breaks or characters outside printable ASCII"
     if not is_token(name) or TOKEN.fullmatch(value):
         return None
     if re.search(r"[^A-Za-z0-9_-]", value):
@@ -56,12 +63,16 @@ def token_problem(name: str, value: str) -> str | None:
     return f"is {len(value)} characters long; a token has at least 32"
 
 
+def token_hint(name: str) -> str:
+    return "the token as one word, without spaces or line breaks" if name in ONE_WORD else TOKEN_HINT
+
+
 def token_fix(name: str, from_env: bool) -> str:
     if from_env:
-        return f"unset {env_name(name)}, or set it to {TOKEN_HINT}"
+        return f"unset {env_name(name)}, or set it to {token_hint(name)}"
     if name.startswith("device_token."):
         return f"run `python tasks.py keys rotate {name.split('.', 1)[1]}` for a new token"
-    return f"run `python tasks.py secrets set {name}` with {TOKEN_HINT}"
+    return f"run `python tasks.py secrets set {name}` with {token_hint(name)}"
 
 
 # A secret is text, or bytes (the iPad's token as a QR code); plain `Secret` means text.
@@ -205,7 +216,7 @@ class SecretsStore:
         problem = token_problem(name, value)
         if problem:
             raise BadSecret(f"secret '{name}': the value given {problem}; nothing was stored. "
-                            f"Fix: give it {TOKEN_HINT}")
+                            f"Fix: give it {token_hint(name)}")
         data = self._read()
         data[name] = value
         self._write(data)

@@ -85,4 +85,6 @@ def test_generated_and_hand_set_tokens_that_fit_are_kept(tmp_path):
     assert TOKEN.fullmatch(store.get_or_make("litellm_master_key").reveal())
     store.set("device_token.pixel", "sk-" + "a1_B" * 8)
     assert store.get("device_token.pixel").reveal() == "sk-" + "a1_B" * 8
-    store.set("hf_token", "hf_any thing: not a gateway token")  # not a token the gateway carries
+    store.set("hf_token", "hf_any:thing.not-a-gateway-token")  # not held to the gateway's token pattern
+    with pytest.raises(BadSecret, match=r"secret 'hf_token'.*line breaks.*the token as one word"):
+        store.set("hf_token", "hf_two words")

@@ -300,6 +300,11 @@ BAD_INPUTS = {
         expect=["host 'pixel', key 'device_token.pixel': the secret from the environment variable "
                 "HOMELAB_SECRET_DEVICE_TOKEN_PIXEL has characters other than letters, digits, '_' and '-'",
                 "fix: unset HOMELAB_SECRET_DEVICE_TOKEN_PIXEL"]),
+    "hf_token_with_a_line_break_from_the_environment": dict(
+        env={"HOMELAB_SECRET_HF_TOKEN": "hf_" + "Secr3t" * 6 + "\nX-Injected: 1"},
+        hidden=["Secr3t"],
+        expect=["host 'gpu-node', key 'hf_token'", "has spaces, line breaks or characters outside printable ASCII",
+                "unset HOMELAB_SECRET_HF_TOKEN, or set it to the token as one word"]),
     "device_token_that_is_too_short": dict(
         env={"HOMELAB_SECRET_DEVICE_TOKEN_MACBOOK": "Short5ecret"},
         hidden=["Short5ecret"],
