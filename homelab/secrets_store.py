@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_source
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Generic
 
@@ -117,6 +117,15 @@ def persist_pending() -> None:
         if values:
             SecretsStore(path)._merge(values)
         _PENDING.pop(path, None)
+
+
+def forget_pending(path: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """Drop secrets this run made for the store at `path` but will not use (a refused
+    host): another host's upload must not write them, or the next run would take them
+    for the ones the cluster already holds."""
+    pending = _PENDING.get(Path(path).expanduser().resolve(), {})
+    for name in names:
+        pending.pop(name, None)
 
 
 class BadSecret(ValueError):

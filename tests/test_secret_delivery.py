@@ -17,6 +17,7 @@ import time
 import pytest
 import yaml
 
+from homelab.secrets_store import SecretsStore
 from tests.support import PROJECT_ROOT, assert_converges, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
@@ -81,6 +82,31 @@ def test_a_cluster_this_machines_store_does_not_know_is_left_alone(lab, converge
     assert lab.ssh("gpu-node", "sha256sum /etc/rancher/k3s/cluster-token", sudo=True).stdout == token_before
     assert lab.ssh("gpu-node", "systemctl show -p MainPID --value k3s").stdout == pid_before
     assert not fresh.exists(), "nothing was shipped, so nothing was written to the store"
+
+
+def test_a_cluster_whose_stack_keys_this_store_lacks_stays_refused(lab, converged_gpu_node, tmp_path):
+    """The store knows the cluster token but not the stack's keys: the GPU node is refused,
+    and keys made for it must not reach the store through another host's upload (the
+    MacBook's files, same run), or the next run would ship them and lock every client out."""
+    manifest = "/var/lib/rancher/k3s/server/manifests/homelab-secrets.yaml"
+    before = lab.ssh("gpu-node", f"sha256sum {manifest}", sudo=True).stdout
+    partial = tmp_path / "partial" / "secrets.yaml"
+    SecretsStore(partial).set("k3s_token", SecretsStore(lab.secrets_file).get("k3s_token").reveal())
+    variant = inventory_variant(lab, tmp_path, {name: {"secrets_file": str(partial)} for name in
+                                                ("gpu-node", "potato", "pixel", "@render/ipad", "@local")})
+    try:
+        for _ in range(2):
+            run = run_deploy("site", variant, limit=["gpu-node", "@local"])
+            assert run.returncode == 1 and run.failed_hosts == ["gpu-node"], run.explain()
+            assert "has no litellm_master_key, vllm_api_key" in run.stderr, run.stderr[-3000:]
+            stored = yaml.safe_load(partial.read_text())
+            assert "device_token.macbook" in stored, "the MacBook's upload wrote the store"
+            made_for_the_refused_stack = {"vllm_api_key", "litellm_master_key", "grafana_admin_password",
+                                          "open_webui_secret_key", "open_webui_admin_password"}
+            assert not made_for_the_refused_stack & set(stored), "keys for a refused host were kept"
+        assert lab.ssh("gpu-node", f"sha256sum {manifest}", sudo=True).stdout == before
+    finally:
+        assert_converges("clients", lab.inventory_file, limit="@local", expect_changes=None)
 
 
 def test_dry_never_writes_the_store_and_the_real_run_does(lab, tmp_path):

@@ -17,7 +17,7 @@ from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
-from homelab.secrets_store import Secret
+from homelab.secrets_store import Secret, forget_pending
 from homelab.settings import Common, GpuNode, LePotato
 from homelab.stack import cluster_secrets, gateway, manifests
 from homelab.stack.common import StackContext
@@ -77,6 +77,7 @@ def ai_stack(ctx: StackContext | None = None) -> None:
     secrets_path = manifest_path(manifests.SECRETS.file)
     missing = sorted(set(cluster_secrets.GENERATED_KEYS) & ctx.secrets.made_now) if ctx.secrets else []
     if known.get(secrets_path) is not None and missing:
+        forget_pending(ctx.cfg.secrets_file, ctx.secrets.made_now if ctx.secrets else missing)
         refuse(f"{secrets_path} exists but this machine's secrets store ({ctx.cfg.secrets_file}) has no "
                f"{', '.join(missing)}: "
                "new keys would lock every client out. Fix: copy the secrets store from the machine that set up the "
