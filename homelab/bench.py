@@ -1,7 +1,7 @@
 """`python tasks.py bench`: how long a fresh converge and a no-op re-run of the whole site
 take on the lab, how many remote commands each host costs, and the floor: one SSH round
-trip per host. A no-op re-run is the drift check people run often; its cost is mostly
-round trips (facts), which is what this makes visible."""
+trip per host. A no-op re-run is the drift check people run often; its cost is one probe
+per host (homelab.host_state) and pyinfra's own work, which is what this makes visible."""
 
 from __future__ import annotations
 

@@ -41,9 +41,10 @@ def owner_devices(inventory: Inventory, store: SecretsStore) -> list[str]:
     """The owner's own phones (`owner_device: True`), unless revoked: they may pause and
     resume the AI side and wake the PC."""
     from homelab.host_settings import settings_for
+    from homelab.settings import TermuxPhone
 
     return sorted(device_name(h) for h in inventory.get_group("termux_phones", [])
-                  if getattr(settings_for(h), "owner_device", False) and not is_revoked(store, device_name(h)))
+                  if settings_for(h, TermuxPhone).owner_device and not is_revoked(store, device_name(h)))
 
 
 def token_key(device: str) -> str:

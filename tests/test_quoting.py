@@ -13,10 +13,11 @@ import yaml
 
 from homelab import backup, host_state
 from homelab.clients import env_file
-from homelab.doctor import _disk_check, parse_sections, probe_script, ssh_command
+from homelab.doctor import _disk_check, parse_sections, probe_script
 from homelab.rendering import ps_literal, render
 from homelab.secrets_store import Secret
 from homelab.settings import GpuNode, LePotato
+from homelab.ssh import ssh_command
 
 # Each would run `touch PWNED` (in the current directory) or break the command if unquoted.
 EVIL = ["it's", 'say "hi"', "$(touch PWNED)", "`touch PWNED`", "a\nb", "; touch PWNED #", "-n", "two  spaces"]

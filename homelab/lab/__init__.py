@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from homelab import k3s
 from homelab.inventory_loading import load_inventory
 from homelab.lab import apt_proxy, machine, network, rootfs, stand_ins
 from homelab.lab.machine import MachineSpec
@@ -119,9 +120,9 @@ class Lab:
         if not is_recorded_process_alive(state.get("apt_proxy")):
             state["apt_proxy"] = apt_proxy.start(self.state_dir)
             log(f"apt proxy for the lab at {apt_proxy.url()}")
-        gpu_nodes = inventory.get_group("gpu_nodes", [])
+        gpu_nodes = k3s.gpu_nodes(inventory)
         if gpu_nodes:
-            pins = gpu_nodes[0].data
+            pins = gpu_nodes[0].data  # the server's pins: the mirror serves what it downloads
             state["gpu_overrides"] = stand_ins.build_mirror(self.state_dir / "mirror", pins.nvidia_toolkit_version,
                                                             pins.k3s_version)
             if not is_recorded_process_alive(state.get("mirror")):

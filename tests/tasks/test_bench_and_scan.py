@@ -1,4 +1,4 @@
-"""`tasks.py bench` (no timing asserted) and `tasks.py scan`."""
+"""`tasks.py bench` (one timing asserted: the no-op re-run against the SSH floor) and `tasks.py scan`."""
 
 import json
 import os
@@ -23,7 +23,10 @@ def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
     # read in-process and the iPad's are rendered locally
     assert {h: noop["commands"].get(h) for h in ("gpu-node", "potato", "pixel")} == {
         "gpu-node": 1, "potato": 1, "pixel": 1}, noop["commands"]
-    assert noop["ratio_to_ssh_floor"] > 1 and f"{noop['ratio_to_ssh_floor']} x the SSH floor" in result.output
+    assert f"{noop['ratio_to_ssh_floor']} x the SSH floor" in result.output
+    # the drift check's budget (issue 14): at most 8 SSH round trips; about 5 on the lab
+    print(f"no-op re-run: {noop['ratio_to_ssh_floor']} x the SSH floor, rounds {noop['rounds']}")
+    assert 1 < noop["ratio_to_ssh_floor"] <= 8
     assert "commands (no-op)" in result.output and "floor: one SSH round trip" in result.output
     game = data["game_mode"]
     assert game["pause"]["exit"] == 0 and game["resume"]["exit"] == 0 and game["engines"] >= 2
