@@ -269,6 +269,7 @@ def bench(fresh, rounds, json_out):
 
     from homelab import bench as benchmark
     from homelab import table
+    from homelab.inventory_loading import load_inventory
     from homelab.lab import PROJECT_ROOT
 
     lab = Lab()
@@ -283,7 +284,8 @@ def bench(fresh, rounds, json_out):
     converge = benchmark.timed_run(lab.inventory_file, site, PROJECT_ROOT)
     click.echo(f"re-running it {rounds} times (no-op)", err=True)
     noop = benchmark.timed_runs(lab.inventory_file, site, PROJECT_ROOT, rounds)
-    floor = benchmark.ssh_floor(lab.inventory_file, rounds=5)
+    inventory = load_inventory(lab.inventory_file)
+    floor = benchmark.ssh_floor(inventory, rounds=5)
     # the issue's yardstick: a drift check should cost a few SSH round trips, not dozens
     noop["ratio_to_ssh_floor"] = round(noop["seconds"] / benchmark.median(list(floor.values())), 1)
     hosts = sorted(set(converge["commands"]) | set(noop["commands"]))
@@ -294,7 +296,7 @@ def bench(fresh, rounds, json_out):
                f"no-op re-run: {noop['seconds']} s ({noop['changes']} changes, median of {rounds}) = "
                f"{noop['ratio_to_ssh_floor']} x the SSH floor")
     click.echo("game mode on the lab's stand-in engines", err=True)
-    game = benchmark.game_mode(lab, lab.inventory_file)
+    game = benchmark.game_mode(lab, inventory)
     click.echo(f"game mode ({game['engines']} stand-in engines: each answers {game['start_seconds']} s after the one "
                f"before it, stops in {game['stop_seconds']} s; take the real figures on the PC): "
                f"pause -> GPU memory free: {game['pause']['seconds']} s; "
@@ -341,24 +343,18 @@ def gpu():
     """Game mode: lend the GPU to a game and take it back (on the k3s server, over SSH)."""
 
 
-def _on_server(inventory_file, remote: str) -> int:
+def _gpu(verb: str, inventory_file: str, node: str | None, *extra: str) -> None:
+    import shlex
     import subprocess
 
+    from homelab import gpu_mode
     from homelab.ssh import ssh_command
 
     name, cfg = _server(inventory_file)
-    return subprocess.run(ssh_command(cfg, name, f"{'sudo -n ' if cfg.sudo else ''}{remote}")).returncode
-
-
-def _gpu(verb: str, inventory_file: str, node: str | None, *extra: str) -> None:
-    import shlex
-
-    from homelab import gpu_mode
-
     args = [gpu_mode.TOOL, verb, "--by", "macbook", *(["--node", node] if node else []), *extra]
-    code = _on_server(inventory_file, shlex.join(args))
+    remote = f"{'sudo -n ' if cfg.sudo else ''}{shlex.join(args)}"
+    code = subprocess.run(ssh_command(cfg, name, remote)).returncode
     if code == 255:  # ssh itself: the PC does not answer
-        name, _ = _server(inventory_file)
         _fail(f"{name}: asleep (or off): the PC does not answer. Wake it with `python tasks.py wake {name}`")
     sys.exit(code)
 

@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from homelab import k3s
 from homelab.host_settings import settings_for
-from homelab.inventory_loading import load_inventory
 from homelab.settings import DebianHost, GpuNode, TermuxPhone
 from homelab.ssh import ssh_command
 
 if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
+
     from homelab.lab import Lab
 
 
-def ssh_floor(inventory_file: Path, rounds: int = 3) -> dict[str, float]:
+def ssh_floor(inventory: Inventory, rounds: int = 3) -> dict[str, float]:
     """Median seconds of `ssh host true` per SSH host."""
     floors = {}
-    for host in load_inventory(inventory_file):
+    for host in inventory:
         cfg = settings_for(host)
         if not isinstance(cfg, (DebianHost, TermuxPhone)):
             continue
@@ -66,7 +67,7 @@ def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict[str, Any]:
             "commands": counts}
 
 
-def game_mode(lab: Lab, inventory_file: Path, start_seconds: float = 2, stop_seconds: float = 1) -> dict[str, Any]:
+def game_mode(lab: Lab, inventory: Inventory, start_seconds: float = 2, stop_seconds: float = 1) -> dict[str, Any]:
     """On the lab: seconds from `homelab-gpu pause` to the GPU's memory free, and from
     `resume` to every engine answering, each through SSH as the MacBook would ask. The
     engines are the stand-in cluster's (seeded from the rendered vLLM release; each answers
@@ -74,7 +75,6 @@ def game_mode(lab: Lab, inventory_file: Path, start_seconds: float = 2, stop_sec
     from homelab import gpu_mode
     from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
 
-    inventory = load_inventory(inventory_file)
     server = k3s.server_host(inventory)
     cfg = settings_for(server, GpuNode)
     engines = engine_deployments(inventory)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -234,6 +235,26 @@ def test_windows_gets_pause_and_resume_shortcuts_and_the_game_watcher(lab, conve
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
     script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
     assert "No game watcher" in script and "Unregister-ScheduledTask" in script
+
+
+def test_the_macbook_pauses_and_resumes_over_ssh_and_calls_an_unreachable_pc_asleep(lab, engines, tmp_path):
+    """`tasks.py gpu ...` from the MacBook: the server's homelab-gpu over SSH, its report
+    passed through; when SSH itself cannot reach the PC, the fix is to wake it."""
+    def gpu(*args: str, inventory=lab.inventory_file) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "tasks.py", "gpu", *args, "--inventory", str(inventory)],
+                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+
+    paused = gpu("pause")
+    assert paused.returncode == 0, paused.stderr
+    status = gpu("status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["state"] == "paused", status.stdout + status.stderr
+    assert json.loads(status.stdout)["by"] == "macbook"
+    resumed = gpu("resume")
+    assert resumed.returncode == 0 and json.loads(gpu("status", "--json").stdout)["state"] == "serving"
+    unreachable = inventory_variant(lab, tmp_path, {"gpu-node": {"ssh_hostname": "10.77.0.99"}})
+    asleep = gpu("status", inventory=unreachable)
+    assert asleep.returncode == 1, asleep.stdout + asleep.stderr
+    assert "gpu-node: asleep (or off)" in asleep.stderr and "python tasks.py wake gpu-node" in asleep.stderr
 
 
 class PacketCatcher:
