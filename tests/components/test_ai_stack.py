@@ -23,6 +23,7 @@ from tests.support import (
     inventory_variant,
     landed_manifests,
     planned_commands,
+    run_deploy,
 )
 
 pytestmark = pytest.mark.lab
@@ -175,6 +176,21 @@ def test_switching_a_component_off_deletes_it_from_the_cluster(lab, landed, tmp_
     finally:
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
     assert lab.ssh("gpu-node", f"test -e {MANIFESTS}/homelab-open-webui.yaml", sudo=True).returncode == 0
+
+
+def test_a_data_override_reaches_the_manifests(lab, landed):
+    """`--data gateway_port=8081` goes through the same check as group data and into what
+    the deploy writes: the gateway's manifest on the host says 8081, then goes back."""
+    try:
+        run = run_deploy("gpu_node", lab.inventory_file, "--data", "gateway_port=8081", limit="gpu-node")
+        assert run.returncode == 0, run.explain()
+        assert "AI stack manifests | homelab-gateway.yaml" in run.changed_operations("gpu-node")
+        gateway = lab.ssh("gpu-node", f"cat {MANIFESTS}/homelab-gateway.yaml", sudo=True).stdout
+        assert ":8081" in gateway and ":8080" not in gateway
+    finally:
+        assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
+    assert lab.ssh("gpu-node", f"cat {MANIFESTS}/homelab-gateway.yaml", sudo=True).stdout == \
+        landed["homelab-gateway.yaml"][0]
 
 
 def test_gateway_on_the_node_network_with_tokens_by_name(landed, cfg):
