@@ -19,12 +19,17 @@ forced command: a lost phone can pause and resume the AI side, nothing else, and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from homelab.secrets_store import Secret, SecretsStore
+
+if TYPE_CHECKING:
+    from pyinfra.api.inventory import Inventory
 
 TOOL = "/usr/local/bin/homelab-gpu"
 REMOTE = "/usr/local/bin/homelab-gpu-remote"
@@ -41,6 +46,18 @@ VERBS = ("pause", "resume", "status")
 def markers(nodes: list[str]) -> list[str]:
     """Each GPU node's "paused" marker (the first node is the k3s server's, the gateway's)."""
     return [PAUSED_MARKER, *(f"{STATE_DIR}/paused-{node}" for node in nodes[1:])]
+
+
+def any_paused(known_files: Mapping[str, object], nodes: list[str]) -> bool:
+    """Whether any node's marker exists, in the probe's `files`."""
+    return any(known_files[marker] is not None for marker in markers(nodes))
+
+
+def owner_keys(inventory: Inventory, store: SecretsStore) -> dict[str, str]:
+    """The public game-mode key of each of the owner's phones (made on first use)."""
+    from homelab import devices
+
+    return {device: remote_key(store, device).public for device in devices.owner_devices(inventory, store)}
 
 
 # What the node exporter shows before homelab-gpu first runs: serving.

@@ -2,14 +2,15 @@
 
 from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.api.host import Host
-from pyinfra.context import ctx_host, state
+from pyinfra.context import host as pyinfra_host
+from pyinfra.context import state
+
+from homelab.host_settings import real_host
 
 
 def refuse(reason: str) -> None:
     """Mark the current host failed (pyinfra's summary lists it); other hosts continue."""
-    # the Host itself, not the context proxy: state keeps it
-    current: Host = ctx_host.get()  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+    current = real_host(pyinfra_host)  # the Host itself, not the context proxy: state keeps it
     logger.error(f"{current.print_prefix}refused: {reason}")
     try:
         state.fail_hosts({current})  # type: ignore[no-untyped-call]  # unannotated in pyinfra

@@ -8,9 +8,10 @@ inventory was loaded (homelab.inventory_checks), as the schema of its role.
 from __future__ import annotations
 
 import weakref
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import pyinfra.context
+from pyinfra.api.host import Host
 from pyinfra.context import ctx_host
 
 from homelab.secrets_store import SecretsStore
@@ -20,6 +21,14 @@ Kind = TypeVar("Kind", bound=Common)
 
 # Per Host object, not per name: tasks and tests load several inventories in one process.
 _cache: weakref.WeakKeyDictionary[Any, Common] = weakref.WeakKeyDictionary()
+
+
+def real_host(host: Any) -> Host:
+    """The Host itself: pyinfra's context proxy `host` resolved to the one it stands for now
+    (caches keyed by Host, and pyinfra's state, need the real one)."""
+    if host is pyinfra.context.host:
+        return ctx_host.get()  # type: ignore[no-untyped-call,no-any-return]  # unannotated in pyinfra
+    return cast(Host, host)
 
 
 def role_of(host: Any) -> str | None:
@@ -50,8 +59,7 @@ def settings_for(host: Any) -> Common: ...
 def settings_for(host: Any, kind: type[Kind]) -> Kind: ...
 def settings_for(host: Any, kind: type[Common] = Common) -> Common:
     """The typed settings of `host` (pyinfra's `host` during a deploy, or a Host)."""
-    if host is pyinfra.context.host:  # pyinfra's context proxy: the Host it stands for now
-        host = ctx_host.get()  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+    host = real_host(host)
     if host not in _cache:
         role = role_of(host)
         if role is None:

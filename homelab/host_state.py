@@ -257,7 +257,9 @@ def query_for(host: Host) -> Query:
 
 def snapshot(host: Host) -> Snapshot:
     """This host's state, probed once per run with every registered component's query."""
-    real = host._get_module() if hasattr(host, "_get_module") else host  # pyinfra's context proxy
+    from homelab.host_settings import real_host
+
+    real = real_host(host)
     if real not in _SNAPSHOTS:
         query = query_for(real)
         state = real.get_fact(HostState, script=probe_script(query))

@@ -311,14 +311,18 @@ def file_in_place(dest: str, content: str | Secret, known: dict[str, str] | None
         if from_secrets:
             yield FunctionCommand(_persist_pending, (), {})
         yield FileUploadCommand(BytesIO(body), dest, remote_temp_filename=host.get_temp_filename(dest))
-        if user or group:
-            yield chown(dest, user, group)
-        yield chmod(dest, mode)
-        return
-    if (user and known["user"] != user) or (group and known["group"] != group):
-        yield chown(dest, user, group)
-    if try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
-        yield chmod(dest, mode)
+        known = None  # a fresh upload: owner and mode set in full
+    yield from _owner_and_mode(dest, known, mode, user, group)
+
+
+def _owner_and_mode(path: str, known: dict[str, str] | None, mode: str, user: str | None,
+                    group: str | None) -> Generator[StringCommand, None, None]:
+    """chown and chmod for what differs from the probe's `known` (all of it when None);
+    an owner or group given as None is left as it is."""
+    if (user or group) and (known is None or (user and known["user"] != user) or (group and known["group"] != group)):
+        yield chown(path, user, group)
+    if known is None or try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+        yield chmod(path, mode)
 
 
 @operation()
@@ -480,11 +484,7 @@ def directory_in_place(path: str, known: dict[str, str] | None, mode: str = "755
     """
     if known is None:
         yield StringCommand("mkdir", "-p", QuoteString(path))
-    if user or group:
-        if known is None or (user and known["user"] != user) or (group and known["group"] != group):
-            yield chown(path, user, group)
-    if known is None or try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
-        yield chmod(path, mode)
+    yield from _owner_and_mode(path, known, mode, user, group)
 
 
 @operation()

@@ -72,8 +72,7 @@ def ai_stack(ctx: StackContext | None = None) -> None:
     directory_in_place(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700",
                        known=state.dirs[k3s.MANIFESTS_DIR])
     known = state.files
-    markers = gpu_mode.markers(list(ctx.nodes))
-    paused = any(known[marker] is not None for marker in markers)
+    paused = gpu_mode.any_paused(known, list(ctx.nodes))
     secrets_path = manifest_path(manifests.SECRETS.file)
     missing = sorted(set(cluster_secrets.GENERATED_KEYS) & ctx.secrets.made_now) if ctx.secrets else []
     if known.get(secrets_path) is not None and missing:

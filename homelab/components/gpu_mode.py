@@ -14,7 +14,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
-from homelab import devices, gpu_mode, host_state, k3s
+from homelab import gpu_mode, host_state, k3s
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store
 from homelab.host_state import Query
@@ -30,7 +30,7 @@ def config(ctx: StackContext) -> dict[str, Any]:
     return {
         "node": ctx.node_name,
         "namespace": ctx.namespace,
-        "kubectl": ["/usr/local/bin/k3s", "kubectl"],
+        "kubectl": [k3s.BINARY, "kubectl"],
         "state_dir": gpu_mode.STATE_DIR,
         "metrics_dir": gpu_mode.METRICS_DIR,
         "pause_timeout_seconds": 180,
@@ -66,10 +66,8 @@ def _(host_: Host, cfg: Common) -> Query | None:
 
 @deploy("Game mode")
 def gpu_mode_tools(ctx: StackContext) -> None:
-    store = secrets_store(host)
     state = host_state.snapshot(host)
-    owners = devices.owner_devices(host.inventory, store)
-    keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
+    keys = gpu_mode.owner_keys(host.inventory, secrets_store(host))
     keys_file = restricted_account(gpu_mode.ACCOUNT, gpu_mode.REMOTE, keys, state)
     for directory in (gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"):
         directory_in_place(name=directory, path=directory, mode="755", known=state.dirs[directory])
@@ -80,10 +78,10 @@ def gpu_mode_tools(ctx: StackContext) -> None:
         ManagedFile("homelab-gpu-remote", gpu_mode.REMOTE, (FILES / "gpu_mode" / "homelab-gpu-remote").read_text(),
                     mode="755"),
         settings,
-        ManagedFile("sudoers: the three commands", gpu_mode.SUDOERS, sudoers(owners), mode="440"),
+        ManagedFile("sudoers: the three commands", gpu_mode.SUDOERS, sudoers(sorted(keys)), mode="440"),
         keys_file,
     ]
-    if any(known[marker] is not None for marker in gpu_mode.markers(list(ctx.nodes))) and known[settings.dest]:
+    if gpu_mode.any_paused(known, list(ctx.nodes)) and known[settings.dest]:
         # its engine list must stay the one the running (paused) release has: a model added
         # meanwhile has no Deployment yet; both follow the vLLM release after the resume
         managed.remove(settings)

@@ -23,7 +23,6 @@ from homelab.operations import (
     termux_packages,
 )
 from homelab.rendering import render
-from homelab.secrets_store import Secret
 from homelab.settings import Common, DebianHost, GpuNode, TermuxPhone
 
 PREFIX = "/data/data/com.termux/files/usr"
@@ -112,7 +111,7 @@ def owner_widgets(cfg: TermuxPhone, state: Snapshot) -> None:
         return
     key = gpu_mode.remote_key(secrets_store(host), devices.device_name(host))
     managed = [ManagedFile("Game-mode key (pause, resume, status, wake only)", REMOTE_KEY,
-                           Secret(key.private.reveal()), **PRIVATE)]
+                           key.private, **PRIVATE)]
     pinned = sorted({line for w in widgets.values() for line in known_hosts.pinned_lines(
         settings_for(w["target"]), w["target"].name, settings_for(w["target"], DebianHost).lan_address)})
     managed.append(ManagedFile("Host keys of the GPU node and the Le Potato", REMOTE_KNOWN_HOSTS,

@@ -11,7 +11,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import devices, gpu_mode, host_state, k3s, wake
+from homelab import gpu_mode, host_state, k3s, wake
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
@@ -38,10 +38,8 @@ def _(host_: Host, cfg: Common) -> Query | None:
 
 @deploy("Wake-on-LAN")
 def wake_on_lan() -> None:
-    store = secrets_store(host)
     state = host_state.snapshot(host)
-    owners = devices.owner_devices(host.inventory, store)
-    keys = {device: gpu_mode.remote_key(store, device).public for device in owners}
+    keys = gpu_mode.owner_keys(host.inventory, secrets_store(host))
     keys_file = restricted_account(wake.ACCOUNT, wake.REMOTE, keys, state)
     directory_in_place(name="/etc/homelab", path="/etc/homelab", mode="755", known=state.dirs["/etc/homelab"])
     files_in_place(

@@ -13,11 +13,10 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host, inventory
 
-from homelab import capacity, host_state
+from homelab import capacity, host_state, k3s
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query, Snapshot
-from homelab.k3s import server_host
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
 from homelab.settings import Common, GpuNode
@@ -31,7 +30,7 @@ _KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
 def windows_ports(cfg: GpuNode) -> dict[str, int]:
     """The ports the LAN must reach inside WSL, by what they are for."""
     ports = {"SSH": cfg.ssh_port, "Kubernetes API": cfg.k3s_api_port}
-    if host.name == server_host().name:
+    if k3s.role(host) == "server":
         ports["API gateway"] = cfg.gateway_port
         if cfg.open_webui_enabled:
             ports["Open WebUI"] = cfg.open_webui_port
@@ -143,7 +142,7 @@ def wsl() -> bool:
                content=render("wsl", "windows-setup.ps1.j2", host_name=host.name, distribution=cfg.wsl_distribution,
                               lan_address=cfg.lan_address, ssh_port=cfg.ssh_port, ports=list(ports.values()),
                               port_names=[f"{name} {port}" for name, port in ports.items()],
-                              game_mode=host.name == server_host().name, games=cfg.game_executables,
+                              game_mode=k3s.role(host) == "server", games=cfg.game_executables,
                               watch_seconds=cfg.game_watch_seconds))
     reason = systemd_missing_reason(profile)
     if reason:
