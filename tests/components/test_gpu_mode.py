@@ -257,6 +257,19 @@ def test_the_macbook_pauses_and_resumes_over_ssh_and_calls_an_unreachable_pc_asl
     assert "gpu-node: asleep (or off)" in asleep.stderr and "python tasks.py wake gpu-node" in asleep.stderr
 
 
+def test_an_unknown_node_is_refused_before_anything_is_written(lab, engines):
+    state_file = f"{gpu_mode.STATE_DIR}/state.json"
+    def state() -> str:  # no file until the first pause
+        return lab.ssh("gpu-node", f"cat {state_file}", sudo=True, check=False).stdout
+
+    before = state()
+    for verb in ("pause", "resume"):
+        result = lab.ssh("gpu-node", f"{gpu_mode.TOOL} {verb} --node typo --by test", sudo=True, check=False)
+        assert result.returncode != 0 and "no GPU node 'typo'" in result.stderr, result.stdout + result.stderr
+    assert lab.ssh("gpu-node", f"ls {gpu_mode.STATE_DIR}", sudo=True).stdout.split().count("paused-typo") == 0
+    assert state() == before
+
+
 class PacketCatcher:
     """UDP port 9 in the GPU-node lab host's network namespace: what arrives on its interface."""
 
