@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from homelab import k3s
 from homelab.local_files import write_private
-from homelab.ssh import ssh_command
+from homelab.ssh import ssh_command, sudo_prefix
 
 if TYPE_CHECKING:
     from homelab.settings import Common, GpuNode
@@ -77,12 +77,8 @@ def _ssh(cfg: Common, host_name: str, remote: str, stdin: bytes | None = None) -
     return subprocess.run(ssh_command(cfg, host_name, remote), input=stdin, capture_output=True, timeout=900)
 
 
-def _sudo(cfg: Common) -> str:
-    return "sudo -n " if cfg.sudo else ""
-
-
 def _as_root(cfg: Common, script: str) -> str:
-    return f"{_sudo(cfg)}sh -c {shlex.quote(script)}"
+    return f"{sudo_prefix(cfg)}sh -c {shlex.quote(script)}"
 
 
 def snapshot_script() -> str:

@@ -22,7 +22,7 @@ from homelab.components.gpu_check import gpu_problem
 from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
 from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
-from homelab.ssh import ssh_command
+from homelab.ssh import ssh_command, sudo_prefix
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
 
@@ -56,7 +56,7 @@ def probe_script(cfg: Common) -> str:
     query = Query(gpu=isinstance(cfg, GpuNode), disks={path} if path else set(),
                   units=set(LE_POTATO_SERVICES) if isinstance(cfg, LePotato) else set())
     sections = {"state": host_state.probe_script(query)}
-    sudo = "sudo -n " if cfg.sudo else ""
+    sudo = sudo_prefix(cfg)
     if isinstance(cfg, GpuNode):
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"

@@ -20,7 +20,7 @@ import base64
 import shlex
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
 from pyinfra.api.facts import FactBase
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 # uname -m -> Debian architecture name
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
+
+
+def unit_id(name: str) -> str:
+    """systemd's name for a unit: "k3s" is "k3s.service"."""
+    return name if "." in name else f"{name}.service"
 
 
 def is_debian_like(profile: dict[str, Any]) -> bool:
@@ -62,8 +67,9 @@ class Query:
     wsl_profiles: str | None = None
 
     def merge(self, other: Query) -> Query:
-        for name in ("files", "dirs", "links", "units", "packages", "users", "contents", "disks"):
-            getattr(self, name).update(getattr(other, name))
+        for item in fields(self):
+            if isinstance(getattr(self, item.name), set):
+                getattr(self, item.name).update(getattr(other, item.name))
         self.gpu |= other.gpu
         self.termux_packages |= other.termux_packages
         self.wsl_profiles = self.wsl_profiles or other.wsl_profiles
@@ -161,7 +167,7 @@ class Snapshot:
 
     def unit(self, name: str) -> dict[str, str]:
         """systemd's answer for a unit asked for as `name` (k3s: k3s.service)."""
-        return self.units[name if "." in name else f"{name}.service"]
+        return self.units[unit_id(name)]
 
 
 def parse(lines: list[str]) -> Snapshot:
@@ -264,6 +270,6 @@ def snapshot(host: Host) -> Snapshot:
         query = query_for(real)
         state = real.get_fact(HostState, script=probe_script(query))
         for unit in query.units:  # no answer from systemd (not PID 1): neither enabled nor running
-            state.units.setdefault(unit if "." in unit else f"{unit}.service", {"active": "", "enabled": ""})
+            state.units.setdefault(unit_id(unit), {"active": "", "enabled": ""})
         _SNAPSHOTS[real] = state
     return _SNAPSHOTS[real]

@@ -252,9 +252,8 @@ def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | 
                           dest="/usr/local/bin/k3s", sha256="15811d34...", known=state.file("/usr/local/bin/k3s"),
                           mode="755")
     """
-    current = known
-    if current and current["sha256"] == sha256:
-        if try_int(current["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+    if known and known["sha256"] == sha256:
+        if try_int(known["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
             host.noop(f"{dest} has sha256 {sha256[:12]}...")
             return
         yield chmod(dest, mode)
@@ -449,15 +448,16 @@ def fetched_file(remote: str, local: str, known: dict[str, str] | None) -> Gener
 def termux_packages(packages: list[str], installed: set[str]) -> Generator[PyinfraCommand, None, None]:
     """
     Install Termux packages with Termux's own `pkg` (pyinfra's pkg operations are
-    BSD's). One fact; nothing runs when all are installed.
+    BSD's); nothing runs when all are installed.
 
     + packages: Termux package names
+    + installed: what the probe found installed (its `termux_packages`)
 
     **Example:**
 
     .. code:: python
 
-        termux_packages(name="CLI tools", packages=["python", "curl", "aichat"])
+        termux_packages(name="CLI tools", packages=["python", "curl", "aichat"], installed=state.termux_packages)
     """
     missing = [package for package in packages if package not in installed]
     if not missing:

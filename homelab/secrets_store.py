@@ -194,6 +194,10 @@ class SecretsStore:
             return Secret(self._pending()[name])
         return None
 
+    def find(self, name: str) -> Secret | None:
+        """The secret `name` if it is set (or made earlier in this run), else None; never makes one."""
+        return self._found(name)
+
     def get(self, name: str) -> Secret:
         """The secret `name` as stored (or made earlier in this run); MissingSecret if not set.
         Reading never writes: secrets a deploy makes come from get_or_make."""
@@ -226,9 +230,7 @@ class SecretsStore:
         if problem:
             raise BadSecret(f"secret '{name}': the value given {problem}; nothing was stored. "
                             f"Fix: give it {token_hint(name)}")
-        data = self._read()
-        data[name] = value
-        self._write(data)
+        self._merge({name: value})
         return Secret(value)
 
     def delete(self, name: str) -> bool:

@@ -20,3 +20,9 @@ def ssh_command(cfg: Common, host_name: str, remote: str) -> list[str]:
         cmd += ["-o", f"UserKnownHostsFile={cfg.ssh_known_hosts_file}"]
     target = cfg.ssh_hostname or host_name
     return [*cmd, "--", f"{cfg.ssh_user}@{target}" if cfg.ssh_user else target, remote]
+
+
+def sudo_prefix(cfg: Common) -> str:
+    """What goes before a remote command that needs root: `sudo -n ` where the inventory's
+    user is not root (`_sudo`), never a password prompt."""
+    return "sudo -n " if cfg.sudo else ""

@@ -61,7 +61,8 @@ def test_delete(tmp_path):
     store = SecretsStore(tmp_path / "s.yaml")
     store.set("x", "1")
     assert store.delete("x") and not store.delete("x") and store.names() == []
-    assert isinstance(store.get_or_make("y"), Secret)
+    made = store.get_or_make("y")
+    assert isinstance(made, Secret) and store.get("y") == made, "made on first use, and stored"
 
 
 def test_tokens_the_gateway_could_not_carry_are_refused(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
-from pyinfra.context import host, inventory
+from pyinfra.context import host
 
 from homelab import clients, devices, gpu_mode, host_state, k3s
 from homelab.guards import refuse
@@ -66,24 +66,27 @@ vllm_manifest = "homelab-vllm"
 
 
 @deploy("AI stack manifests")
-def ai_stack(ctx: StackContext | None = None) -> None:
-    ctx = ctx or stack_context(host, inventory)
+def ai_stack(ctx: StackContext) -> None:
+    """The stack as `ctx` (stack_context(host, inventory)) describes it."""
     state = host_state.snapshot(host)
     directory_in_place(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700",
                        known=state.dirs[k3s.MANIFESTS_DIR])
     known = state.files
     paused = gpu_mode.any_paused(known, list(ctx.nodes))
     secrets_path = manifest_path(manifests.SECRETS.file)
-    missing = sorted(set(cluster_secrets.GENERATED_KEYS) & ctx.secrets.made_now) if ctx.secrets else []
-    if known.get(secrets_path) is not None and missing:
-        forget_pending(ctx.cfg.secrets_file, ctx.secrets.made_now if ctx.secrets else missing)
+    secrets = ctx.secrets
+    if secrets is None:
+        raise ValueError("ai_stack needs the stack context with its secrets (stack_context)")
+    missing = sorted(set(cluster_secrets.GENERATED_KEYS) & secrets.made_now)
+    if known[secrets_path] is not None and missing:
+        forget_pending(ctx.cfg.secrets_file, secrets.made_now)
         refuse(f"{secrets_path} exists but this machine's secrets store ({ctx.cfg.secrets_file}) has no "
                f"{', '.join(missing)}: "
                "new keys would lock every client out. Fix: copy the secrets store from the machine that set up the "
                "cluster, or `python tasks.py restore <backup>`")
         return
     file_in_place(name=f"{manifests.SECRETS.file}.yaml (Secrets from the secrets store)", dest=secrets_path,
-                  content=Secret(manifests.secrets_text(ctx)), known=known.get(secrets_path))
+                  content=Secret(manifests.secrets_text(ctx)), known=known[secrets_path])
     switched_on = manifests.enabled(ctx)
     built = manifests.wanted(ctx)
     for component in switched_on:

@@ -78,7 +78,7 @@ def k3s_config() -> list[OperationMeta] | None:
     store = secrets_store(host)
     state = host_state.snapshot(host)
     known = state.files
-    reason = foreign_cluster_reason(store, known.get(k3s.TOKEN_FILE))
+    reason = foreign_cluster_reason(store, known[k3s.TOKEN_FILE])
     if reason:
         refuse(reason)
         return None

@@ -109,7 +109,7 @@ def k3s_install(config_changes: Sequence[OperationMeta] = ()) -> bool:
         changes.append(files.put(name=f"k3s {cfg.k3s_version} binary (offline)", src=str(binary_src),
                                  dest=k3s.BINARY, mode="755"))
         directory_in_place(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755",
-                           known=host_state.snapshot(host).dirs[k3s.IMAGES_DIR])
+                           known=state.dirs[k3s.IMAGES_DIR])
         changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
                                  dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
         if not stack_images(artifacts):

@@ -66,7 +66,7 @@ def resolve(store: SecretsStore, cfg: GpuNode, devices: list[str]) -> ClusterSec
     made_now = frozenset(name for name in wanted if not store.stored(name))
     values = {name: store.get_or_make(name) for name in wanted}
     tokens = {device: Secret(token) for device, token in active_tokens(store, devices).items()}
-    return ClusterSecrets(device_tokens=tokens, hf_token=store.get("hf_token") if store.has("hf_token") else None,
+    return ClusterSecrets(device_tokens=tokens, hf_token=store.find("hf_token"),
                           made_now=made_now, **values)
 
 
