@@ -109,9 +109,11 @@ gateway_timeout_minutes = 15
 # listener that answers only pods and the GPU nodes (Caddy's admin API, which would
 # serve them otherwise, is off). Keep it out of the Windows firewall rules.
 gateway_metrics_port = 9180
-# Caddy's image. Pinned to 2.6: the tests run Debian's Caddy 2.6.2 on the very
-# Caddyfile the cluster runs, and 2.6 accepts it as written (remote_ip, not client_ip).
-caddy_image = "caddy:2.6.4-alpine"
+# Caddy's image: 2.11.2, the newest release in Caddy's official image list (caddyserver/
+# caddy-docker 03d78cd "Caddy v2.11.2", library/caddy: "Tags: 2.11.2-alpine"); after the
+# HTTP/2 rapid-reset fix (2.7.5) and with `request_header -*` (2.7). The tests run Caddy
+# 2.11 (scripts/caddy-requirements.txt) on the very Caddyfile the cluster runs.
+caddy_image = "caddy:2.11.2-alpine"
 
 # --- The AI stack on k3s (written to k3s's auto-deploy directory on the server) -------
 # Namespace of the serving stack (vLLM, LiteLLM, the gateway, Open WebUI, model cache).

@@ -21,8 +21,9 @@ from pyinfra.api.inventory import Inventory
 
 from homelab import devices, k3s
 from homelab.host_settings import remember, role_data, role_of
-from homelab.secrets_store import MissingSecret, SecretsStore, env_name, token_fix, token_problem
+from homelab.secrets_store import ONE_WORD, MissingSecret, SecretsStore, env_name, is_token, token_fix, token_problem
 from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
+from homelab.stack import cluster_secrets
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
 # in group_data/<group>.py.
@@ -303,8 +304,8 @@ def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Pr
             wanted.append((host.name, devices.token_key(device)))
     servers = k3s.gpu_nodes(inventory)[:1]
     if servers and servers[0].name in settings:
-        wanted += [(servers[0].name, "litellm_master_key"), (servers[0].name, "hf_token"),
-                   (servers[0].name, "k3s_token")]
+        wanted += [(servers[0].name, name) for name in (*cluster_secrets.GENERATED_KEYS, "hf_token", "k3s_token")
+                   if is_token(name) or name in ONE_WORD]
     problems = []
     for host_name, name in wanted:
         store = SecretsStore(settings[host_name].secrets_file)

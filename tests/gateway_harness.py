@@ -12,7 +12,7 @@ resolve here, so they point at this machine's stand-ins instead."""
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 import time
@@ -27,11 +27,11 @@ from homelab.inventory_loading import load_inventory
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
 from homelab.stack import gateway as gateway_stack
-from homelab.stack import litellm as litellm_stack
 from tests.support import PROJECT_ROOT
 
-UPSTREAM_PORT, LITELLM_PORT, TLS_PORT = 18181, 18182, 18443
-CADDY = shutil.which("caddy")
+UPSTREAM_PORT, LITELLM_PORT, TLS_PORT, INTERNAL_PORT = 18181, 18182, 18443, 18190
+# Caddy 2.11 from the sha256-pinned wheel (scripts/caddy-requirements.txt), the image's minor
+CADDY = str(Path(sys.executable).with_name("caddy")) if Path(sys.executable).with_name("caddy").exists() else None
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 
 
@@ -62,9 +62,8 @@ class Deployed:
                         if o["kind"] == "Secret"}
         self.caddyfile = _one(gateway, "ConfigMap")["data"]["Caddyfile"]
         self.caddy_env = _one(gateway, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
-        litellm_data = _one(litellm, "ConfigMap")["data"]
-        self.litellm_config = litellm_data["config.yaml"]
-        self.litellm_guard = litellm_data[f"{litellm_stack.GUARD_MODULE}.py"]
+        # config.yaml, tenants.json and the door's programs, as LiteLLM's pod mounts them
+        self.litellm_files = _one(litellm, "ConfigMap")["data"]
         self.litellm_env = _one(litellm, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
         self.network_policies = [o for o in litellm if o["kind"] == "NetworkPolicy"]
 
@@ -118,6 +117,10 @@ class Gateway:
     def start(self):
         self._start("upstream", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/openai_upstream.py"),
                                  HOST_SIDE, str(UPSTREAM_PORT), self.vllm_key, *(m.name for m in self.models)])
+        # a service nobody may reach through the door; its redirect leads to the model server
+        self._start("internal", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/internal_service.py"),
+                                 HOST_SIDE, str(INTERNAL_PORT), f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1/models"])
+        wait_for(f"{self.internal_url}/_requests", 30)
         self.start_litellm()
         self.start_caddy()
 
@@ -125,9 +128,12 @@ class Gateway:
         self.stop("litellm")
         config_dir = self.work / "litellm"
         config_dir.mkdir(exist_ok=True)
-        (config_dir / "config.yaml").write_text(self.deployed.litellm_config)
-        (config_dir / f"{litellm_stack.GUARD_MODULE}.py").write_text(self.deployed.litellm_guard)
-        env = self.deployed.env(self.deployed.litellm_env, {"VLLM_API_BASE": f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1"})
+        for name, text in self.deployed.litellm_files.items():
+            (config_dir / name).write_text(text)
+        env = self.deployed.env(self.deployed.litellm_env, {"VLLM_API_BASE": f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1",
+                                                            "PYTHONPATH": str(config_dir),
+                                                            # its access log is read by the tests as it happens
+                                                            "PYTHONUNBUFFERED": "1"})
         self._start("litellm", [str(Path(sys.executable).with_name("litellm")),
                                 "--config", str(config_dir / "config.yaml"),
                                 "--host", HOST_SIDE, "--port", str(LITELLM_PORT)], env)
@@ -136,6 +142,10 @@ class Gateway:
     @property
     def litellm_url(self) -> str:
         return f"http://{HOST_SIDE}:{LITELLM_PORT}"
+
+    def litellm_key(self, caller: str) -> str:
+        """A caller's own key to LiteLLM (gateway, open-webui, metrics), from the deployed Secrets."""
+        return self.deployed.secrets[f"litellm-{caller}-key"]["key"]
 
     @property
     def master_key(self) -> str:
@@ -181,5 +191,29 @@ class Gateway:
             return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
         return requests.post(self.url + path, headers=headers, json=body, timeout=60, **kwargs)
 
+    def call_litellm(self, path, key, body=None, headers=None, **kwargs):
+        """A request straight to LiteLLM, as a caller behind the gateway (Open WebUI, Prometheus)."""
+        headers = {"Authorization": f"Bearer {key}", **(headers or {})}
+        if body is None:
+            return requests.get(self.litellm_url + path, headers=headers, timeout=30, **kwargs)
+        return requests.post(self.litellm_url + path, headers=headers, json=body, timeout=60, **kwargs)
+
     def upstream_requests(self):
         return requests.get(f"http://{HOST_SIDE}:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
+
+    @property
+    def internal_url(self) -> str:
+        return f"http://{HOST_SIDE}:{INTERNAL_PORT}"
+
+    def internal_requests(self) -> list[dict]:
+        """What the stand-in internal service was ever sent (nothing, if the door holds)."""
+        return requests.get(f"{self.internal_url}/_requests", timeout=5).json()["requests"]
+
+    def litellm_requests(self) -> list[str]:
+        """The requests LiteLLM answered, from its access log ("METHOD /path STATUS")."""
+        seen = []
+        for line in (self.work / "litellm.log").read_text(errors="replace").splitlines():
+            match = re.search(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3})', line)
+            if match and line.startswith("INFO:"):
+                seen.append(" ".join(match.groups()))
+        return seen

@@ -98,10 +98,11 @@ def test_a_cluster_whose_stack_keys_this_store_lacks_stays_refused(lab, converge
         for _ in range(2):
             run = run_deploy("site", variant, limit=["gpu-node", "@local"])
             assert run.returncode == 1 and run.failed_hosts == ["gpu-node"], run.explain()
-            assert "has no litellm_master_key, vllm_api_key" in run.stderr, run.stderr[-3000:]
+            assert "has no vllm_api_key" in run.stderr, run.stderr[-3000:]
             stored = yaml.safe_load(partial.read_text())
             assert "device_token.macbook" in stored, "the MacBook's upload wrote the store"
-            made_for_the_refused_stack = {"vllm_api_key", "litellm_master_key", "grafana_admin_password",
+            made_for_the_refused_stack = {"vllm_api_key", "litellm_master_key.2", "litellm_gateway_key",
+                                          "litellm_open_webui_key", "litellm_metrics_key", "grafana_admin_password",
                                           "open_webui_secret_key", "open_webui_admin_password"}
             assert not made_for_the_refused_stack & set(stored), "keys for a refused host were kept"
         assert lab.ssh("gpu-node", f"sha256sum {manifest}", sudo=True).stdout == before

@@ -313,10 +313,10 @@ BAD_INPUTS = {
         secrets={"device_token.ipad": "Qu0teInToken" * 3 + '"\n\trespond 200'},
         expect=["host 'ipad', key 'device_token.ipad': the secret from the secrets store secrets.yaml has characters "
                 "other than", "run `python tasks.py keys rotate ipad`"]),
-    "litellm_master_key_with_a_brace": dict(
-        env={"HOMELAB_SECRET_LITELLM_MASTER_KEY": "Br4ceInMasterKey" * 3 + "}"},
-        hidden=["Br4ceInMasterKey"],
-        expect=["host 'gpu-node', key 'litellm_master_key'", "has characters other than"]),
+    "litellm_gateway_key_with_a_brace": dict(
+        env={"HOMELAB_SECRET_LITELLM_GATEWAY_KEY": "Br4ceInGatewayKey" * 3 + "}"},
+        hidden=["Br4ceInGatewayKey"],
+        expect=["host 'gpu-node', key 'litellm_gateway_key'", "has characters other than"]),
 }
 
 

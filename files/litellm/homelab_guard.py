@@ -1,38 +1,121 @@
-"""LiteLLM callback shipped by homelab (pyinfra) next to LiteLLM's config.yaml.
+"""LiteLLM's own door, shipped by homelab (pyinfra) next to LiteLLM's config.yaml.
 
-Clients reach LiteLLM only through the gateway, which swaps their device token for the
-master key. LiteLLM would then honour endpoints and credentials named in the request
-body (`api_base` with any `api_key`, `user_config`, `model_list`, provider credentials)
-and send the request, with the reply, wherever the body says: into the cluster's own
-services. This guard refuses every such key before routing, with an OpenAI-style 400,
-and keeps Python internals out of a stream that breaks (LiteLLM would send the error's
-text, with a traceback when it has no message, as the last chunk).
+LiteLLM is reached by three callers, each with its own credential (a Secret in the pod's
+environment): the gateway (Caddy), which has already checked a device's token and names
+the device in X-Homelab-Device; Open WebUI, a tenant of its own; and Prometheus, for
+/metrics only. The master key is held by LiteLLM alone and opens nothing here.
+
+- `authenticate` (general_settings.custom_auth) runs before LiteLLM looks at anything
+  else: it knows the caller by its credential, allows it exactly its routes (the OpenAI
+  API as homelab_api.py spells it, or /metrics), the request headers a caller sends and
+  no query string, and refuses everything else.
+- `guard` (a callback) holds each request body to homelab_api.py's positive model before
+  LiteLLM routes it, and keeps Python internals out of a stream that breaks.
 """
 
-from fastapi import HTTPException
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import homelab_api
+from fastapi import HTTPException, Request
 from litellm.integrations.custom_logger import CustomLogger
+from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 
-# Keys that choose where a request goes or what it authenticates with.
-REFUSED = {"api_base", "base_url", "api_key", "api_version", "user_config", "model_list", "custom_llm_provider",
-           "organization", "deployment_id", "extra_headers", "headers", "mock_response", "region_name"}
-REFUSED_PREFIXES = ("aws_", "vertex_", "azure_", "watsonx_", "litellm_")
+# tenants.json (beside this file): who may call, by name, and through which credential.
+TENANTS: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("tenants.json").read_text())["tenants"]
+# credential name -> the environment variable holding it (from a Secret)
+CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY",
+               "metrics": "HOMELAB_METRICS_KEY"}
+DEVICE_HEADER = "x-homelab-device"
+METRICS_PATHS = ("/metrics", "/metrics/")
+# Request headers LiteLLM may see (lower case): what the gateway, Open WebUI's HTTP client,
+# Prometheus and the kubelet send. LiteLLM reads others (x-litellm-timeout, -num-retries,
+# -tags, openai-organization, cache-control, ...) and acts on them.
+HEADERS = {"host", "content-type", "content-length", "authorization", "accept", "accept-encoding", "user-agent",
+           "connection", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+           "x-prometheus-scrape-timeout-seconds", DEVICE_HEADER}
 
 
-def refused_keys(body: dict) -> list[str]:
-    return sorted(key for key in body if key in REFUSED or key.startswith(REFUSED_PREFIXES))
+def _refuse(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> ProxyException:
+    return ProxyException(message=message, type=kind, param=param, code=status)
+
+
+def _credential(request: Request) -> str | None:
+    """Which credential the caller presented: exactly one 'Authorization: Bearer <key>'."""
+    values = request.headers.getlist("authorization")
+    if len(values) != 1 or not values[0].startswith("Bearer "):
+        return None
+    presented = values[0].removeprefix("Bearer ").encode()
+    for name, variable in CREDENTIALS.items():
+        expected = os.environ.get(variable, "")
+        if expected and hmac.compare_digest(presented, expected.encode()):
+            return name
+    return None
+
+
+def _tenant(credential: str, request: Request) -> str | None:
+    if credential == "gateway":
+        named = request.headers.getlist(DEVICE_HEADER)
+        device = named[0] if len(named) == 1 else None
+        return device if device in TENANTS and TENANTS[device]["credential"] == "gateway" else None
+    if request.headers.get(DEVICE_HEADER) is not None:
+        return None  # only the gateway names devices
+    return next((name for name, tenant in TENANTS.items() if tenant["credential"] == credential), None)
+
+
+async def authenticate(request: Request, api_key: str) -> UserAPIKeyAuth:
+    """general_settings.custom_auth: the caller, its route and its headers, or a refusal."""
+    credential = _credential(request)
+    if credential is None:
+        raise _refuse(401, "Missing or invalid API key.", "auth_error")
+    raw_path = request.scope.get("raw_path", b"").decode("latin-1")
+    if request.url.query or raw_path != request.url.path:
+        raise _refuse(404, "Unknown path: this service answers the OpenAI API under /v1, without query strings.")
+    unknown = sorted({name.lower() for name in request.headers.keys()} - HEADERS)
+    if unknown:
+        raise _refuse(400, f"Request header {unknown[0]!r} is not accepted here.", param=unknown[0])
+    if credential == "metrics":
+        if request.method != "GET" or raw_path not in METRICS_PATHS:
+            raise _refuse(404, "This credential reads /metrics only.")
+        return UserAPIKeyAuth(api_key="homelab-metrics", key_alias="metrics")
+    if not homelab_api.is_api_route(request.method, raw_path):
+        raise _refuse(404, "Unknown path: this service answers the OpenAI API under /v1.")
+    tenant = _tenant(credential, request)
+    if tenant is None:
+        raise _refuse(401, "This credential does not name a known tenant.", "auth_error")
+    # api_key ends up in LiteLLM's metrics (label hashed_api_key): the tenant's name, never a secret
+    return UserAPIKeyAuth(api_key=f"homelab-{tenant}", key_alias=tenant, user_id=tenant)
+
+
+# LiteLLM's call types for the endpoints homelab_api.py knows; any other is refused.
+ROUTES = {"acompletion": "/v1/chat/completions", "completion": "/v1/chat/completions",
+          "atext_completion": "/v1/completions", "text_completion": "/v1/completions",
+          "aembedding": "/v1/embeddings", "embeddings": "/v1/embeddings"}
 
 
 class HomelabGuard(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        route = ROUTES.get(call_type)
         # the body as the client sent it (LiteLLM adds keys of its own to `data`)
-        body = (data.get("proxy_server_request") or {}).get("body") or data
-        found = refused_keys(body)
-        if found:
-            error = HTTPException(status_code=400, detail=(
-                f"Request bodies may not name endpoints or credentials ({', '.join(found)}): "
-                "the gateway chooses them."))
-            error.type, error.param = "invalid_request_error", found[0]
-            raise error
+        body = (data.get("proxy_server_request") or {}).get("body", data)
+        try:
+            if route is None or user_api_key_dict.request_route not in (route, None):
+                raise homelab_api.Refused("", f"{user_api_key_dict.request_route} is not served here.", "not_found")
+            homelab_api.check_body(route, body)
+        except homelab_api.Refused as refused:
+            error = HTTPException(status_code=400, detail=refused.message)
+            error.type, error.param = "invalid_request_error", refused.param or None
+            raise error from None
+        if route == "/v1/embeddings" and "messages" in body:
+            # vLLM's chat-style embedding (an image for CLIP): LiteLLM's router needs an `input`,
+            # and vLLM reads the messages only when that input is null (with any other value
+            # its request union takes the text form and embeds the text instead)
+            data["input"] = None
         return data
 
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):

@@ -77,11 +77,10 @@ def ai_stack(ctx: StackContext) -> None:
     secrets = ctx.secrets
     if secrets is None:
         raise ValueError("ai_stack needs the stack context with its secrets (stack_context)")
-    missing = sorted(set(cluster_secrets.GENERATED_KEYS) & secrets.made_now)
-    if known[secrets_path] is not None and missing:
+    if known[secrets_path] is not None and cluster_secrets.CLUSTER_SENTINEL in secrets.made_now:
         forget_pending(ctx.cfg.secrets_file, secrets.made_now)
         refuse(f"{secrets_path} exists but this machine's secrets store ({ctx.cfg.secrets_file}) has no "
-               f"{', '.join(missing)}: "
+               f"{cluster_secrets.CLUSTER_SENTINEL}: "
                "new keys would lock every client out. Fix: copy the secrets store from the machine that set up the "
                "cluster, or `python tasks.py restore <backup>`")
         return

@@ -15,7 +15,12 @@ from homelab.settings import GpuNode
 from homelab.stack.common import MANAGED, StackContext, namespace
 
 VLLM_API_KEY = ("vllm-api-key", "key")
+# LiteLLM's master key lives in LiteLLM's pod alone and opens nothing (custom auth decides);
+# each caller has its own key instead: the gateway (Caddy), Open WebUI, Prometheus.
 LITELLM_MASTER_KEY = ("litellm-master-key", "key")
+LITELLM_GATEWAY_KEY = ("litellm-gateway-key", "key")
+LITELLM_OPEN_WEBUI_KEY = ("litellm-open-webui-key", "key")
+LITELLM_METRICS_KEY = ("litellm-metrics-key", "key")
 HF_TOKEN = ("hf-token", "token")
 OPEN_WEBUI_SECRET = ("open-webui-secret", "key")
 OPEN_WEBUI_ADMIN = ("open-webui-admin", "password")
@@ -28,8 +33,15 @@ def _secret(name: str, ns: str, data: dict[str, str]) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED)}, "stringData": data}
 
 
-# Keys the stack makes on its first deploy; the cluster and every client hold them after.
-GENERATED_KEYS = ("vllm_api_key", "litellm_master_key")
+# Keys the stack makes on its first deploy (store name -> ClusterSecrets field); only the
+# cluster holds them. The master key's store name changed once: the old one had been
+# readable through the gateway (LiteLLM's metrics), so every cluster gets a new one.
+GENERATED_KEYS = {"vllm_api_key": "vllm_api_key", "litellm_master_key.2": "litellm_master_key",
+                  "litellm_gateway_key": "litellm_gateway_key", "litellm_open_webui_key": "litellm_open_webui_key",
+                  "litellm_metrics_key": "litellm_metrics_key"}
+# The key every cluster this store set up has had from its first deploy: a store without it
+# is another machine's (or a lost one), and the Secrets it would write would lock clients out.
+CLUSTER_SENTINEL = "vllm_api_key"
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,9 @@ class ClusterSecrets:
 
     vllm_api_key: Secret
     litellm_master_key: Secret
+    litellm_gateway_key: Secret
+    litellm_open_webui_key: Secret
+    litellm_metrics_key: Secret
     device_tokens: dict[str, Secret]  # devices with a live gateway token
     hf_token: Secret | None = None
     open_webui_secret_key: Secret | None = None  # None: Open WebUI is off
@@ -58,13 +73,14 @@ class ClusterSecrets:
 
 def resolve(store: SecretsStore, cfg: GpuNode, devices: list[str]) -> ClusterSecrets:
     """Read (or, for generated ones, make) every secret the stack as `cfg` configures it needs."""
-    wanted = [*GENERATED_KEYS]
+    wanted = dict(GENERATED_KEYS)
     if cfg.open_webui_enabled:
-        wanted += ["open_webui_secret_key", "open_webui_admin_password"]
+        wanted.update(open_webui_secret_key="open_webui_secret_key",
+                      open_webui_admin_password="open_webui_admin_password")
     if cfg.monitoring_enabled:
-        wanted.append("grafana_admin_password")
+        wanted["grafana_admin_password"] = "grafana_admin_password"
     made_now = frozenset(name for name in wanted if not store.stored(name))
-    values = {name: store.get_or_make(name) for name in wanted}
+    values = {field_name: store.get_or_make(name) for name, field_name in wanted.items()}
     tokens = {device: Secret(token) for device, token in active_tokens(store, devices).items()}
     return ClusterSecrets(device_tokens=tokens, hf_token=store.find("hf_token"),
                           made_now=made_now, **values)
@@ -85,6 +101,10 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     objects = [namespace(ns), namespace(mon),
                _secret(VLLM_API_KEY[0], ns, {VLLM_API_KEY[1]: _value(secrets.vllm_api_key)}),
                _secret(LITELLM_MASTER_KEY[0], ns, {LITELLM_MASTER_KEY[1]: _value(secrets.litellm_master_key)}),
+               _secret(LITELLM_GATEWAY_KEY[0], ns, {LITELLM_GATEWAY_KEY[1]: _value(secrets.litellm_gateway_key)}),
+               _secret(LITELLM_OPEN_WEBUI_KEY[0], ns,
+                       {LITELLM_OPEN_WEBUI_KEY[1]: _value(secrets.litellm_open_webui_key)}),
+               _secret(LITELLM_METRICS_KEY[0], ns, {LITELLM_METRICS_KEY[1]: _value(secrets.litellm_metrics_key)}),
                _secret(GATEWAY_TOKENS, ns, {token_env(device): token.reveal()
                                             for device, token in sorted(secrets.device_tokens.items())})]
     if secrets.hf_token is not None:
@@ -94,6 +114,9 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
         objects.append(_secret(OPEN_WEBUI_ADMIN[0], ns,
                                {OPEN_WEBUI_ADMIN[1]: _value(secrets.open_webui_admin_password)}))
     if ctx.cfg.monitoring_enabled:
+        # Prometheus reads LiteLLM's metrics with this key (a Secret of its own namespace)
+        objects.append(_secret(LITELLM_METRICS_KEY[0], mon,
+                               {LITELLM_METRICS_KEY[1]: _value(secrets.litellm_metrics_key)}))
         objects.append(_secret(GRAFANA_ADMIN[0], mon, {GRAFANA_ADMIN[1]: "admin",
                                                        GRAFANA_ADMIN[2]: _value(secrets.grafana_admin_password)}))
     return objects

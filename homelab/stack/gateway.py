@@ -1,9 +1,10 @@
 """The API gateway: Caddy in front of LiteLLM, on the k3s server's network (hostNetwork)
 so it sees each client's real address for the allowlist, pinned to the server because
-that is the address every client is given. A device's token (from the gateway-tokens
-Secret) lets a request through, with the device's name attached for LiteLLM's logs and
-metrics; everything else gets an OpenAI-style 401, 403, 404 or 400. Caddy's own metrics
-are served on an internal listener that only pods and the GPU nodes may read."""
+that is the address every client is given. A request gets through only as the OpenAI API
+spells it (templates/gateway/Caddyfile.j2): a device's token (from the gateway-tokens
+Secret) lets it through to LiteLLM with the gateway's own key and the device's name, and
+nothing else of the client's headers; everything else gets an OpenAI-style 4xx. Caddy's
+own metrics are served on an internal listener that only pods and the GPU nodes may read."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from homelab import gpu_mode
 from homelab.devices import token_env
 from homelab.rendering import render
 from homelab.stack import litellm, open_webui
-from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_MASTER_KEY
+from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_GATEWAY_KEY
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "gateway"
@@ -24,6 +25,7 @@ ROOT_CERT = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"
 CADDY = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
 # Where Caddy sends what passes the gate (environment variables the Caddyfile reads).
 UPSTREAM_ENV = "LITELLM_UPSTREAM"
+GATEWAY_KEY_ENV = "LITELLM_GATEWAY_KEY"  # how LiteLLM knows the gateway (homelab_guard.py)
 WEBUI_UPSTREAM_ENV = "OPEN_WEBUI_UPSTREAM"
 # The node's game-mode state directory, read-only in the pod (its "paused" file means 503).
 GPU_MODE_ENV, GPU_MODE_MOUNT = "GPU_MODE_DIR", "/gpu-mode"
@@ -59,6 +61,7 @@ def caddyfile(ctx: StackContext) -> str:
     tls_names = [cfg.lan_address, ctx.node_name] if cfg.gateway_tls else None
     return render("gateway", "Caddyfile.j2", site_address=_site_address(cfg.gateway_port, tls_names),
                   tls=bool(tls_names), devices=[GatewayDevice(name) for name in sorted(ctx.api_devices)],
+                  model_names=[m.name for m in ctx.models],
                   allowlist=cfg.gateway_allowlist, body_limit_mb=cfg.gateway_body_limit_mb,
                   timeout_minutes=cfg.gateway_timeout_minutes,
                   webui_site_address=_site_address(cfg.open_webui_port, tls_names) if cfg.open_webui_enabled else None,
@@ -81,7 +84,7 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
                   "data": {"Caddyfile": text}}
     env = [{"name": GatewayDevice(d).env, **secret_ref(GATEWAY_TOKENS, GatewayDevice(d).env)}
            for d in sorted(ctx.api_devices)]
-    env.append({"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)})
+    env.append({"name": GATEWAY_KEY_ENV, **secret_ref(*LITELLM_GATEWAY_KEY)})
     env += [{"name": name, "value": address} for name, address in upstreams(ctx).items()]
     env.append({"name": GPU_MODE_ENV, "value": GPU_MODE_MOUNT})
     ports = [{"name": "api", "containerPort": ctx.cfg.gateway_port, "hostPort": ctx.cfg.gateway_port},

@@ -171,6 +171,18 @@ class Workload:
         return containers
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The labels its pods carry (a Prometheus pod's: those its operator sets, as the
+        operator's Service selects them)."""
+        spec = self.item.obj.get("spec") or {}
+        if self.item.kind == "Prometheus":
+            return {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": self.name,
+                    **((spec.get("podMetadata") or {}).get("labels") or {})}
+        template = spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get("template") or {}
+        labels: dict[str, str] = (template.get("metadata") or {}).get("labels") or {}
+        return labels
+
+    @property
     def init_containers(self) -> list[dict[str, Any]]:
         init_containers: list[dict[str, Any]] = self.pod.get("initContainers", [])
         return init_containers
@@ -216,8 +228,10 @@ def workloads(objects: list[Rendered]) -> list[Workload]:
             reloader = reloader if reloader is not None else _operator_reloader(objects)
             pod = {"nodeSelector": spec.get("nodeSelector", {}), "affinity": spec.get("affinity", {}),
                    "containers": [{"name": "prometheus", "image": spec["image"],
+                                   "ports": [{"name": "web", "containerPort": 9090}],
                                    "resources": spec.get("resources", {})},
-                                  {"name": "config-reloader", **reloader}],
+                                  {"name": "config-reloader", **reloader,
+                                   "ports": [{"name": "reloader-web", "containerPort": 8080}]}],
                    "initContainers": [{"name": "init-config-reloader", **reloader}]}
             found.append(Workload(item, pod, int(spec.get("replicas", 1)) * int(spec.get("shards", 1))))
     return found

@@ -1,14 +1,15 @@
 """LiteLLM, the OpenAI-compatible API (model names, routing to vLLM) behind the gateway
-(Caddy, homelab/stack/gateway.py): its config.yaml (model_list generated
-from the catalogue) and the homelab guard callback (files/litellm/homelab_guard.py:
-no endpoints or credentials from request bodies) in a ConfigMap, the master key and
-vLLM's API key from Secrets, the Prometheus callback on. A NetworkPolicy lets it reach
-only the vLLM router and the cluster's DNS. Plain manifests: LiteLLM's own chart insists
-on a database, which a proxy without virtual keys does not need."""
+(Caddy, homelab/stack/gateway.py): its config.yaml (model_list generated from the
+catalogue), the tenants it knows and homelab's door (files/litellm/: homelab_guard.py
+knows each caller by its own key and allows it its routes only; homelab_api.py is the
+positive model of the request bodies it accepts) in a ConfigMap, the keys from Secrets,
+the Prometheus callback on, behind its own key. Plain manifests: LiteLLM's own chart
+insists on a database, which a proxy without virtual keys does not need."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import yaml
@@ -16,7 +17,13 @@ import yaml
 from homelab.paths import FILES
 from homelab.settings import CatalogueModel
 from homelab.stack import vllm
-from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, VLLM_API_KEY
+from homelab.stack.cluster_secrets import (
+    LITELLM_GATEWAY_KEY,
+    LITELLM_MASTER_KEY,
+    LITELLM_METRICS_KEY,
+    LITELLM_OPEN_WEBUI_KEY,
+    VLLM_API_KEY,
+)
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "litellm"
@@ -24,13 +31,29 @@ PORT = 4000
 MODES = {"chat": "chat", "completion": "completion", "embedding": "embedding"}
 DEVICE_HEADER = "X-Homelab-Device"
 GUARD_MODULE = "homelab_guard"
+CONFIG_DIR = "/etc/litellm"
+# shipped beside config.yaml: the door (custom auth + guard) and the API's positive model
+PROGRAMS = ("homelab_guard.py", "homelab_api.py")
+TENANTS_FILE = "tenants.json"
+OPEN_WEBUI_TENANT = "open-webui"
+# the environment variables homelab_guard.py reads each caller's key from
+CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_KEY": LITELLM_OPEN_WEBUI_KEY,
+               "HOMELAB_METRICS_KEY": LITELLM_METRICS_KEY}
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
-# The router's Service listens on 80 and forwards to the router pod's port.
-ROUTER_POD_PORT = 8000
 
 
-def guard_source() -> str:
-    return (FILES / "litellm" / f"{GUARD_MODULE}.py").read_text()
+def programs() -> dict[str, str]:
+    """The door's Python files, by name, as shipped in the ConfigMap."""
+    return {name: (FILES / "litellm" / name).read_text() for name in PROGRAMS}
+
+
+def tenants(ctx: StackContext) -> dict[str, Any]:
+    """Who may call LiteLLM (tenants.json): every device with a gateway token, through the
+    gateway's key, and Open WebUI through its own."""
+    known: dict[str, dict[str, Any]] = {device: {"credential": "gateway"} for device in ctx.api_devices}
+    if ctx.cfg.open_webui_enabled:
+        known[OPEN_WEBUI_TENANT] = {"credential": "open-webui"}
+    return {"tenants": known}
 
 
 def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
@@ -49,14 +72,15 @@ def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
         })
     return {
         "model_list": model_list,
-        # the gateway names the device in X-Homelab-Device: LiteLLM's end user in logs and metrics
+        # homelab_guard.authenticate knows every caller by its own key (the master key opens
+        # nothing) and names the tenant: metrics per tenant come as api_key_alias
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
-                             "user_header_mappings": [{"header_name": DEVICE_HEADER, "litellm_user_role": "customer"}]},
-        # metrics per device (a handful of end users: no cardinality worry); the metrics
-        # endpoint is in-cluster only, the gateway never forwards it
+                             "custom_auth": f"{GUARD_MODULE}.authenticate"},
+        # /metrics only for Prometheus's key; one request is one attempt at the engine: the
+        # client cannot ask for retries (the guard refuses num_retries and its headers)
         "litellm_settings": {"callbacks": ["prometheus", f"{GUARD_MODULE}.guard"],
-                             "require_auth_for_metrics_endpoint": False,
-                             "enable_end_user_cost_tracking_prometheus_only": True, "drop_params": True},
+                             "require_auth_for_metrics_endpoint": True, "drop_params": True, "num_retries": 0},
+        "router_settings": {"num_retries": 0, "allowed_fails": 3, "cooldown_time": 5},
     }
 
 
@@ -68,29 +92,13 @@ def api_base(ctx: StackContext) -> str:
     return ctx.service_url(vllm.ROUTER_SERVICE, path="/v1")  # the router's Service listens on 80
 
 
-def network_policy(ctx: StackContext) -> dict[str, Any]:
-    """LiteLLM may talk to the vLLM router and DNS, nothing else (k3s enforces policies)."""
-    return {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": f"{NAME}-egress", "namespace": ctx.namespace, "labels": dict(MANAGED)},
-        "spec": {"podSelector": {"matchLabels": {"app": NAME}}, "policyTypes": ["Egress"], "egress": [
-            {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "router",
-                                                     "app.kubernetes.io/instance": vllm.RELEASE}}}],
-             "ports": [{"protocol": "TCP", "port": ROUTER_POD_PORT}]},
-            {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-        ]},
-    }
-
-
 def manifests(ctx: StackContext) -> list[dict[str, Any]]:
-    text = config_text(ctx)
-    guard = guard_source()
+    data = {"config.yaml": config_text(ctx), TENANTS_FILE: json.dumps(tenants(ctx), indent=1, sort_keys=True),
+            **programs()}
     labels = {**MANAGED, "app": NAME}
     config_map = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": f"{NAME}-config", "namespace": ctx.namespace, "labels": labels},
-                  "data": {"config.yaml": text, f"{GUARD_MODULE}.py": guard}}
+                  "data": data}
     probe = {"httpGet": {"path": "/health/liveliness", "port": PORT}, "periodSeconds": 15, "failureThreshold": 4}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -98,25 +106,28 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": NAME}}, "template": {
             # the pod restarts when its configuration changes
             "metadata": {"labels": {"app": NAME}, "annotations": {
-                "homelab/config-sha256": hashlib.sha256((text + guard).encode()).hexdigest()}},
+                "homelab/config-sha256": hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}},
             "spec": {"nodeSelector": ctx.on_node(), "containers": [{
                 "name": NAME, "image": ctx.cfg.litellm_image, "imagePullPolicy": "IfNotPresent",
-                "args": ["--config", "/etc/litellm/config.yaml", "--port", str(PORT)],
+                "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
                 "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)},
+                        *({"name": name, **secret_ref(*key)} for name, key in CALLER_KEYS.items()),
                         {"name": "VLLM_API_KEY", **secret_ref(*VLLM_API_KEY)},
-                        {"name": "VLLM_API_BASE", "value": api_base(ctx)}],
+                        {"name": "VLLM_API_BASE", "value": api_base(ctx)},
+                        # homelab_guard.py imports homelab_api.py from beside it
+                        {"name": "PYTHONPATH", "value": CONFIG_DIR}],
                 "ports": [{"name": "http", "containerPort": PORT}],
                 "readinessProbe": {**probe, "httpGet": {"path": "/health/readiness", "port": PORT}},
                 "livenessProbe": probe,
                 "resources": LITELLM.spec(),
-                "volumeMounts": [{"name": "config", "mountPath": "/etc/litellm", "readOnly": True}],
+                "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
             }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}]}}},
     }
     service = {"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
                "spec": {"type": "ClusterIP", "selector": {"app": NAME},
                         "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]}}
-    return [config_map, deployment, service, network_policy(ctx)]
+    return [config_map, deployment, service]
 
 
 def pods(ctx: StackContext) -> list[PodPlan]:

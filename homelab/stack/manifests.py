@@ -20,6 +20,7 @@ from homelab.stack import (
     llm_d,
     model_cache,
     monitoring,
+    network_policies,
     open_webui,
     vllm,
 )
@@ -51,6 +52,7 @@ COMPONENTS = [
     Component("homelab-vllm", vllm),
     Component("homelab-litellm", litellm),
     Component("homelab-gateway", gateway),
+    Component(network_policies.NAME, network_policies),
     Component("homelab-monitoring", monitoring, lambda cfg: cfg.monitoring_enabled),
     Component("homelab-open-webui", open_webui, lambda cfg: cfg.open_webui_enabled),
     # llm-d's chart is not vendored here: its pods are not in the RAM and CPU plan

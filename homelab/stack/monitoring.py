@@ -15,7 +15,7 @@ from typing import Any
 
 from homelab import gpu_mode
 from homelab.stack import litellm
-from homelab.stack.cluster_secrets import GRAFANA_ADMIN
+from homelab.stack.cluster_secrets import GRAFANA_ADMIN, LITELLM_METRICS_KEY
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
 
 RELEASE = "kube-prometheus-stack"
@@ -40,11 +40,21 @@ GRAFANA_SIDECAR = Resources(cpu=0.02, cpu_limit=0.2, memory_mib=96)
 GRAFANA_DOWNLOAD = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=64)
 
 
+# prometheusSpec.secrets mounts each named Secret of the namespace here (prometheus-operator)
+SECRETS_DIR = "/etc/prometheus/secrets"
+
+
 def scrape_configs(ctx: StackContext) -> list[dict[str, Any]]:
-    configs = [{"job_name": "litellm", "metrics_path": "/metrics/",
-                "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
-               {"job_name": "gateway", "static_configs": [
-                   {"targets": [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]}]}]
+    # LiteLLM's metrics answer only its metrics key; no key of any kind is kept in a label
+    # (its hashed_api_key label holds the caller's key name; dropped anyway, on principle)
+    key_file = f"{SECRETS_DIR}/{LITELLM_METRICS_KEY[0]}/{LITELLM_METRICS_KEY[1]}"
+    configs: list[dict[str, Any]] = [
+        {"job_name": "litellm", "metrics_path": "/metrics/",
+         "authorization": {"type": "Bearer", "credentials_file": key_file},
+         "metric_relabel_configs": [{"action": "labeldrop", "regex": "hashed_api_key"}],
+         "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
+        {"job_name": "gateway", "static_configs": [
+            {"targets": [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]}]}]
     if ctx.node_exporters:
         configs.append({"job_name": "le-potato", "static_configs": [
             {"targets": list(ctx.node_exporters), "labels": {"device": "le-potato"}}]})
@@ -72,6 +82,7 @@ def values(ctx: StackContext) -> dict[str, Any]:
             "podMonitorSelectorNilUsesHelmValues": False,
             "retention": ctx.cfg.prometheus_retention,
             "additionalScrapeConfigs": scrape_configs(ctx),
+            "secrets": [LITELLM_METRICS_KEY[0]],
             "resources": PROMETHEUS.spec(),
             "nodeSelector": server,
         }},

@@ -1,4 +1,5 @@
-"""Open WebUI, talking to LiteLLM inside the cluster with the master key (by Secret).
+"""Open WebUI, talking to LiteLLM inside the cluster with a key of its own (by Secret):
+to LiteLLM it is one tenant, like a device.
 
 The owner's admin account is made from the secrets store when Open WebUI first starts
 (otherwise the first person to sign up becomes admin), and signup is off. Document
@@ -11,11 +12,12 @@ from typing import Any
 
 from homelab.settings import CatalogueModel
 from homelab.stack import litellm
-from homelab.stack.cluster_secrets import LITELLM_MASTER_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
+from homelab.stack.cluster_secrets import LITELLM_OPEN_WEBUI_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
 
 NAME = "open-webui"
 PORT = 80  # the chart's service.port (open-webui 16.0.0 values.yaml)
+CONTAINER_PORT = 8080  # what its pod listens on (the chart's containerPort)
 OPEN_WEBUI = Resources(cpu=0.25, cpu_limit=2, memory_mib=1024)
 COPY_APP_DATA = Resources(cpu=0.05, cpu_limit=0.5, memory_mib=128)
 
@@ -24,25 +26,39 @@ def text_embedding_model(ctx: StackContext) -> CatalogueModel | None:
     return next((m for m in ctx.models if m.kind == "embedding" and m.inputs == ["text"]), None)
 
 
+def litellm_url(ctx: StackContext) -> str:
+    return ctx.service_url(litellm.NAME, litellm.PORT, "/v1")
+
+
 def values(ctx: StackContext) -> dict[str, Any]:
     env = [{"name": "WEBUI_SECRET_KEY", **secret_ref(*OPEN_WEBUI_SECRET)},
            {"name": "WEBUI_ADMIN_EMAIL", "value": ctx.cfg.open_webui_admin_email},
            {"name": "WEBUI_ADMIN_NAME", "value": "Owner"},
            {"name": "WEBUI_ADMIN_PASSWORD", **secret_ref(*OPEN_WEBUI_ADMIN)},
            {"name": "ENABLE_SIGNUP", "value": "false"},
-           {"name": "OFFLINE_MODE", "value": "true"}]
+           {"name": "OFFLINE_MODE", "value": "true"},
+           # the settings below are the deploy's: Open WebUI would otherwise keep the values of
+           # its first start in its database and ignore these ever after (config.py)
+           {"name": "ENABLE_PERSISTENT_CONFIG", "value": "false"}]
     embedding = text_embedding_model(ctx)
     if embedding is not None:
+        # Open WebUI 0.11.0 defaults RAG_OPENAI_API_BASE_URL to api.openai.com and its key
+        # to empty (config.py): document search embeds through LiteLLM, with Open WebUI's key
         env += [{"name": "RAG_EMBEDDING_ENGINE", "value": "openai"},
-                {"name": "RAG_EMBEDDING_MODEL", "value": embedding.name}]
+                {"name": "RAG_EMBEDDING_MODEL", "value": embedding.name},
+                {"name": "RAG_OPENAI_API_BASE_URL", "value": litellm_url(ctx)},
+                {"name": "RAG_OPENAI_API_KEY", **secret_ref(*LITELLM_OPEN_WEBUI_KEY)},
+                # default 1 chunk per request, all at once: a document would be a burst
+                {"name": "RAG_EMBEDDING_BATCH_SIZE", "value": "32"},
+                {"name": "RAG_EMBEDDING_CONCURRENT_REQUESTS", "value": "2"}]
     return {
         "ollama": {"enabled": False},
         "pipelines": {"enabled": False},
         "websocket": {"enabled": False},
         "enableOpenaiApi": True,
-        "openaiBaseApiUrl": ctx.service_url(litellm.NAME, litellm.PORT, "/v1"),
-        "openaiApiKeyExistingSecret": LITELLM_MASTER_KEY[0],
-        "openaiApiKeyExistingSecretKey": LITELLM_MASTER_KEY[1],
+        "openaiBaseApiUrl": litellm_url(ctx),
+        "openaiApiKeyExistingSecret": LITELLM_OPEN_WEBUI_KEY[0],
+        "openaiApiKeyExistingSecretKey": LITELLM_OPEN_WEBUI_KEY[1],
         "extraEnvVars": env,
         "persistence": {"enabled": True, "size": "2Gi"},
         "service": {"type": "ClusterIP"},

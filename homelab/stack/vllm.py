@@ -24,6 +24,14 @@ from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, i
 
 RELEASE = "vllm"
 ROUTER_SERVICE = f"{RELEASE}-router-service"
+# Media (an image for CLIP) arrives inline, as data: URLs, never by address: vLLM 0.11.1 fetches
+# http(s) media only from --allowed-media-domains (empty: any), comparing each entry with the
+# URL's host as urllib lowercases it (vllm/multimodal/utils.py MediaConnector). An upper-case
+# name therefore matches no URL, and no lookup is ever made.
+NO_MEDIA_DOMAINS = "NO-MEDIA.INVALID"
+# The port engines and the router listen on in their pods (vllm-stack 0.1.12's containerPort);
+# their Services listen on 80.
+ENGINE_PORT = 8000
 ROUTER = Resources(cpu=0.25, cpu_limit=1, memory_mib=768)
 WAIT = Resources(cpu=0.01, cpu_limit=0.1, memory_mib=32)
 
@@ -70,7 +78,7 @@ def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueMode
         "dtype": model.dtype,
         "maxNumSeqs": model.max_num_seqs,
         "gpuMemoryUtilization": ctx.share(model).utilization,
-        "extraArgs": ["--served-model-name", model.name],
+        "extraArgs": ["--served-model-name", model.name, "--allowed-media-domains", NO_MEDIA_DOMAINS],
     }
     if not decoder:
         vllm_config.update(runner="pooling", convert="embed")
@@ -92,7 +100,9 @@ def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueMode
         "enableLoRA": False,
         "nodeSelectorTerms": [{"matchExpressions": [
             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}],
-        "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}],
+        "env": [{"name": "HF_HUB_OFFLINE", "value": "1"},
+                # media by URL is never fetched (above); a redirect would not be re-checked either
+                {"name": "VLLM_MEDIA_URL_ALLOW_REDIRECTS", "value": "0"}],
         "extraVolumes": [model_cache.volume(node)],
         "extraVolumeMounts": [model_cache.volume_mount()],
         "initContainer": {"name": "wait-for-model", "image": model_cache.WAIT_IMAGE, "command": ["sh", "-c"],

@@ -54,7 +54,7 @@ def chart_values(landed, name):
 def test_file_names_are_valid_for_k3s(landed):
     assert set(landed) == {"homelab-secrets.yaml", "homelab-device-plugin.yaml", "homelab-model-cache.yaml",
                            "homelab-vllm.yaml", "homelab-litellm.yaml", "homelab-gateway.yaml",
-                           "homelab-monitoring.yaml", "homelab-open-webui.yaml"}
+                           "homelab-monitoring.yaml", "homelab-open-webui.yaml", "homelab-network-policies.yaml"}
     for name in landed:
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.yaml", name), name
     assert {name.removesuffix(".yaml") for name in landed} <= set(manifests.ALL_FILES)
@@ -150,10 +150,26 @@ def test_monitoring_scrapes_litellm_and_the_potato(landed, lab):
     assert grafana["dashboards"]["homelab"]["node-exporter-full"]["gnetId"] == 1860
 
 
-def test_open_webui_points_at_litellm(landed):
+def test_open_webui_points_at_litellm_with_its_own_key(landed):
     webui = chart_values(landed, "open-webui")
     assert webui["openaiBaseApiUrl"] == "http://litellm.ai.svc.cluster.local:4000/v1"
-    assert webui["openaiApiKeyExistingSecret"] == "litellm-master-key" and webui["ollama"]["enabled"] is False
+    assert webui["openaiApiKeyExistingSecret"] == "litellm-open-webui-key" and webui["ollama"]["enabled"] is False
+    # document search embeds through LiteLLM too (Open WebUI 0.11.0 defaults to api.openai.com)
+    env = {e["name"]: e for e in webui["extraEnvVars"]}
+    assert env["RAG_OPENAI_API_BASE_URL"]["value"] == webui["openaiBaseApiUrl"]
+    assert env["RAG_OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "litellm-open-webui-key", "key": "key"}
+    assert env["ENABLE_PERSISTENT_CONFIG"]["value"] == "false"
+
+
+def test_the_master_key_stays_in_litellms_pod(landed):
+    """LiteLLM's master key had been readable through the gateway; now no other pod has it
+    (the gateway, Open WebUI and Prometheus each hold a key of their own)."""
+    holders = []
+    for name, (text, objects) in landed.items():
+        if name != "homelab-secrets.yaml" and "litellm-master-key" in text:
+            holders += [f"{name}:{o['kind']}/{o['metadata']['name']}" for o in objects
+                        if "litellm-master-key" in json.dumps(o)]
+    assert holders == ["homelab-litellm.yaml:Deployment/litellm"]
 
 
 def test_edited_manifest_is_repaired(lab, landed, inventory):
@@ -206,9 +222,10 @@ def test_gateway_on_the_node_network_with_tokens_by_name(landed, cfg):
     assert upstreams["LITELLM_UPSTREAM"] == "litellm.ai.svc.cluster.local:4000"
     caddyfile = objects["ConfigMap"]["data"]["Caddyfile"]
     assert "{$HOMELAB_TOKEN_PIXEL}" in caddyfile and "reverse_proxy {$LITELLM_UPSTREAM}" in caddyfile
-    assert f"@outside not remote_ip {' '.join(cfg.gateway_allowlist)}" in caddyfile
+    assert f"@outside not client_ip {' '.join(cfg.gateway_allowlist)}" in caddyfile
     secrets = {o["metadata"]["name"]: o for o in landed["homelab-secrets.yaml"][1] if o["kind"] == "Secret"}
-    assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_MASTER_KEY"}
+    assert env["LITELLM_GATEWAY_KEY"] == {"name": "litellm-gateway-key", "key": "key"}
+    assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_GATEWAY_KEY"}
 
 
 def test_diff_shows_changes_but_never_a_secret(lab, landed, inventory):

@@ -25,7 +25,7 @@ from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.stack import device_plugin, helm_render
 from homelab.stack.common import StackContext
-from tests.cluster_model import pods_on, quantity
+from tests.cluster_model import Endpoint, pods_on, quantity, reachable
 from tests.support import PROJECT_ROOT, landed_manifests
 
 pytestmark = pytest.mark.lab
@@ -270,27 +270,96 @@ def test_the_gpu_nodes_node_exporter_reads_the_game_mode_state(rendered):
     assert len(dashboards) == 1 and json.loads(dashboards[0]["data"]["homelab-ai-side.json"])["panels"]
 
 
-def test_litellm_may_reach_only_the_router_and_dns(rendered):
-    """k3s enforces NetworkPolicies (its embedded network policy controller); here the
-    rendered policy is evaluated against the rendered pods' labels and ports."""
-    (policy,) = by_kind(rendered, "NetworkPolicy").values()
-    litellm = by_kind(rendered, "Deployment")["litellm"]["spec"]["template"]["metadata"]["labels"]
-    assert policy["spec"]["podSelector"]["matchLabels"].items() <= litellm.items()
-    assert policy["spec"]["policyTypes"] == ["Egress"]
-    reachable = []
-    for name, deployment in by_kind(rendered, "Deployment").items():
-        labels = deployment["spec"]["template"]["metadata"]["labels"]
-        ports = {p["containerPort"] for c in deployment["spec"]["template"]["spec"]["containers"]
-                 for p in c.get("ports", [])}
-        for rule in policy["spec"]["egress"]:
-            peers = [peer["podSelector"]["matchLabels"] for peer in rule["to"] if "namespaceSelector" not in peer]
-            if any(peer.items() <= labels.items() for peer in peers) and {p["port"] for p in rule["ports"]} & ports:
-                reachable.append(name)
-    assert reachable == ["vllm-deployment-router"]
-    dns = [rule for rule in policy["spec"]["egress"] if any("namespaceSelector" in peer for peer in rule["to"])]
-    assert dns and {p["port"] for p in dns[0]["ports"]} == {53}
-    # k3s's CoreDNS pods carry k8s-app: kube-dns (manifests/coredns.yaml)
-    assert dns[0]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+INTERNET, LAN_DEVICE, API_SERVICE = "93.184.216.34", "192.168.1.50", "10.43.0.1"
+
+
+def endpoints(rendered, ctx, lab) -> list[Endpoint]:
+    """Every pod the render makes (where it runs, its labels and named ports), host-network
+    pods as their node's address, and the addresses outside: the node itself, CoreDNS, the
+    Le Potato, a LAN device, the internet, the API server's Service address."""
+    found = []
+    for node, pods in pods_on(rendered, node_labels(ctx.nodes)).items():
+        for pod in pods:
+            workload = pod.workload
+            ports = tuple((p["name"], p["containerPort"]) for c in workload.containers for p in c.get("ports", [])
+                          if "name" in p)
+            if workload.pod.get("hostNetwork"):
+                found.append(Endpoint(workload.name, address=ctx.nodes[node].lan_address, node=node, ports=ports))
+            else:
+                found.append(Endpoint(workload.name, workload.namespace, tuple(sorted(workload.labels.items())),
+                                      node=node, ports=ports))
+    found += [Endpoint("node", address=ctx.cfg.lan_address, node=ctx.node_name),
+              Endpoint("coredns", "kube-system", (("k8s-app", "kube-dns"),), node=ctx.node_name,
+                       ports=(("dns", 53), ("metrics", 9153))),
+              Endpoint("potato", address=lab.spec("potato").address), Endpoint("lan-device", address=LAN_DEVICE),
+              Endpoint("internet", address=INTERNET), Endpoint("api-service", address=API_SERVICE)]
+    return found
+
+
+def candidate_ports(target: Endpoint) -> list[tuple[int, str]]:
+    extra = {"node": [6443, 10250, 9100, 9180, 8080, 8081, 22], "potato": [9100, 3142, 22], "internet": [443, 80],
+             "lan-device": [22, 443], "api-service": [443]}.get(target.name, [])
+    ports = [(port, "TCP") for port in sorted({p for _, p in target.ports} | set(extra))]
+    return ports + ([(53, "UDP")] if target.name == "coredns" else [])
+
+
+def test_network_policies_allow_exactly_the_planned_paths(rendered, ctx, lab):
+    """Every pod of the render against every other and the addresses outside, evaluated
+    under the rendered NetworkPolicies (tests/cluster_model.py: Kubernetes' semantics and
+    kube-router's one rule of its own): what is reachable is exactly the plan of
+    homelab/stack/network_policies.py."""
+    policies = list(by_kind(rendered, "NetworkPolicy").values())
+    everyone = endpoints(rendered, ctx, lab)
+    sources = [e for e in everyone if (e.is_pod and e.name != "coredns") or e.name in ("gateway", "lan-device")]
+    reached = {(s.name, t.name, f"{port}/{proto}") for s in sources for t in everyone if t is not s
+               for port, proto in candidate_ports(t) if reachable(policies, s, t, port, proto)}
+    named = {e.name: e for e in everyone}
+    engines = [f"vllm-{m.name}-deployment-vllm" for m in ctx.models]
+    prefetch = [n for n in named if n.startswith("prefetch-")]
+    dns = {"53/UDP", "53/TCP"}
+
+    def to(target, *ports):
+        return {(target, f"{p}/TCP") for p in ports} if ports else set()
+
+    plan: dict[str, set] = {
+        **{e: {("coredns", p) for p in dns} | {(o, "8000/TCP") for o in engines if o != e} for e in engines},
+        "vllm-deployment-router": {("coredns", p) for p in dns} | {(e, "8000/TCP") for e in engines}
+        | to("node", 6443),
+        "litellm": {("coredns", p) for p in dns} | to("vllm-deployment-router", 8000),
+        "open-webui": {("coredns", p) for p in dns} | to("litellm", 4000),
+        **{j: {("coredns", p) for p in dns} | to("internet", 443) for j in prefetch},
+        "kube-prometheus-stack-prometheus": {("coredns", p) for p in dns} | {(e, "8000/TCP") for e in engines}
+        | to("vllm-deployment-router", 8000) | to("litellm", 4000) | to("node", 9180, 9100, 10250, 6443)
+        | to("potato", 9100) | to("coredns", 9153) | to("kube-prometheus-stack-grafana", 3000)
+        | to("gateway", 9180) | to("kube-prometheus-stack-prometheus-node-exporter", 9100)
+        | to("kube-prometheus-stack-kube-state-metrics", 8080, 8081) | to("kube-prometheus-stack-operator", 8080),
+        "kube-prometheus-stack-grafana": {("coredns", p) for p in dns} | to("node", 6443) | to("internet", 443)
+        | to("kube-prometheus-stack-prometheus", 9090),
+        "kube-prometheus-stack-kube-state-metrics": {("coredns", p) for p in dns} | to("node", 6443),
+        "kube-prometheus-stack-operator": {("coredns", p) for p in dns} | to("node", 6443),
+        "nvidia-device-plugin": {("coredns", p) for p in dns} | to("node", 6443),
+        # a process on the node reaches every pod of its node (kube-router) and every address:
+        # the gateway's own Caddyfile is its filter
+        "gateway": {(t.name, f"{p}/{proto}") for t in everyone if t.name != "gateway"
+                    for p, proto in candidate_ports(t)},
+        # the LAN reaches none of the stack's pods, only what listens on the node's own address
+        # (CoreDNS is k3s's own, in kube-system, which no policy here covers)
+        "lan-device": {(t.name, f"{p}/{proto}") for t in everyone
+                       if (not t.is_pod or t.name == "coredns") and t.name != "lan-device"
+                       for p, proto in candidate_ports(t)},
+    }
+    expected = {(source, target, port) for source, pairs in plan.items() for target, port in pairs}
+    assert {s.name for s in sources} == set(plan), "a pod the plan does not know, or one it misses"
+    assert sorted(reached - expected) == [], f"reachable beyond the plan: {sorted(reached - expected)}"
+    assert sorted(expected - reached) == [], f"planned but blocked: {sorted(expected - reached)}"
+    # the engines' media: fetched from nowhere (vLLM 0.11.1 lowercases a URL's host before it
+    # compares it with this list, so an upper-case entry matches no URL at all)
+    for name in engines:
+        args = container(by_kind(rendered, "Deployment")[name], "vllm")
+        argv = args["command"] + args.get("args", [])
+        assert argv[argv.index("--allowed-media-domains") + 1] == "NO-MEDIA.INVALID"
+        env = {e["name"]: e.get("value") for e in args["env"]}
+        assert env["VLLM_MEDIA_URL_ALLOW_REDIRECTS"] == "0"
 
 
 def test_open_webui_has_its_admin_from_the_secrets_store_and_no_signup(rendered):

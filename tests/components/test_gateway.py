@@ -81,11 +81,15 @@ def test_text_embedding(gateway):
 
 
 def requests_by(gateway, device: str) -> float:
-    """LiteLLM's request counters for one end user (the device the gateway named)."""
+    """LiteLLM's request counters for one tenant (the device the gateway named), read as
+    Prometheus reads them: with the metrics key."""
     total = 0.0
-    for line in requests.get(f"{gateway.litellm_url}/metrics/", timeout=10).text.splitlines():
+    metrics = requests.get(f"{gateway.litellm_url}/metrics/", timeout=10,
+                           headers={"Authorization": f"Bearer {gateway.litellm_key('metrics')}"})
+    assert metrics.status_code == 200, metrics.text
+    for line in metrics.text.splitlines():
         name = line.split("{", 1)[0]
-        if not line.startswith("#") and f'end_user="{device}"' in line and name.endswith("requests_metric_total"):
+        if not line.startswith("#") and f'api_key_alias="{device}"' in line and name == "litellm_requests_metric_total":
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -235,7 +239,8 @@ def test_litellms_internal_headers_do_not_leave_the_gateway(gateway):
     assert leaked == []
     # LiteLLM itself sends them: the gateway is what removes them
     direct = requests.post(f"{gateway.litellm_url}/v1/chat/completions", json=chat(model="gpt2"), timeout=60,
-                           headers={"Authorization": f"Bearer {gateway.master_key}"})
+                           headers={"Authorization": f"Bearer {gateway.litellm_key('gateway')}",
+                                    "X-Homelab-Device": "pixel"})
     assert any(h.lower().startswith("x-litellm-") for h in direct.headers)
 
 

@@ -108,7 +108,7 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
     result = CliRunner().invoke(cli, ["images", "--inventory", str(lab.inventory_file), "--artifacts", str(artifacts)])
     assert result.exit_code == 1, result.output
     assert "vllm/vllm-openai:v0.11.1" in result.output and "MISSING" in result.output
-    assert "docker pull caddy:2.6.4-alpine && docker save caddy:2.6.4-alpine -o" in result.output
+    assert "docker pull caddy:2.11.2-alpine && docker save caddy:2.11.2-alpine -o" in result.output
     assert airgap.read_sums(images) == {f"{airgap.archive_stem(i)}.tar": hashlib.sha256(b).hexdigest()
                                         for i, b in saved.items()}
     good = {"k3s_artifacts_dir": str(artifacts), "k3s_sha256": {"amd64": sha["k3s"], "arm64": sha["k3s"]},

@@ -74,8 +74,12 @@ class Handler(BaseHTTPRequestHandler):
                                                                  "finish_reason": "stop", "logprobs": None}],
                                     "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})
         if self.path == "/v1/embeddings":
-            inputs = body.get("input")
-            inputs = inputs if isinstance(inputs, list) else [inputs]
+            # vLLM 0.11.1 takes the completion form whenever `input` is set (its request union),
+            # the chat form (messages: an image for CLIP) only when input is absent or null
+            inputs = body.get("input") if body.get("input") is not None else body.get("messages")
+            if not inputs:
+                return self._json(400, {"error": {"message": "stand-in: neither input nor messages"}})
+            inputs = inputs if isinstance(inputs, list) and body.get("input") is not None else [inputs]
             return self._json(200, {"object": "list", "model": model, "usage": {"prompt_tokens": 2, "total_tokens": 2},
                                     "data": [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1)] * 8}
                                              for i, _ in enumerate(inputs)]})

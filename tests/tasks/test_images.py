@@ -17,5 +17,5 @@ def test_images_lists_what_the_landed_stack_pulls(lab, converged_gpu_node):
     listed = result.output.split()
     landed = helm_render.render({name: objects for name, (_, objects) in landed_manifests(lab).items()})
     assert listed == helm_render.images(landed)
-    assert {"vllm/vllm-openai:v0.11.1", "caddy:2.6.4-alpine", "quay.io/prometheus/prometheus:v3.14.0-distroless",
+    assert {"vllm/vllm-openai:v0.11.1", "caddy:2.11.2-alpine", "quay.io/prometheus/prometheus:v3.14.0-distroless",
             "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1"} <= set(listed)

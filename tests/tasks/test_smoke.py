@@ -18,7 +18,9 @@ def test_all_steps_pass_with_timings(lab, gateway):
     assert "first chunk after" in result.output
     requests = gateway.upstream_requests()
     image = [r for r in requests if r["path"] == "/v1/embeddings" and r["body"].get("model") == "clip-vit-b-32"]
-    assert image and "data:image/png;base64," in str(image[-1]["body"])
+    # the image reached the engine as an image: chat-style, with no text input beside it
+    assert image and image[-1]["body"].get("input") is None
+    assert image[-1]["body"]["messages"][0]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
 def test_fails_with_a_revoked_device(lab, gateway):
