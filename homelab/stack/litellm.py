@@ -42,6 +42,29 @@ CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_K
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
 
 
+# LiteLLM's Prometheus metrics, as a positive list (litellm_settings.prometheus_metrics_config):
+# only these metrics, only these labels. No key of any kind can reach a label (hashed_api_key
+# would hold whatever key a refused caller presented), and no client-chosen value can make a
+# new series (end_user, user, tags).
+METRICS = [
+    {"group": "requests per tenant", "metrics": ["litellm_proxy_total_requests_metric"],
+     "include_labels": ["api_key_alias", "requested_model", "status_code", "route"]},
+    {"group": "failures per tenant", "metrics": ["litellm_proxy_failed_requests_metric"],
+     "include_labels": ["api_key_alias", "requested_model", "exception_status", "exception_class", "route"]},
+    {"group": "tokens per tenant",
+     "metrics": ["litellm_input_tokens_metric", "litellm_output_tokens_metric", "litellm_total_tokens_metric"],
+     "include_labels": ["api_key_alias", "requested_model", "model"]},
+    {"group": "calls per tenant", "metrics": ["litellm_requests_metric"], "include_labels": ["api_key_alias", "model"]},
+    {"group": "latency", "metrics": ["litellm_request_total_latency_metric", "litellm_llm_api_latency_metric"],
+     "include_labels": ["api_key_alias", "requested_model", "model"]},
+    {"group": "time to first token", "metrics": ["litellm_llm_api_time_to_first_token_metric"],
+     "include_labels": ["api_key_alias", "model"]},
+    {"group": "engines", "metrics": ["litellm_deployment_total_requests", "litellm_deployment_success_responses",
+                                     "litellm_deployment_failure_responses"],
+     "include_labels": ["requested_model", "litellm_model_name"]},
+]
+
+
 def programs() -> dict[str, str]:
     """The door's Python files, by name, as shipped in the ConfigMap."""
     return {name: (FILES / "litellm" / name).read_text() for name in PROGRAMS}
@@ -79,7 +102,8 @@ def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
         # /metrics only for Prometheus's key; one request is one attempt at the engine: the
         # client cannot ask for retries (the guard refuses num_retries and its headers)
         "litellm_settings": {"callbacks": ["prometheus", f"{GUARD_MODULE}.guard"],
-                             "require_auth_for_metrics_endpoint": True, "drop_params": True, "num_retries": 0},
+                             "require_auth_for_metrics_endpoint": True, "prometheus_metrics_config": METRICS,
+                             "drop_params": True, "num_retries": 0},
         "router_settings": {"num_retries": 0, "allowed_fails": 3, "cooldown_time": 5},
     }
 

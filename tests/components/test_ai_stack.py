@@ -13,6 +13,7 @@ import yaml
 
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.secrets_store import SecretsStore
 from homelab.stack import manifests
 from tests.charts import keys_outside, values_index, values_schema
 from tests.support import (
@@ -159,6 +160,22 @@ def test_open_webui_points_at_litellm_with_its_own_key(landed):
     assert env["RAG_OPENAI_API_BASE_URL"]["value"] == webui["openaiBaseApiUrl"]
     assert env["RAG_OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "litellm-open-webui-key", "key": "key"}
     assert env["ENABLE_PERSISTENT_CONFIG"]["value"] == "false"
+
+
+def test_the_master_key_that_was_readable_is_not_the_one_deployed(lab, inventory):
+    """Before the door was closed the master key could be read through LiteLLM's metrics.
+    A store from then holds it as litellm_master_key; the deploy makes and ships a new one."""
+    store = SecretsStore(lab.secrets_file)
+    old = "MasterKeyReadableThroughMetrics" + "0" * 12
+    store.set("litellm_master_key", old)
+    try:
+        assert_converges("gpu_node", inventory, limit="gpu-node", expect_changes=None)
+        secrets = {o["metadata"]["name"]: o["stringData"] for o in landed_manifests(lab)["homelab-secrets.yaml"][1]
+                   if o["kind"] == "Secret"}
+        deployed = secrets["litellm-master-key"]["key"]
+        assert deployed == store.get("litellm_master_key.2").reveal() and deployed != old
+    finally:
+        store.delete("litellm_master_key")
 
 
 def test_the_master_key_stays_in_litellms_pod(landed):

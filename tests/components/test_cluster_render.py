@@ -203,6 +203,12 @@ def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ct
     assert jobs["gateway"]["static_configs"][0]["targets"] == [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]
     assert jobs["le-potato"]["static_configs"][0]["targets"] == [f"{lab.spec('potato').address}:9100"]
     (prometheus,) = by_kind(rendered, "Prometheus").values()
+    # LiteLLM's metrics with Prometheus's own key, from a Secret the operator mounts (never
+    # inline), and no key label kept
+    assert jobs["litellm"]["authorization"] == {
+        "type": "Bearer", "credentials_file": "/etc/prometheus/secrets/litellm-metrics-key/key"}
+    assert "litellm-metrics-key" in prometheus["spec"]["secrets"]
+    assert {"action": "labeldrop", "regex": "hashed_api_key"} in jobs["litellm"]["metric_relabel_configs"]
     assert prometheus["spec"]["serviceMonitorSelector"] == {}, "ServiceMonitors without the release label count"
     monitors = {name: o for name, o in by_kind(rendered, "ServiceMonitor").items()
                 if o["metadata"]["namespace"] == "ai"}

@@ -19,6 +19,7 @@ import socket
 import aiohttp
 import openai
 import pytest
+import requests
 
 from tests.gateway_harness import HOST_SIDE, UPSTREAM_PORT
 
@@ -306,6 +307,25 @@ def test_an_inline_image_still_reaches_the_model_as_an_image(gateway):
     assert answer.status_code == 200, answer.text
     (sent,) = gateway.upstream_requests()[before:]
     assert sent["body"].get("input") is None and sent["body"]["messages"][0]["content"][0]["image_url"]["url"] == PNG
+
+
+# -- No secret in a metric -----------------------------------------------------------------
+
+def test_litellms_metrics_answer_only_prometheuss_key_and_name_no_secret(gateway):
+    """Behind the gateway, LiteLLM's /metrics takes Prometheus's key and no other caller's;
+    what it shows labels tenants by name and holds no key of any kind."""
+    assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"],
+                        {"model": "gpt2", "messages": [{"role": "user", "content": "count me"}]}).status_code == 200
+    for caller in (None, "gateway", "open-webui"):
+        headers = {"Authorization": f"Bearer {gateway.litellm_key(caller)}"} if caller else {}
+        refused = requests.get(f"{gateway.litellm_url}/metrics/", headers=headers, timeout=10)
+        assert refused.status_code == 401, (caller, refused.status_code)
+    metrics = gateway.call_litellm("/metrics/", gateway.litellm_key("metrics"))
+    assert metrics.status_code == 200 and 'api_key_alias="pixel"' in metrics.text
+    secrets = [value for secret in gateway.deployed.secrets.values() for value in secret.values() if len(value) >= 16]
+    assert len(secrets) >= 8
+    assert [s for s in secrets if s in metrics.text] == [], "a secret is in LiteLLM's metrics"
+    assert "hashed_api_key" not in metrics.text and "end_user" not in metrics.text
 
 
 # -- Real clients keep working -----------------------------------------------------------------
