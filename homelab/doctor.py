@@ -60,6 +60,7 @@ def probe_script(cfg: Common) -> str:
     if isinstance(cfg, GpuNode):
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
+        sections["helmcharts"] = f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
@@ -117,6 +118,32 @@ def _k3s_checks(device: str, cfg: GpuNode, sections: dict[str, str]) -> list[Che
     checks.append(Check(device, "pods Ready", not unready, f"{len(unready)} not ready: {', '.join(unready[:5])}"
                         if unready else f"{len(pods)} pods ready",
                         "kubectl describe pod -n <namespace> <pod>; kubectl logs ..." if unready else ""))
+    return checks
+
+
+def helmchart_checks(device: str, text: str) -> list[Check]:
+    """The Helm controller's verdict per HelmChart: with failurePolicy abort a release whose
+    install or upgrade failed stays as it was, and its HelmChart says Failed (helm-controller
+    v0.16 status.conditions; the job is helm-install-<name> in the HelmChart's namespace)."""
+    try:
+        charts = json.loads(text)["items"]
+    except (ValueError, KeyError, TypeError):
+        return []  # kubectl did not answer: the k3s checks say so
+    failed = []
+    for chart in charts:
+        conditions = (chart.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Failed" and c.get("status") == "True" for c in conditions):
+            failed.append(chart)
+    if not failed:
+        return [Check(device, "Helm releases", True, f"{len(charts)} HelmCharts, none failed")]
+    checks = []
+    for chart in failed:
+        name, namespace = chart["metadata"]["name"], chart["metadata"].get("namespace", "kube-system")
+        job = (chart.get("status") or {}).get("jobName") or f"helm-install-{name}"
+        message = next(c.get("message", "") for c in chart["status"]["conditions"] if c.get("type") == "Failed")
+        checks.append(Check(device, f"Helm release {name}", False,
+                            f"its install job failed ({message[:80]}); the release is left as it was",
+                            f"kubectl -n {namespace} logs job/{job}; fix the cause, then re-run the GPU node deploy"))
     return checks
 
 
@@ -185,6 +212,7 @@ def host_checks(host: Host) -> list[Check]:
         if role_of(host) == "gpu_nodes" and k3s.role(host) == "server":
             checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
             checks += _k3s_checks(device, cfg, sections)
+            checks += helmchart_checks(device, sections.get("helmcharts", ""))
             checks.append(gateway_check(device, cfg))
         checks.append(_disk_check(device, "model cache disk", usage,
                                   f"free space under {cfg.model_cache_path} or disable models"))

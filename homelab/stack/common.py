@@ -143,9 +143,12 @@ def image_parts(image: str) -> tuple[str, str]:
 
 def helm_chart(name: str, *, chart: str, version: str, namespace: str, values: dict[str, Any],
                repo: str | None = None) -> dict[str, Any]:
-    """A k3s HelmChart: the Helm controller installs it and keeps it at these values."""
+    """A k3s HelmChart: the Helm controller installs it and keeps it at these values. A failed
+    upgrade is left as it failed (`abort`): the default, `reinstall`, uninstalls the release
+    and installs it again, which deletes the volumes a chart owns (Open WebUI's users and
+    chats, Grafana's state; helm-controller #246). doctor names a failed one."""
     spec = {"chart": chart, "version": version, "targetNamespace": namespace, "createNamespace": True,
-            "failurePolicy": "reinstall", "timeout": "15m0s",
+            "failurePolicy": "abort", "timeout": "15m0s",
             "valuesContent": yaml.safe_dump(values, sort_keys=False, width=1000)}
     if repo:
         spec["repo"] = repo

@@ -71,6 +71,8 @@ def test_every_helmchart_renders_with_its_pinned_chart(landed, rendered):
     sources = {r.source.split("/", 1)[1] for r in rendered if "/" in r.source}
     assert sources == {c["metadata"]["name"] for c in charts}, "a HelmChart rendered nothing"
     for chart in charts:
+        # a failed upgrade must not uninstall the release (and with it the volumes a chart owns)
+        assert chart["spec"]["failurePolicy"] == "abort", chart["metadata"]["name"]
         made = [r for r in rendered if r.source.endswith("/" + chart["metadata"]["name"])]
         namespaced = [r.obj["metadata"].get("namespace") for r in made if r.obj["metadata"].get("namespace")]
         # kube-prometheus-stack adds Services in kube-system for the scrapes of k3s's own parts

@@ -30,9 +30,10 @@ def states(output) -> dict[tuple[str, str], str]:
 KUBECTL = "/var/lib/homelab-lab/kubectl"  # where the stand-in k3s finds its answers
 
 
-def kubectl_answers(lab, nodes: dict, pods: dict) -> None:
-    """STAND-IN answers of the Kubernetes API for `kubectl get nodes|pods -o json`."""
-    for kind, answer in (("nodes", nodes), ("pods", pods)):
+def kubectl_answers(lab, nodes: dict, pods: dict, helmcharts: dict | None = None) -> None:
+    """STAND-IN answers of the Kubernetes API for `kubectl get nodes|pods|helmcharts -o json`."""
+    answers = [("nodes", nodes), ("pods", pods)] + ([("helmcharts", helmcharts)] if helmcharts is not None else [])
+    for kind, answer in answers:
         lab.ssh("gpu-node", f"mkdir -p {KUBECTL} && printf %s {shlex.quote(json.dumps(answer))} > "
                             f"{KUBECTL}/get-{kind}.json", sudo=True)
 
@@ -40,6 +41,16 @@ def kubectl_answers(lab, nodes: dict, pods: dict) -> None:
 def node(name, ready=True, gpus="4"):
     return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
                                                     "allocatable": {"nvidia.com/gpu": gpus}}}
+
+
+def helmchart(name, failed=False):
+    """A HelmChart as helm-controller v0.16 reports it (status.jobName, conditions)."""
+    conditions = [{"type": "JobCreated", "status": "True", "reason": "Job created"}]
+    if failed:
+        conditions.append({"type": "Failed", "status": "True", "reason": "Job failed",
+                           "message": "Job has reached configured number of retries without succeeding"})
+    return {"metadata": {"name": name, "namespace": "kube-system"},
+            "status": {"jobName": f"helm-install-{name}", "conditions": conditions}}
 
 
 def pod(namespace, name, phase="Running", ready=True):
@@ -52,7 +63,8 @@ def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, invent
     shares = len([m for m in gateway.cfg.models if m.enabled])
     kubectl_answers(lab, {"items": [node("gpu-node", gpus=str(shares))]},
                     {"items": [pod("ai", "litellm-7d9f"), pod("ai", "prefetch-gpt2-x", phase="Succeeded", ready=False),
-                               pod("monitoring", "kube-prometheus-stack-grafana-5c")]})
+                               pod("monitoring", "kube-prometheus-stack-grafana-5c")]},
+                    {"items": [helmchart("vllm"), helmchart("open-webui")]})
     try:
         result = doctor(lab)
     finally:
@@ -61,7 +73,7 @@ def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, invent
     for device in ("gpu-node", "potato", "pixel"):
         assert table[(device, "SSH with the pinned host key")] == "ok", result.output
     for check in ("systemd is PID 1 in WSL", "GPU visible", "model cache disk", "k3s node gpu-node Ready",
-                  "GPU shares on gpu-node", "pods Ready", "gateway answering"):
+                  "GPU shares on gpu-node", "pods Ready", "Helm releases", "gateway answering"):
         assert table[("gpu-node", check)] == "ok", result.output
     for check in ("node exporter and apt cache running", "apt cache disk"):
         assert table[("potato", check)] == "ok", result.output
@@ -74,7 +86,8 @@ def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, invent
 def test_reports_what_is_wrong_in_the_cluster_with_the_fix(lab, converged_gpu_node):
     kubectl_answers(lab, {"items": [node("gpu-node", ready=False, gpus="1")]},
                     {"items": [pod("ai", "vllm-gpt2-deployment-vllm-x", ready=False),
-                               pod("ai", "gateway-5f", phase="Pending", ready=False)]})
+                               pod("ai", "gateway-5f", phase="Pending", ready=False)]},
+                    {"items": [helmchart("vllm"), helmchart("open-webui", failed=True)]})
     try:
         result = doctor(lab)
     finally:
@@ -85,6 +98,8 @@ def test_reports_what_is_wrong_in_the_cluster_with_the_fix(lab, converged_gpu_no
     assert table[("gpu-node", "pods Ready")] == "FAIL"
     assert "ai/vllm-gpt2-deployment-vllm-x" in result.output and "ai/gateway-5f" in result.output
     assert "kubectl describe node gpu-node" in result.output and "nvidia.com/gpu.present=true" in result.output
+    assert table[("gpu-node", "Helm release open-webui")] == "FAIL" and ("gpu-node", "Helm release vllm") not in table
+    assert "kubectl -n kube-system logs job/helm-install-open-webui" in result.output
     assert result.exit_code == 1
 
 
