@@ -69,17 +69,23 @@ class Rendered:
 HELM_MAJOR = "v4."
 
 
-def helm_binary() -> str:
-    for candidate in (os.environ.get("HOMELAB_HELM"), str(PROJECT_ROOT / ".tools" / "bin" / "helm"),
-                      shutil.which("helm")):
+def helm_binary(major: str = HELM_MAJOR, name: str = "helm") -> str:
+    """The Helm to render with: $HOMELAB_HELM (or $HOMELAB_HELM3), .tools/bin, the PATH."""
+    variable = "HOMELAB_HELM" if name == "helm" else f"HOMELAB_{name.upper()}"
+    for candidate in (os.environ.get(variable), str(PROJECT_ROOT / ".tools" / "bin" / name), shutil.which(name)):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             version = subprocess.run([candidate, "version", "--short"], capture_output=True, text=True,
                                      timeout=30).stdout.strip()
-            if not version.startswith(HELM_MAJOR):
-                raise RenderError(f"{candidate} is Helm {version or '(unknown)'}; the render needs Helm 4 "
+            if not version.startswith(major):
+                raise RenderError(f"{candidate} is Helm {version or '(unknown)'}; the render needs Helm {major}x "
                                   "(scripts/install_helm.sh on Linux, `brew install helm` on the MacBook)")
             return candidate
     raise RenderError("Helm is not installed: run scripts/install_helm.sh on Linux, `brew install helm` on the MacBook")
+
+
+def helm3_binary() -> str:
+    """Helm 3, the line k3s's Helm controller runs (scripts/install_helm.sh pins v3.17.2 as helm3)."""
+    return helm_binary("v3.", "helm3")
 
 
 def _pinned_sums() -> dict[str, str]:

@@ -382,3 +382,18 @@ def test_quantities_parse_like_kubernetes():
     assert quantity("250m") == 0.25 and quantity("1536Mi") == 1536 * 2**20 and quantity(2) == 2
     with pytest.raises(ValueError):
         quantity("12 GB")
+
+
+def test_helm_3_renders_exactly_what_helm_4_renders(landed, rendered):
+    """k3s installs the charts with its Helm controller's Helm 3 (k3s v1.34.2: klipper-helm
+    v0.9.10, Helm v3.19.1); every figure above comes from Helm 4.1.4. Helm 3.17.2 renders
+    the same objects, field for field."""
+    with_helm_3 = helm_render.render(landed, helm=helm_render.helm3_binary())
+
+    def canonical(objects):
+        return sorted(json.dumps(r.obj, sort_keys=True) for r in objects)
+
+    helm_4, helm_3 = canonical(rendered), canonical(with_helm_3)
+    differences = sorted(set(helm_4) ^ set(helm_3))
+    print(f"Helm 3 vs Helm 4: {len(helm_3)} and {len(helm_4)} objects, {len(differences)} differences")
+    assert len(helm_3) == len(helm_4) and differences == [], differences[:3]
