@@ -120,6 +120,10 @@ caddy_image = "caddy:2.11.2-alpine"
 stack_namespace = "ai"
 # Namespace of Prometheus and Grafana.
 monitoring_namespace = "monitoring"
+# Namespace of the gateway alone: it binds the node's port (hostNetwork) and keeps its CA on
+# the node's disk (hostPath), so Pod Security Admission must allow its pods what no other
+# pod of the stack may do.
+gateway_namespace = "gateway"
 # GPU memory of the card, and what to leave free for Windows' desktop and the driver.
 gpu_vram_gib = 12.0
 gpu_vram_headroom_gib = 1.0

@@ -166,7 +166,7 @@ def gateway_check(device: str, cfg: GpuNode) -> Check:
         response = requests.get(url, timeout=8, verify=tls_verify(cfg, device))
     except requests.RequestException as exc:
         return Check(device, "gateway answering", False, f"{url}: {type(exc).__name__}",
-                     "kubectl -n " + cfg.stack_namespace + " get pods -l app=gateway; is the Windows firewall rule "
+                     "kubectl -n " + cfg.gateway_namespace + " get pods -l app=gateway; is the Windows firewall rule "
                      "for the port in place (windows-setup.ps1)?")
     ok = response.status_code == 401 and "invalid_api_key" in response.text
     return Check(device, "gateway answering", ok, f"{url} -> {response.status_code} without a token",

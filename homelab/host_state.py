@@ -105,7 +105,7 @@ def probe_script(query: Query) -> str:
     if query.dirs:
         parts.append(f"set --; for p in {_words(query.dirs)}; do if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then "
                      "set -- \"$@\" \"$p\"; else printf 'dir\\t%s\\t-\\n' \"$p\"; fi; done; "
-                     "if [ $# -gt 0 ]; then stat --printf 'dir\\t%n\\t%a %U %G\\n' -- \"$@\"; fi")
+                     "if [ $# -gt 0 ]; then stat --printf 'dir\\t%n\\t%a %U %G %u %g\\n' -- \"$@\"; fi")
     if query.links:
         parts.append(f"for p in {_words(query.links)}; do if [ -L \"$p\" ]; then "
                      "printf 'link\\t%s\\t%s\\n' \"$p\" \"$(readlink \"$p\")\"; "
@@ -188,8 +188,8 @@ def parse(lines: list[str]) -> Snapshot:
                 digest, _, path = fields[0].partition("  ")
                 state.files[path] = {**(state.files.get(path) or {}), "sha256": digest}
             elif tag == "dir":
-                state.dirs[fields[0]] = None if fields[1:] == ["-"] else dict(zip(("mode", "user", "group"),
-                                                                                  fields[1].split(" ")))
+                state.dirs[fields[0]] = None if fields[1:] == ["-"] else dict(
+                    zip(("mode", "user", "group", "uid", "gid"), fields[1].split(" ")))
             elif tag == "link":
                 state.links[fields[0]] = None if fields[1] == "-" else fields[1]
             elif tag == "unit" and fields[0] == "Id":

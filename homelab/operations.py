@@ -315,11 +315,15 @@ def file_in_place(dest: str, content: str | Secret, known: dict[str, str] | None
 
 
 def _owner_and_mode(path: str, known: dict[str, str] | None, mode: str, user: str | None,
-                    group: str | None) -> Generator[StringCommand, None, None]:
+                    group: str | None, recursive: bool = False) -> Generator[StringCommand, None, None]:
     """chown and chmod for what differs from the probe's `known` (all of it when None);
-    an owner or group given as None is left as it is."""
-    if (user or group) and (known is None or (user and known["user"] != user) or (group and known["group"] != group)):
-        yield chown(path, user, group)
+    an owner or group given as None is left as it is, one given as a number is compared
+    with the numeric id (a pod's user has no name on the node)."""
+    def differs(wanted: str | None, name_key: str, id_key: str) -> bool:
+        return bool(wanted) and known is not None and known.get(id_key if str(wanted).isdigit() else name_key) != wanted
+
+    if (user or group) and (known is None or differs(user, "user", "uid") or differs(group, "group", "gid")):
+        yield chown(path, user, group, recursive=recursive)
     if known is None or try_int(known["mode"]) != try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
         yield chmod(path, mode)
 
@@ -410,7 +414,9 @@ def manifest_removed(path: str, present: bool,
 def _download(state: State, host: Host, remote: str, local: str) -> bool:
     target = Path(local)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return host.get_file(remote, str(target))
+    # with the host's sudo (its group data): the file may be readable by its owner only (the
+    # gateway's CA lives in a directory of the gateway pod's user)
+    return host.get_file(remote, str(target), _sudo=bool(host.data.get("_sudo")))
 
 
 @operation()
@@ -468,13 +474,14 @@ def termux_packages(packages: list[str], installed: set[str]) -> Generator[Pyinf
 
 @operation()
 def directory_in_place(path: str, known: dict[str, str] | None, mode: str = "755", user: str | None = None,
-                       group: str | None = None) -> Generator[PyinfraCommand, None, None]:
+                       group: str | None = None, recursive: bool = False) -> Generator[PyinfraCommand, None, None]:
     """
     A directory with this mode (and owner, when given), judged against the probe.
 
     + path: remote path
     + known: the probe's entry for it (None: absent)
-    + mode, user, group: permissions and owner (None: left as they are)
+    + mode, user, group: permissions and owner (None: left as they are; a number is an id)
+    + recursive: a changed owner is given to everything below as well (judged by the directory)
 
     **Example:**
 
@@ -484,7 +491,7 @@ def directory_in_place(path: str, known: dict[str, str] | None, mode: str = "755
     """
     if known is None:
         yield StringCommand("mkdir", "-p", QuoteString(path))
-    yield from _owner_and_mode(path, known, mode, user, group)
+    yield from _owner_and_mode(path, known, mode, user, group, recursive)
 
 
 @operation()

@@ -278,6 +278,7 @@ class GpuNode(DebianHost):
     caddy_image: Image
     stack_namespace: DeviceName
     monitoring_namespace: DeviceName
+    gateway_namespace: DeviceName
     gpu_vram_gib: Annotated[float, Field(gt=0, le=1024)]
     gpu_vram_headroom_gib: Annotated[float, Field(ge=0, le=64)]
     model_cache_path: SafePath  # hostPath, and a fact's shell command (doctor, --dry too)

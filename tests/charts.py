@@ -61,6 +61,9 @@ def values_schema(chart: str, version: str) -> dict | None:
     return json.loads(data) if data else None
 
 
+KUBERNETES_TYPED = {"resources", "securityContext", "containerSecurityContext", "podSecurityContext"}
+
+
 def keys_outside(values: dict, index: tuple[set[str], set[str]]) -> list[str]:
     """Dotted keys of `values` the chart does not define."""
     known, open_paths = index
@@ -69,8 +72,8 @@ def keys_outside(values: dict, index: tuple[set[str], set[str]]) -> list[str]:
     def walk(node, prefix):
         for key, value in node.items():
             path = f"{prefix}.{key}" if prefix else key
-            if key == "resources" and path in known:  # a Kubernetes ResourceRequirements: its own schema
-                continue
+            if key in KUBERNETES_TYPED and path in known:  # a Kubernetes object (ResourceRequirements,
+                continue                                # SecurityContext): its own schema
             if any(path == p or path.startswith(p + ".") for p in open_paths if p != path) and path not in known:
                 continue
             if path not in known:

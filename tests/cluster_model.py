@@ -208,3 +208,64 @@ def reachable(policies: list[dict], source: Endpoint, target: Endpoint, port: in
     if target.is_pod and not source.is_pod and source.node is not None and source.node == target.node:
         return egress  # kube-router: the node's own processes reach its pods
     return egress and _side_allows(policies, target, source, port, protocol, "Ingress", target)
+
+
+# -- Pod Security Admission ----------------------------------------------------------------------
+# The Pod Security Standards (kubernetes.io/docs/concepts/security/pod-security-standards),
+# as Kubernetes 1.34 enforces them: the checks that matter for pod specs; an init container
+# counts like any other. Returns the violations of `level` ("baseline" or "restricted").
+
+BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                      "projected", "secret"}
+
+
+def pod_security_violations(pod: dict, level: str) -> list[str]:
+    found = []
+    containers = [*pod.get("initContainers", []), *pod.get("containers", [])]
+    pod_context = pod.get("securityContext") or {}
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(flag):
+            found.append(flag)
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if "hostPath" in kinds:
+            found.append(f"hostPath volume {volume['name']}")
+        elif level == "restricted" and not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']} of type {sorted(kinds)}")
+    seccomp = (pod_context.get("seccompProfile") or {}).get("type")
+    for c in containers:
+        context = c.get("securityContext") or {}
+        name = c["name"]
+        if context.get("privileged"):
+            found.append(f"{name}: privileged")
+        added = set((context.get("capabilities") or {}).get("add") or [])
+        if added - BASELINE_CAPABILITIES:
+            found.append(f"{name}: adds {sorted(added - BASELINE_CAPABILITIES)}")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            found.append(f"{name}: hostPort")
+        profile = (context.get("seccompProfile") or {}).get("type") or seccomp
+        if profile == "Unconfined":
+            found.append(f"{name}: seccomp Unconfined")
+        if level != "restricted":
+            continue
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation not false")
+        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        user = context.get("runAsUser", pod_context.get("runAsUser"))
+        if non_root is not True or user == 0:
+            found.append(f"{name}: may run as root")
+        if profile not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{name}: no seccomp profile")
+        capabilities = context.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []) or added - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities not dropped to NET_BIND_SERVICE at most")
+    return found
+
+
+def strictest_level(pods: list[dict]) -> str:
+    for level in ("restricted", "baseline"):
+        if not any(pod_security_violations(pod, level) for pod in pods):
+            return level
+    return "privileged"

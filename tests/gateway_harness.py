@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,9 +30,11 @@ from homelab.inventory_loading import load_inventory
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
 from homelab.stack import gateway as gateway_stack
+from homelab.stack import security
 from tests.support import PROJECT_ROOT
 
-UPSTREAM_PORT, LITELLM_PORT, TLS_PORT, INTERNAL_PORT = 18181, 18182, 18443, 18190
+# LITELLM_PORT is the door's (LiteLLM's Service port); LiteLLM itself listens behind it
+UPSTREAM_PORT, LITELLM_PORT, TLS_PORT, INTERNAL_PORT, LITELLM_INNER_PORT = 18181, 18182, 18443, 18190, 18183
 # Caddy 2.11 from the sha256-pinned wheel (scripts/caddy-requirements.txt), the image's minor
 CADDY = str(Path(sys.executable).with_name("caddy")) if Path(sys.executable).with_name("caddy").exists() else None
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
@@ -62,9 +67,12 @@ class Deployed:
                         if o["kind"] == "Secret"}
         self.caddyfile = _one(gateway, "ConfigMap")["data"]["Caddyfile"]
         self.caddy_env = _one(gateway, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
-        # config.yaml, tenants.json and the door's programs, as LiteLLM's pod mounts them
+        # config.yaml, door.json and the door's programs, as LiteLLM's pod mounts them
         self.litellm_files = _one(litellm, "ConfigMap")["data"]
-        self.litellm_env = _one(litellm, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        self.litellm_pod = _one(litellm, "Deployment")["spec"]["template"]["spec"]
+        self.caddy_pod = _one(gateway, "Deployment")["spec"]["template"]["spec"]
+        self.litellm_env = _container(self.litellm_pod, "litellm")["env"]
+        self.door_env = _container(self.litellm_pod, "door")["env"]
         self.network_policies = [o for o in litellm if o["kind"] == "NetworkPolicy"]
 
     def env(self, entries: list[dict], overrides: dict[str, str]) -> dict[str, str]:
@@ -86,6 +94,32 @@ class Deployed:
             for entry in self.caddy_env if entry["name"].startswith("HOMELAB_TOKEN_")}
 
 
+def _container(pod: dict, name: str) -> dict:
+    return next(c for c in pod["containers"] if c["name"] == name)
+
+
+def as_the_pod(pod: dict, container: dict, writable: list[Path]) -> list[str]:
+    """A command prefix that runs a program the way the pod's securityContext says: as its
+    user and group, without capabilities but those added (and only in the bounding set), no
+    privilege escalation, a read-only root file system but for `writable` (its volumes) and
+    a fresh /tmp (its scratch emptyDir). A private mount namespace (util-linux's unshare) and
+    setpriv do it for one process on this machine."""
+    context = {**(pod.get("securityContext") or {}), **(container.get("securityContext") or {})}
+    uid, added = context.get("runAsUser", 0), (context.get("capabilities") or {}).get("add") or []
+    steps = ["mount --make-rprivate /",
+             *(f"mount --bind {shlex.quote(str(d))} {shlex.quote(str(d))}" for d in writable)]
+    if any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", [])):
+        steps.append("mount -t tmpfs -o size=1g,mode=1777 tmpfs /tmp")
+    if context.get("readOnlyRootFilesystem"):
+        steps.append("mount -o remount,bind,ro /")
+    bounding = ",".join(["-all", *(f"+{cap.lower()}" for cap in added)])
+    setpriv = f"setpriv --reuid={uid} --regid={context.get('runAsGroup', uid)} --clear-groups " \
+              f"--bounding-set={bounding} --inh-caps=-all"
+    if context.get("allowPrivilegeEscalation") is False:
+        setpriv += " --no-new-privs"
+    return ["unshare", "--mount", "--", "sh", "-c", " && ".join(steps) + f' && exec {setpriv} -- "$@"', "sh"]
+
+
 def _one(objects: list[dict], kind: str) -> dict:
     (found,) = [o for o in objects if o["kind"] == kind]
     return found
@@ -96,6 +130,9 @@ class Gateway:
 
     def __init__(self, lab, work: Path):
         self.lab, self.work = lab, work
+        # what the pods' users read (the config, LiteLLM's programs): not under pytest's 0700 tmp
+        self.runtime = Path(tempfile.mkdtemp(prefix="homelab-gateway-", dir="/var/tmp"))
+        self.runtime.chmod(0o755)
         self.inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
         self.cfg = settings_for(self.inventory.get_host("gpu-node"))
         self.models = [m for m in self.cfg.models if m.enabled]
@@ -125,19 +162,28 @@ class Gateway:
         self.start_caddy()
 
     def start_litellm(self):
+        """LiteLLM's pod: LiteLLM on the loopback, the door in front (both as the pod runs them)."""
+        self.stop("door")
         self.stop("litellm")
-        config_dir = self.work / "litellm"
-        config_dir.mkdir(exist_ok=True)
+        config_dir = self.runtime / "litellm"
+        config_dir.mkdir(exist_ok=True, mode=0o755)
         for name, text in self.deployed.litellm_files.items():
             (config_dir / name).write_text(text)
+        pod = self.deployed.litellm_pod
         env = self.deployed.env(self.deployed.litellm_env, {"VLLM_API_BASE": f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1",
                                                             "PYTHONPATH": str(config_dir),
                                                             # its access log is read by the tests as it happens
                                                             "PYTHONUNBUFFERED": "1"})
-        self._start("litellm", [str(Path(sys.executable).with_name("litellm")),
+        self._start("litellm", [*as_the_pod(pod, _container(pod, "litellm"), []),
+                                str(Path(sys.executable).with_name("litellm")),
                                 "--config", str(config_dir / "config.yaml"),
-                                "--host", HOST_SIDE, "--port", str(LITELLM_PORT)], env)
-        wait_for(f"{self.litellm_url}/health/liveliness")
+                                "--host", "127.0.0.1", "--port", str(LITELLM_INNER_PORT)], env)
+        door_env = self.deployed.env(self.deployed.door_env, {
+            "HOMELAB_DOOR_UPSTREAM": f"http://127.0.0.1:{LITELLM_INNER_PORT}", "HOMELAB_DOOR_HOST": HOST_SIDE,
+            "HOMELAB_DOOR_PORT": str(LITELLM_PORT), "PYTHONPATH": str(config_dir), "PYTHONUNBUFFERED": "1"})
+        self._start("door", [*as_the_pod(pod, _container(pod, "door"), []), sys.executable,
+                             str(config_dir / "homelab_door.py")], door_env)
+        wait_for(f"{self.litellm_url}/healthz")
 
     @property
     def litellm_url(self) -> str:
@@ -164,15 +210,25 @@ class Gateway:
         self.stop(name)
         path = self.work / f"{name}.Caddyfile"
         path.write_text(deployed.caddyfile)
+        # the pod's volumes, as the node holds them: its data directory (the deploy made it, for
+        # the pod's user) and its scratch for the image's XDG_CONFIG_HOME
+        data = self.node.root / gateway_stack.DATA_DIR.lstrip("/")
+        scratch = self.runtime / f"{name}-config"
+        scratch.mkdir(exist_ok=True)
+        os.chown(scratch, security.POD_UID, security.POD_UID)
         env = deployed.env(deployed.caddy_env, {
             gateway_stack.UPSTREAM_ENV: f"{HOST_SIDE}:{LITELLM_PORT}",
             # the vLLM stand-in plays Open WebUI
             gateway_stack.WEBUI_UPSTREAM_ENV: f"{HOST_SIDE}:{UPSTREAM_PORT}",
             # the node's game-mode state directory, as the pod's hostPath mount shows it
             gateway_stack.GPU_MODE_ENV: str(self.node.root / gpu_mode.STATE_DIR.lstrip("/")),
-            "XDG_DATA_HOME": str(self.work / f"{name}-data"), "XDG_CONFIG_HOME": str(self.work / f"{name}-config")})
-        self._start(name, ["ip", "netns", "exec", self.node.netns, CADDY, "run", "--config", str(path),
-                           "--adapter", "caddyfile"], env)
+            "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(scratch)})
+        caddyfile = self.runtime / path.name
+        caddyfile.write_text(deployed.caddyfile)
+        pod = deployed.caddy_pod
+        self._start(name, ["ip", "netns", "exec", self.node.netns,
+                           *as_the_pod(pod, _container(pod, "caddy"), [data, scratch]),
+                           CADDY, "run", "--config", str(caddyfile), "--adapter", "caddyfile"], env)
         wait_for_port(self.address, port or self.cfg.gateway_port, f"Caddy (log: {self.work / f'{name}.log'})", 30)
 
     def stop(self, name):
@@ -184,6 +240,7 @@ class Gateway:
     def stop_all(self):
         for name in list(self.processes):
             self.stop(name)
+        shutil.rmtree(self.runtime, ignore_errors=True)
 
     def call(self, path, token=None, body=None, headers=None, **kwargs):
         headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}

@@ -36,7 +36,9 @@ def test_files_dirs_links_and_contents_as_they_are(tmp_path):
                                        "sha256": hashlib.sha256(b"key = value\n").hexdigest()}
     # a symlink is not the managed file: replaced by a real one
     assert state.file(missing) is None and state.file(str(tmp_path / "link")) is None
-    assert state.dirs[str(tmp_path / "conf.d")] == {"mode": "750", "user": me, "group": group}
+    conf = os.stat(tmp_path / "conf.d")
+    assert state.dirs[str(tmp_path / "conf.d")] == {"mode": "750", "user": me, "group": group,
+                                                    "uid": str(conf.st_uid), "gid": str(conf.st_gid)}
     assert state.dirs[missing] is None
     assert state.links == {str(tmp_path / "link"): str(config), str(config): None}
     assert state.contents == {str(config): "key = value\n", missing: None}

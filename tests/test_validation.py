@@ -176,8 +176,8 @@ BAD_INPUTS = {
                 "needs 24 GiB: DOES NOT FIT", "4 GiB of memory too much"]),
     "pods_that_ask_for_more_cpu_than_wsl_gets": dict(
         replace={"gpu_nodes.py": ("windows_threads = 4", "windows_threads = 12")},
-        expect=["PC 16 threads - Windows 12 = 4 for WSL; pods request 6.91: DOES NOT FIT",
-                "CPU requests 6.91 exceed the 4 threads WSL gets"]),
+        expect=["PC 16 threads - Windows 12 = 4 for WSL; pods request 7.01: DOES NOT FIT",
+                "CPU requests 7.01 exceed the 4 threads WSL gets"]),
     "model_placed_on_a_node_that_is_not_a_gpu_node": dict(
         replace={"all.py": ('"weight_files": ["pytorch_model.bin"],',
                             '"weight_files": ["pytorch_model.bin"], "gpu_node": "potato",')},

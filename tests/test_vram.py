@@ -63,5 +63,5 @@ def test_tasks_plan_prints_vram_ram_and_cpu():
     assert result.exit_code == 0, result.output
     assert "gpu-node: GPU memory" in result.output and "mistral-7b-instruct" in result.output
     assert "gpu-node: RAM and CPU (WSL2 on the PC)" in result.output
-    assert "the stack needs 24 GiB: fits" in result.output and "pods request 6.91: fits" in result.output
+    assert "the stack needs 24 GiB: fits" in result.output and "pods request 7.01: fits" in result.output
     assert ".wslconfig [wsl2]: memory=24GB, processors=12, swap=2GB" in result.output

@@ -1,16 +1,18 @@
-"""LiteLLM's own door, shipped by homelab (pyinfra) next to LiteLLM's config.yaml.
+"""LiteLLM's own checks, shipped by homelab (pyinfra) next to LiteLLM's config.yaml, behind
+the door (homelab_door.py, in the same pod), which every request passes first.
 
 LiteLLM is reached by three callers, each with its own credential (a Secret in the pod's
 environment): the gateway (Caddy), which has already checked a device's token and names
 the device in X-Homelab-Device; Open WebUI, a tenant of its own; and Prometheus, for
 /metrics only. The master key is held by LiteLLM alone and opens nothing here.
 
-- `authenticate` (general_settings.custom_auth) runs before LiteLLM looks at anything
-  else: it knows the caller by its credential, allows it exactly its routes (the OpenAI
-  API as homelab_api.py spells it, or /metrics), the request headers a caller sends and
-  no query string, and refuses everything else.
-- `guard` (a callback) holds each request body to homelab_api.py's positive model before
-  LiteLLM routes it, and keeps Python internals out of a stream that breaks.
+- `authenticate` (general_settings.custom_auth) knows the caller by its credential and
+  names the tenant LiteLLM counts (its metrics, its limits); it allows the caller its
+  routes only (the OpenAI API as homelab_api.py spells it, or /metrics), the request
+  headers callers send and no query string. The door checked the same before; this is
+  the second lock, not the first (LiteLLM acts on a body before its auth can refuse it).
+- `guard` (a callback) holds each request body to homelab_api.py's positive model once
+  more before LiteLLM routes it, and keeps Python internals out of a stream that breaks.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import homelab_api
 from fastapi import HTTPException, Request
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 
-# tenants.json (beside this file): who may call, by name, and through which credential.
-TENANTS: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("tenants.json").read_text())["tenants"]
+import homelab_api
+
+# door.json (beside this file): who may call, by name, and through which credential.
+TENANTS: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("door.json").read_text())["tenants"]
 # credential name -> the environment variable holding it (from a Secret)
 CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY",
                "metrics": "HOMELAB_METRICS_KEY"}

@@ -47,7 +47,7 @@ def _(host_: Host, cfg: Common) -> Query | None:
         return None
     nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
     return Query(files={*(manifest_path(name) for name in manifests.ALL_FILES), *gpu_mode.markers(nodes),
-                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR})
+                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR, gateway.DATA_DIR})
 
 
 def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) -> bool:
@@ -71,6 +71,10 @@ def ai_stack(ctx: StackContext) -> None:
     state = host_state.snapshot(host)
     directory_in_place(name="k3s auto-deploy directory", path=k3s.MANIFESTS_DIR, mode="700",
                        known=state.dirs[k3s.MANIFESTS_DIR])
+    # the gateway's CA and certificates: its pod runs as an unprivileged user, not root (a CA
+    # made by an earlier, root gateway goes to that user too)
+    directory_in_place(name="Gateway data directory", path=gateway.DATA_DIR, mode="700", user=gateway.DATA_OWNER,
+                       group=gateway.DATA_OWNER, recursive=True, known=state.dirs[gateway.DATA_DIR])
     known = state.files
     paused = gpu_mode.any_paused(known, list(ctx.nodes))
     secrets_path = manifest_path(manifests.SECRETS.file)

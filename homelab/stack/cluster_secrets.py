@@ -97,16 +97,21 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     secrets = ctx.secrets
     if secrets is None:
         raise ValueError("the stack context was built without secrets (ai_stack.stack_context resolves them)")
-    ns, mon = ctx.namespace, ctx.cfg.monitoring_namespace
-    objects = [namespace(ns), namespace(mon),
+    ns, mon, door = ctx.namespace, ctx.cfg.monitoring_namespace, ctx.cfg.gateway_namespace
+    # Pod Security levels: the strictest each namespace's pods meet (tests hold the render to
+    # them). The stack's runs root containers (engines, prefetch, Open WebUI: see their
+    # modules); the gateway and the node exporter use the node's network and disk.
+    objects = [namespace(ns, "baseline"), namespace(mon, "privileged"), namespace(door, "privileged"),
                _secret(VLLM_API_KEY[0], ns, {VLLM_API_KEY[1]: _value(secrets.vllm_api_key)}),
                _secret(LITELLM_MASTER_KEY[0], ns, {LITELLM_MASTER_KEY[1]: _value(secrets.litellm_master_key)}),
                _secret(LITELLM_GATEWAY_KEY[0], ns, {LITELLM_GATEWAY_KEY[1]: _value(secrets.litellm_gateway_key)}),
                _secret(LITELLM_OPEN_WEBUI_KEY[0], ns,
                        {LITELLM_OPEN_WEBUI_KEY[1]: _value(secrets.litellm_open_webui_key)}),
                _secret(LITELLM_METRICS_KEY[0], ns, {LITELLM_METRICS_KEY[1]: _value(secrets.litellm_metrics_key)}),
-               _secret(GATEWAY_TOKENS, ns, {token_env(device): token.reveal()
-                                            for device, token in sorted(secrets.device_tokens.items())})]
+               # the gateway's own: its tokens and its key to LiteLLM, in its namespace
+               _secret(GATEWAY_TOKENS, door, {token_env(device): token.reveal()
+                                              for device, token in sorted(secrets.device_tokens.items())}),
+               _secret(LITELLM_GATEWAY_KEY[0], door, {LITELLM_GATEWAY_KEY[1]: _value(secrets.litellm_gateway_key)})]
     if secrets.hf_token is not None:
         objects.append(_secret(HF_TOKEN[0], ns, {HF_TOKEN[1]: _value(secrets.hf_token)}))
     if ctx.cfg.open_webui_enabled:

@@ -160,5 +160,10 @@ def secret_ref(name: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
 
-def namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(MANAGED)}}
+def namespace(name: str, level: str) -> dict[str, Any]:
+    """A namespace whose pods Pod Security Admission holds to `level` (privileged, baseline
+    or restricted: the strictest its pods meet), warning and auditing against restricted."""
+    labels = {**MANAGED, "pod-security.kubernetes.io/enforce": level,
+              "pod-security.kubernetes.io/enforce-version": "latest",
+              "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}

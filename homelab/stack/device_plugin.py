@@ -49,7 +49,8 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
         "config": {"map": configs, "default": config_name(ctx.node_name)},
         "resources": PLUGIN.spec(),
     }
-    return [namespace(NAMESPACE), limit_range(NAMESPACE, CONTAINER_DEFAULT),
+    # privileged: NVIDIA's plugin talks to the kubelet's device socket (hostPath) with SYS_ADMIN
+    return [namespace(NAMESPACE, "privileged"), limit_range(NAMESPACE, CONTAINER_DEFAULT),
             helm_chart(RELEASE, chart="nvidia-device-plugin", repo="https://nvidia.github.io/k8s-device-plugin",
                        version=ctx.cfg.device_plugin_chart_version, namespace=NAMESPACE, values=values)]
 

@@ -16,7 +16,7 @@ import yaml
 
 from homelab.paths import FILES
 from homelab.settings import CatalogueModel
-from homelab.stack import vllm
+from homelab.stack import security, vllm
 from homelab.stack.cluster_secrets import (
     LITELLM_GATEWAY_KEY,
     LITELLM_MASTER_KEY,
@@ -33,13 +33,18 @@ DEVICE_HEADER = "X-Homelab-Device"
 GUARD_MODULE = "homelab_guard"
 CONFIG_DIR = "/etc/litellm"
 # shipped beside config.yaml: the door (custom auth + guard) and the API's positive model
-PROGRAMS = ("homelab_guard.py", "homelab_api.py")
-TENANTS_FILE = "tenants.json"
+PROGRAMS = ("homelab_door.py", "homelab_guard.py", "homelab_api.py")
+DOOR_FILE = "door.json"
+# LiteLLM listens on the pod's loopback only; the door (homelab_door.py) takes the Service's
+# port and lets through what passes it.
+LITELLM_PORT = 4001
 OPEN_WEBUI_TENANT = "open-webui"
 # the environment variables homelab_guard.py reads each caller's key from
 CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_KEY": LITELLM_OPEN_WEBUI_KEY,
                "HOMELAB_METRICS_KEY": LITELLM_METRICS_KEY}
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
+# the door parses every body (up to gateway_body_limit_mb of JSON) before LiteLLM does
+DOOR = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
 
 
 # LiteLLM's Prometheus metrics, as a positive list (litellm_settings.prometheus_metrics_config):
@@ -70,13 +75,14 @@ def programs() -> dict[str, str]:
     return {name: (FILES / "litellm" / name).read_text() for name in PROGRAMS}
 
 
-def tenants(ctx: StackContext) -> dict[str, Any]:
-    """Who may call LiteLLM (tenants.json): every device with a gateway token, through the
-    gateway's key, and Open WebUI through its own."""
+def door(ctx: StackContext) -> dict[str, Any]:
+    """What the door and the guard know (door.json): who may call (every device with a
+    gateway token, through the gateway's key; Open WebUI through its own) and the models
+    served, by kind."""
     known: dict[str, dict[str, Any]] = {device: {"credential": "gateway"} for device in ctx.api_devices}
     if ctx.cfg.open_webui_enabled:
         known[OPEN_WEBUI_TENANT] = {"credential": "open-webui"}
-    return {"tenants": known}
+    return {"tenants": known, "models": {model.name: MODES[model.kind] for model in ctx.models}}
 
 
 def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
@@ -117,35 +123,58 @@ def api_base(ctx: StackContext) -> str:
 
 
 def manifests(ctx: StackContext) -> list[dict[str, Any]]:
-    data = {"config.yaml": config_text(ctx), TENANTS_FILE: json.dumps(tenants(ctx), indent=1, sort_keys=True),
+    data = {"config.yaml": config_text(ctx), DOOR_FILE: json.dumps(door(ctx), indent=1, sort_keys=True),
             **programs()}
     labels = {**MANAGED, "app": NAME}
     config_map = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": {"name": f"{NAME}-config", "namespace": ctx.namespace, "labels": labels},
                   "data": data}
-    probe = {"httpGet": {"path": "/health/liveliness", "port": PORT}, "periodSeconds": 15, "failureThreshold": 4}
+    # the door's /healthz asks LiteLLM's liveliness on the loopback
+    probe = {"httpGet": {"path": "/healthz", "port": PORT}, "periodSeconds": 15, "failureThreshold": 4}
+    keys = [{"name": name, **secret_ref(*key)} for name, key in CALLER_KEYS.items()]
+    # both containers: the unprivileged user, a read-only root, scratch in /tmp, the config
+    common = {"image": ctx.cfg.litellm_image, "imagePullPolicy": "IfNotPresent",
+              "securityContext": security.container_security(),
+              "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                               {"name": "scratch", "mountPath": "/tmp"}]}
+    door_container = {
+        "name": "door", **common, "command": ["python3", f"{CONFIG_DIR}/homelab_door.py"],
+        "env": [*keys, {"name": "HOMELAB_DOOR_PORT", "value": str(PORT)},
+                {"name": "HOMELAB_DOOR_UPSTREAM", "value": f"http://127.0.0.1:{LITELLM_PORT}"},
+                {"name": "HOMELAB_DOOR_TIMEOUT_SECONDS", "value": str(ctx.cfg.gateway_timeout_minutes * 60)},
+                {"name": "HOMELAB_DOOR_MAX_BODY_MB", "value": str(ctx.cfg.gateway_body_limit_mb)},
+                {"name": "PYTHONPATH", "value": CONFIG_DIR}, {"name": "HOME", "value": "/tmp"}],
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": probe, "livenessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 15},
+        "resources": DOOR.spec()}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
+        "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels, "annotations": security.checkov_skips(
+            security.PINNED_BY_TAG, security.PULL_IF_NOT_PRESENT,
+            ("CKV_K8S_35", "LiteLLM's config.yaml reads its keys from the environment (os.environ/...)"))},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": NAME}}, "template": {
             # the pod restarts when its configuration changes
             "metadata": {"labels": {"app": NAME}, "annotations": {
                 "homelab/config-sha256": hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()}},
-            "spec": {"nodeSelector": ctx.on_node(), "containers": [{
-                "name": NAME, "image": ctx.cfg.litellm_image, "imagePullPolicy": "IfNotPresent",
-                "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
-                "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)},
-                        *({"name": name, **secret_ref(*key)} for name, key in CALLER_KEYS.items()),
+            # LiteLLM's image runs as root by default; nothing it does here needs root: it reads its
+            # config and code, and writes only temporary files (the root file system is read-only;
+            # the admin UI's files it would rename at start are not used: no database, no UI)
+            "spec": {"nodeSelector": ctx.on_node(), "automountServiceAccountToken": False,
+                     "securityContext": security.pod_security(), "containers": [door_container, {
+                "name": NAME, **common,
+                "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "127.0.0.1", "--port", str(LITELLM_PORT)],
+                "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)}, *keys,
                         {"name": "VLLM_API_KEY", **secret_ref(*VLLM_API_KEY)},
                         {"name": "VLLM_API_BASE", "value": api_base(ctx)},
+                        # the price map is in the image; the NetworkPolicy would only delay a download
+                        {"name": "LITELLM_LOCAL_MODEL_COST_MAP", "value": "True"},
                         # homelab_guard.py imports homelab_api.py from beside it
-                        {"name": "PYTHONPATH", "value": CONFIG_DIR}],
-                "ports": [{"name": "http", "containerPort": PORT}],
-                "readinessProbe": {**probe, "httpGet": {"path": "/health/readiness", "port": PORT}},
-                "livenessProbe": probe,
+                        {"name": "PYTHONPATH", "value": CONFIG_DIR},
+                        {"name": "HOME", "value": "/tmp"}],
+                # LiteLLM answers on the loopback only: its health is asked through the door
+                "readinessProbe": probe, "livenessProbe": probe,
                 "resources": LITELLM.spec(),
-                "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
-            }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}]}}},
+            }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}, security.scratch_volume()]}}},
     }
     service = {"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
@@ -155,4 +184,4 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
 
 
 def pods(ctx: StackContext) -> list[PodPlan]:
-    return [PodPlan(NAME, ctx.namespace, {NAME: LITELLM}, node=ctx.node_name)]
+    return [PodPlan(NAME, ctx.namespace, {"door": DOOR, NAME: LITELLM}, node=ctx.node_name)]

@@ -9,10 +9,12 @@ instead of safetensors) fails the Job instead of leaving an engine without weigh
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from homelab.settings import CatalogueModel
+from homelab.stack import security
 from homelab.stack.cluster_secrets import HF_TOKEN
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
@@ -52,8 +54,11 @@ def complete_marker(model: CatalogueModel) -> str:
     return f"{model_dir(model)}/.complete-{model.revision[:12]}"
 
 
-def job_name(model: CatalogueModel) -> str:
-    return f"prefetch-{model.name}-{model.revision[:8].lower()}"[:63].rstrip("-")
+def job_name(model: CatalogueModel, template: dict[str, Any]) -> str:
+    """The model, its revision, and the pod template's digest: a Job's template cannot be
+    changed, so a changed one is a new Job (k3s deletes the old one with its file's set)."""
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:6]
+    return f"prefetch-{model.name[:40]}-{model.revision[:8].lower()}-{digest}"
 
 
 def volume(node: str) -> dict[str, Any]:
@@ -76,24 +81,37 @@ def prefetch_command(model: CatalogueModel) -> list[str]:
     return ["python3", "-c", PREFETCH, job]
 
 
+# root, and why: the model cache is a directory of the node's own (hostPath), root's, shared
+# by every engine; the Job writes into it. It has no capability beyond root's file ownership.
+ACCEPTED = security.checkov_skips(
+    security.PINNED_BY_TAG, security.PULL_IF_NOT_PRESENT,
+    ("CKV_K8S_23", "root: the download writes into the node's model cache, a root-owned hostPath directory"),
+    ("CKV_K8S_40", "root (UID 0), for the reason above"),
+)
+
+
 def _prefetch_job(ctx: StackContext, model: CatalogueModel) -> dict[str, Any]:
-    env = [{"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}]
+    env = [{"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"}, {"name": "HOME", "value": "/tmp"}]
     if ctx.has_hf_token:
         env.append({"name": "HF_TOKEN", **secret_ref(*HF_TOKEN)})
     node = ctx.node_of(model)
+    template = {
+        "metadata": {"labels": {"homelab/model": model.name}},
+        "spec": {"restartPolicy": "OnFailure", "nodeSelector": ctx.on_node(node),
+                 "automountServiceAccountToken": False, "securityContext": security.pod_security(non_root=False),
+                 "containers": [{"name": "download", "image": ctx.cfg.vllm_image,
+                                 "imagePullPolicy": "IfNotPresent",
+                                 "command": prefetch_command(model), "env": env,
+                                 "securityContext": security.container_security(non_root=False),
+                                 "volumeMounts": [volume_mount(read_only=False),
+                                                  {"name": "scratch", "mountPath": "/tmp"}],
+                                 "resources": DOWNLOAD.spec()}],
+                 "volumes": [volume(node), security.scratch_volume()]}}
     return {
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": job_name(model), "namespace": ctx.namespace,
-                     "labels": {**MANAGED, "homelab/model": model.name}},
-        "spec": {"backoffLimit": 20, "template": {
-            "metadata": {"labels": {"homelab/model": model.name}},
-            "spec": {"restartPolicy": "OnFailure", "nodeSelector": ctx.on_node(node),
-                     "containers": [{"name": "download", "image": ctx.cfg.vllm_image,
-                                     "imagePullPolicy": "IfNotPresent",
-                                     "command": prefetch_command(model), "env": env,
-                                     "volumeMounts": [volume_mount(read_only=False)],
-                                     "resources": DOWNLOAD.spec()}],
-                     "volumes": [volume(node)]}}},
+        "metadata": {"name": job_name(model, template), "namespace": ctx.namespace,
+                     "labels": {**MANAGED, "homelab/model": model.name}, "annotations": ACCEPTED},
+        "spec": {"backoffLimit": 20, "template": template},
     }
 
 
@@ -124,5 +142,5 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
 
 
 def pods(ctx: StackContext) -> list[PodPlan]:
-    return [PodPlan(job_name(m), ctx.namespace, {"download": DOWNLOAD}, node=ctx.node_of(m), transient=True)
-            for m in ctx.models]
+    return [PodPlan(_prefetch_job(ctx, m)["metadata"]["name"], ctx.namespace, {"download": DOWNLOAD},
+                    node=ctx.node_of(m), transient=True) for m in ctx.models]

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from homelab import gpu_mode
-from homelab.stack import litellm
+from homelab.stack import litellm, security
 from homelab.stack.cluster_secrets import GRAFANA_ADMIN, LITELLM_METRICS_KEY
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart
 
@@ -89,6 +89,8 @@ def values(ctx: StackContext) -> dict[str, Any]:
         "kube-state-metrics": {"resources": KUBE_STATE_METRICS.spec(), "nodeSelector": server},
         "prometheus-node-exporter": {
             "resources": NODE_EXPORTER.spec(),
+            # its chart runs it as nobody with a read-only root; no capability, no escalation either
+            "containerSecurityContext": security.container_security(non_root=False),
             # the chart's own two, and the game-mode state homelab-gpu writes (Grafana's panel)
             "extraArgs": [*NODE_EXPORTER_CHART_ARGS, f"--collector.textfile.directory={TEXTFILE_MOUNT}"],
             "extraHostVolumeMounts": [{"name": "homelab-gpu-mode", "hostPath": gpu_mode.METRICS_DIR,

@@ -3,7 +3,8 @@ to and from its pods, and the policies below allow what each component needs, no
 k3s enforces NetworkPolicies with its embedded kube-router controller (unless started with
 --disable-network-policy, which this project never does).
 
-    engines      <- router, Prometheus, the next engine's start check  -> DNS, the previous engine's /health
+    engines      <- router, Prometheus, the next engine's start check  -> DNS, the previous engine's port
+                                                                           (its /health: a policy cannot name a path)
     router       <- LiteLLM, Prometheus                                 -> engines, the API server, DNS
     LiteLLM      <- the gateway (on the node), Open WebUI, Prometheus   -> router, DNS
     Open WebUI   <- the gateway (on the node)                           -> LiteLLM, DNS
@@ -113,8 +114,9 @@ def from_prometheus(ctx: StackContext, *ports: int | str) -> list[Rule]:
 
 def internet(ctx: StackContext, *ports: int) -> Rule:
     """Public addresses only: not the cluster's networks, the nodes, the LAN or any private range."""
+    nodes_ = [f"{cfg.lan_address}/32" for cfg in ctx.nodes.values()]
     return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0",
-                                "except": [*PRIVATE_RANGES, ctx.cfg.k3s_cluster_cidr, SERVICE_CIDR]}}],
+                                "except": [*PRIVATE_RANGES, ctx.cfg.k3s_cluster_cidr, SERVICE_CIDR, *nodes_]}}],
             "ports": _tcp(*ports)}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.settings import CatalogueModel
-from homelab.stack import litellm
+from homelab.stack import litellm, security
 from homelab.stack.cluster_secrets import LITELLM_OPEN_WEBUI_KEY, OPEN_WEBUI_ADMIN, OPEN_WEBUI_SECRET
 from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, secret_ref
 
@@ -39,7 +39,9 @@ def values(ctx: StackContext) -> dict[str, Any]:
            {"name": "OFFLINE_MODE", "value": "true"},
            # the settings below are the deploy's: Open WebUI would otherwise keep the values of
            # its first start in its database and ignore these ever after (config.py)
-           {"name": "ENABLE_PERSISTENT_CONFIG", "value": "false"}]
+           {"name": "ENABLE_PERSISTENT_CONFIG", "value": "false"},
+           # no pip installs of tools' requirements at run time (it would write the image)
+           {"name": "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS", "value": "false"}]
     embedding = text_embedding_model(ctx)
     if embedding is not None:
         # Open WebUI 0.11.0 defaults RAG_OPENAI_API_BASE_URL to api.openai.com and its key
@@ -64,6 +66,17 @@ def values(ctx: StackContext) -> dict[str, Any]:
         "service": {"type": "ClusterIP"},
         "resources": OPEN_WEBUI.spec(),
         "copyAppData": {"resources": COPY_APP_DATA.spec()},
+        # root, with every capability dropped: Open WebUI's image runs as root (its Dockerfile's
+        # UID=0; upstream calls other users untested), and its data volume holds root's files.
+        # The root file system stays writable: at start it copies its front end into its own
+        # package directory, which is not proven here to be harmless when refused.
+        "podSecurityContext": security.pod_security(non_root=False),
+        "containerSecurityContext": security.container_security(read_only=False, non_root=False),
+        "volumes": [security.scratch_volume()],
+        "volumeMounts": {"container": [{"name": "scratch", "mountPath": "/tmp"}], "initContainer": []},
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 15},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 30,
+                          "failureThreshold": 4},
         "nodeSelector": ctx.on_node(),
     }
 

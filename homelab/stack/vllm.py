@@ -18,11 +18,18 @@ from typing import Any
 
 from homelab.paths import FILES
 from homelab.settings import CatalogueModel
-from homelab.stack import model_cache
+from homelab.stack import model_cache, security
 from homelab.stack.cluster_secrets import VLLM_API_KEY
-from homelab.stack.common import PodPlan, Resources, StackContext, helm_chart, image_parts
+from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, helm_chart, image_parts
 
 RELEASE = "vllm"
+# The engines' ServiceAccount: they never talk to the API server, so no token is mounted
+# (the chart cannot set automountServiceAccountToken on the pod; its ServiceAccount can).
+ENGINE_ACCOUNT = f"{RELEASE}-engine"
+# Scratch space on a read-only root file system: vLLM's caches (torch compile, triton,
+# flashinfer under $HOME), its IPC sockets and temporary files, the router's too.
+SCRATCH_ENV = [{"name": "HOME", "value": "/tmp"}, {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+               {"name": "DO_NOT_TRACK", "value": "1"}]
 ROUTER_SERVICE = f"{RELEASE}-router-service"
 # Media (an image for CLIP) arrives inline, as data: URLs, never by address: vLLM 0.11.1 fetches
 # http(s) media only from --allowed-media-domains (empty: any), comparing each entry with the
@@ -100,11 +107,12 @@ def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueMode
         "enableLoRA": False,
         "nodeSelectorTerms": [{"matchExpressions": [
             {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}],
-        "env": [{"name": "HF_HUB_OFFLINE", "value": "1"},
+        "serviceAccountName": ENGINE_ACCOUNT,
+        "env": [{"name": "HF_HUB_OFFLINE", "value": "1"}, *SCRATCH_ENV,
                 # media by URL is never fetched (above); a redirect would not be re-checked either
                 {"name": "VLLM_MEDIA_URL_ALLOW_REDIRECTS", "value": "0"}],
-        "extraVolumes": [model_cache.volume(node)],
-        "extraVolumeMounts": [model_cache.volume_mount()],
+        "extraVolumes": [model_cache.volume(node), security.scratch_volume()],
+        "extraVolumeMounts": [model_cache.volume_mount(), {"name": "scratch", "mountPath": "/tmp"}],
         "initContainer": {"name": "wait-for-model", "image": model_cache.WAIT_IMAGE, "command": ["sh", "-c"],
                           "args": [start_script(ctx, model, previous)], "mountPvcStorage": False,
                           "resources": WAIT.spec(), "extraVolumeMounts": [model_cache.volume_mount()]},
@@ -134,6 +142,10 @@ def values(ctx: StackContext) -> dict[str, Any]:
         "servingEngineSpec": {
             "runtimeClassName": "nvidia",
             "imagePullPolicy": "IfNotPresent",
+            # root, without any capability: vLLM's image runs as root, and the GPU's device
+            # nodes on WSL2 (/dev/dxg) are not proven here for another user (no GPU in the lab)
+            "securityContext": security.pod_security(non_root=False),
+            "containerSecurityContext": security.container_security(non_root=False),
             "vllmApiKey": api_key,
             "strategy": {"type": "Recreate"},
             "serviceMonitor": {"enabled": monitoring},
@@ -148,6 +160,14 @@ def values(ctx: StackContext) -> dict[str, Any]:
             "routingLogic": ctx.cfg.router_routing_logic,
             "vllmApiKey": api_key,
             "resources": ROUTER.spec(),
+            # the router (python:3.12-slim, root by default) needs no root: an unprivileged
+            # user, a read-only root file system, scratch for its temporary files; it keeps its
+            # ServiceAccount's token: it finds the engines through the API server
+            "securityContext": security.pod_security(),
+            "containerSecurityContext": security.container_security(),
+            "env": SCRATCH_ENV[:1],
+            "extraVolumes": [security.scratch_volume()],
+            "extraVolumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
             "nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "kubernetes.io/hostname", "operator": "In", "values": [ctx.node_name]}]}],
             "serviceMonitor": {"enabled": monitoring},
@@ -156,8 +176,14 @@ def values(ctx: StackContext) -> dict[str, Any]:
     }
 
 
+def engine_account(ctx: StackContext) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": False,
+            "metadata": {"name": ENGINE_ACCOUNT, "namespace": ctx.namespace, "labels": dict(MANAGED)}}
+
+
 def manifests(ctx: StackContext) -> list[dict[str, Any]]:
-    return [helm_chart(RELEASE, chart="vllm-stack", repo="https://vllm-project.github.io/production-stack",
+    return [engine_account(ctx),
+            helm_chart(RELEASE, chart="vllm-stack", repo="https://vllm-project.github.io/production-stack",
                        version=ctx.cfg.vllm_stack_chart_version, namespace=ctx.namespace, values=values(ctx))]
 
 

@@ -129,8 +129,10 @@ def test_secrets_only_by_name(lab, landed):
     vllm = chart_values(landed, "vllm")
     assert vllm["servingEngineSpec"]["vllmApiKey"] == {"secretName": "vllm-api-key", "secretKey": "key"}
     litellm = next(o for o in landed["homelab-litellm.yaml"][1] if o["kind"] == "Deployment")
-    env = {e["name"]: e for e in litellm["spec"]["template"]["spec"]["containers"][0]["env"]}
+    containers = {c["name"]: c for c in litellm["spec"]["template"]["spec"]["containers"]}
+    env = {e["name"]: e for e in containers["litellm"]["env"]}
     assert env["LITELLM_MASTER_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "litellm-master-key"
+    assert "LITELLM_MASTER_KEY" not in {e["name"] for e in containers["door"]["env"]}, "the door never holds it"
 
 
 def test_vllm_stays_inside_the_cluster(landed):

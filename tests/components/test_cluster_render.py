@@ -25,7 +25,7 @@ from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.stack import device_plugin, helm_render
 from homelab.stack.common import StackContext
-from tests.cluster_model import Endpoint, pods_on, quantity, reachable
+from tests.cluster_model import Endpoint, pod_security_violations, pods_on, quantity, reachable, strictest_level
 from tests.support import PROJECT_ROOT, landed_manifests
 
 pytestmark = pytest.mark.lab
@@ -289,8 +289,8 @@ def endpoints(rendered, ctx, lab) -> list[Endpoint]:
     for node, pods in pods_on(rendered, node_labels(ctx.nodes)).items():
         for pod in pods:
             workload = pod.workload
-            ports = tuple((p["name"], p["containerPort"]) for c in workload.containers for p in c.get("ports", [])
-                          if "name" in p)
+            ports = tuple((p.get("name", str(p["containerPort"])), p["containerPort"])
+                          for c in workload.containers for p in c.get("ports", []))
             if workload.pod.get("hostNetwork"):
                 found.append(Endpoint(workload.name, address=ctx.nodes[node].lan_address, node=node, ports=ports))
             else:
@@ -397,3 +397,65 @@ def test_helm_3_renders_exactly_what_helm_4_renders(landed, rendered):
     differences = sorted(set(helm_4) ^ set(helm_3))
     print(f"Helm 3 vs Helm 4: {len(helm_3)} and {len(helm_4)} objects, {len(differences)} differences")
     assert len(helm_3) == len(helm_4) and differences == [], differences[:3]
+
+
+def test_each_namespace_is_held_to_the_strictest_pod_security_level_its_pods_meet(rendered):
+    """Pod Security Admission labels on every namespace the stack makes, checked against the
+    Pod Security Standards on the rendered pods (tests/cluster_model.py)."""
+    namespaces = {name: o for name, o in by_kind(rendered, "Namespace").items()}
+    by_namespace: dict[str, list] = {}
+    for workload in helm_render.workloads(rendered):
+        by_namespace.setdefault(workload.namespace, []).append(workload)
+    levels = {}
+    for name, namespace in namespaces.items():
+        labels = namespace["metadata"]["labels"]
+        level = labels["pod-security.kubernetes.io/enforce"]
+        pods = [w.pod for w in by_namespace.get(name, [])]
+        assert pods, f"namespace {name} runs no pod"
+        assert strictest_level(pods) == level, (name, level, {w.name: pod_security_violations(w.pod, level)
+                                                             for w in by_namespace[name]})
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        levels[name] = level
+    print("Pod Security levels:", levels)
+    assert levels["ai"] == "baseline" and levels["gateway"] == "privileged"
+
+
+CHECKOV = PROJECT_ROOT / ".tools" / "checkov" / "bin" / "checkov"  # scripts/bootstrap.sh pins 3.3.30
+
+
+def test_checkov_finds_nothing_unexplained(rendered, tmp_path):
+    """checkov 3.3.30's Kubernetes checks on every rendered object: the project's own objects
+    fail none (what they accept is skipped next to them, with the reason); what fails in
+    the third-party charts is listed with its reason (tests/checkov_accepted.py), and every
+    entry of that list still matches something."""
+    import subprocess
+
+    from tests.checkov_accepted import ACCEPTED, reason_for
+
+    origin = {}
+    for index, item in enumerate(rendered):
+        namespace = item.obj["metadata"].get("namespace") or "default"
+        origin[f"{item.kind}.{namespace}.{item.name}"] = "chart" if "/" in item.source else "project"
+        (tmp_path / f"{index:03d}.yaml").write_text(yaml.safe_dump(item.obj))
+    proc = subprocess.run([str(CHECKOV), "-d", str(tmp_path), "--framework", "kubernetes", "-o", "json",
+                           "--skip-download"], capture_output=True, text=True, timeout=600)
+    report = json.loads(proc.stdout)
+    results, summary = report["results"], report["summary"]
+    failed = [(f["resource"], f["check_id"]) for f in results["failed_checks"]]
+    skipped = [(f["resource"], f["check_id"]) for f in results.get("skipped_checks", [])]
+    assert summary["parsing_errors"] == 0 and summary["resource_count"] >= len(rendered) - 5
+    own = [f for f in failed if origin.get(f[0]) != "chart"]
+    assert own == [], f"the project's own objects fail checks without a reason: {own}"
+    assert all(origin.get(resource) == "project" for resource, _ in skipped)
+    unexplained = sorted({f for f in failed if reason_for(*f) is None})
+    assert unexplained == [], f"third-party findings without a reason: {unexplained}"
+    stale = [(pattern, checks) for pattern, checks, reason in ACCEPTED
+             if not any(reason_for(resource, check) == reason and check in checks for resource, check in failed)]
+    assert stale == [], f"accepted findings that no longer occur: {stale}"
+    print(f"checkov {summary['checkov_version']}: {summary['passed']} passed, {len(own)} failed on the project's "
+          f"objects ({len(skipped)} skipped with their reasons), {len(failed)} in third-party charts accepted")
+    quoted = re.search(r"checkov 3\.3\.30 on the render: \*\*(\d+) checks passed, 0 failed on the project's "
+                       r"objects\*\* \((\d+) skipped next to them with the reason\), (\d+) findings",
+                       " ".join(README.read_text().split()))
+    assert quoted and tuple(map(int, quoted.groups())) == (summary["passed"], len(skipped), len(failed)), \
+        "the README's checkov figures are this scan's"

@@ -7,7 +7,6 @@ outsider namespace (10.77.0.250, not on it)."""
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from homelab.lab.network import OUTSIDER_NAME
 from homelab.stack import gateway as gateway_stack
+from homelab.stack import security
 from tasks import cli
 from tests.gateway_harness import TLS_PORT, Deployed
 from tests.support import assert_converges, inventory_variant, run_deploy
@@ -265,20 +265,26 @@ def test_https_with_caddys_internal_ca_and_its_root_on_the_control_machine(gatew
         deployed = Deployed(lab)
         assert deployed.caddyfile.startswith("# Managed") and "tls internal" in deployed.caddyfile
         gateway.start_caddy("caddy-tls", deployed=deployed, port=TLS_PORT)
-        root = gateway.work / "caddy-tls-data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        # Caddy (as its pod: the unprivileged user) keeps its CA in the node's data directory
+        root = gateway.node.root / gateway_stack.ROOT_CERT.lstrip("/")
         deadline = time.monotonic() + 30
         while not root.exists():
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        response = requests.get(f"https://{gateway.address}:{TLS_PORT}/v1/models", verify=str(root), timeout=30,
-                                headers={"Authorization": f"Bearer {gateway.tokens()['pixel']}"})
+        assert root.stat().st_uid == security.POD_UID
+        while True:  # the CA comes first, then the certificate it signs for the gateway
+            try:
+                response = requests.get(f"https://{gateway.address}:{TLS_PORT}/v1/models", verify=str(root),
+                                        timeout=30, headers={"Authorization": f"Bearer {gateway.tokens()['pixel']}"})
+                break
+            except requests.exceptions.SSLError:
+                assert time.monotonic() < deadline + 30
+                time.sleep(0.5)
         assert response.status_code == 200
-        # the cluster's Caddy keeps its CA in a hostPath: the deploy fetches the root (never the leaf)
-        lab.ssh("gpu-node", f"mkdir -p {Path(gateway_stack.ROOT_CERT).parent}", sudo=True)
-        subprocess.run([*lab.ssh_base(), f"owner@{lab.spec('gpu-node').address}",
-                        f"sudo tee {gateway_stack.ROOT_CERT} >/dev/null"], input=root.read_bytes(), check=True)
-        assert_converges("gpu_node", variant, limit="gpu-node")
+        # the deploy fetches the root (never the leaf) from there
         fetched = lab.state_dir / "build" / "gpu-node" / "gateway-root-ca.crt"
+        fetched.unlink(missing_ok=True)
+        assert_converges("gpu_node", variant, limit="gpu-node")
         assert fetched.read_bytes() == root.read_bytes() and b"BEGIN CERTIFICATE" in fetched.read_bytes()
     finally:
         gateway.stop("caddy-tls")

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 
 import aiohttp
 import openai
 import pytest
 import requests
 
-from tests.gateway_harness import HOST_SIDE, UPSTREAM_PORT
+from tests.gateway_harness import HOST_SIDE, LITELLM_PORT, UPSTREAM_PORT
 
 pytestmark = pytest.mark.lab
 
@@ -164,6 +165,38 @@ def test_headers_a_client_adds_never_reach_litellm(gateway, watched):
     assert status == 200
 
 
+def chunked(body: bytes, trailers: list[str] | None = None) -> bytes:
+    """A body in chunks (no Content-Length), with trailer fields after the last one."""
+    half = len(body) // 2
+    out = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:half], body[half:]))
+    return out + b"0\r\n" + "".join(f"{t}\r\n" for t in trailers or []).encode() + b"\r\n"
+
+
+def test_chunked_bodies_trailers_and_method_overrides_change_nothing(gateway, watched):
+    """A body without a declared length (chunked, with steering trailer fields after it) is
+    refused with a 411 before anything parses it; a method override header means nothing."""
+    token = gateway.tokens()["pixel"]
+    head = ["Content-Type: application/json", "Transfer-Encoding: chunked"]
+    failing = json.dumps({"model": "gpt2", "messages": [{"role": "user", "content": "homelab-test: fail"}]}).encode()
+    for body, trailers in ((BODIES["fallback_escaped"].encode(), []),
+                           (failing, ["X-Litellm-Num-Retries: 10", "X-Litellm-Timeout: 0.001"])):
+        request = http("POST", "/v1/chat/completions", token, headers=[*head, "Trailer: X-Litellm-Num-Retries"])
+        status, _, answer = raw(gateway, request + chunked(body, trailers))
+        assert status == 411 and json.loads(answer)["error"]["code"] == "length_required", answer
+    assert len(gateway.upstream_requests()) == watched["upstream"]
+    # straight at the door (Open WebUI's side): refused too, and the connection closed with it
+    key = gateway.litellm_key("open-webui")
+    with socket.create_connection((HOST_SIDE, LITELLM_PORT), timeout=30) as conn:
+        conn.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: litellm\r\nAuthorization: Bearer {key}\r\n"
+                      + "\r\n".join(head) + "\r\n\r\n").encode() + chunked(failing, ["X-Litellm-Timeout: 1"]))
+        answer = conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400") and b"transfer-encoding" in answer.lower()
+    # a method override header means nothing: GET stays GET (and /v1/models answers)
+    status, _, answer = raw(gateway, http("GET", "/v1/models", token, headers=["X-HTTP-Method-Override: DELETE",
+                                                                                 "X-Method-Override: POST"]))
+    assert status == 200 and json.loads(answer)["object"] == "list"
+
+
 def test_litellms_door_refuses_headers_it_does_not_know(gateway):
     """Behind the gateway: a caller with a valid key (Open WebUI's) and a steering header."""
     key = gateway.litellm_key("open-webui")
@@ -251,6 +284,35 @@ def test_the_guard_refuses_what_the_gateways_first_look_misses_and_names_it(gate
     assert error["param"] in ("mock_testing_fallbacks", "fallbacks") and "Unknown parameter" in error["message"]
 
 
+LOGGING = [  # LiteLLM would install these loggers before any hook of its own refuses the request
+    chat_with('"call\\u0062acks": ["langsmith"], "langsmith\\u005fbase_url": "@T/x?", '
+              '"langsmith\\u005fapi_key": "os.environ/LITELLM_MASTER_KEY"'),
+    chat_with('"failure\\u005fcallback": ["langsmith"], "langsmith_base_url": "@T/y?", '
+              '"langsmith_api_key": "os.environ/HOMELAB_METRICS_KEY"'),
+    chat_with('"success\\u005fcallback": ["posthog"], "posthog\\u005fapi_url": "@T/z"'),
+    chat_with('"callbacks": ["langfuse"], "langfuse_host": "@T/l", "langfuse_public_key": "os.environ/VLLM_API_KEY"'),
+]
+
+
+def test_logging_hooks_named_in_a_body_never_run(gateway, watched):
+    """Through the gateway with a device's token, and straight at LiteLLM's door with no key,
+    a wrong one and Open WebUI's: refused, and no logger ever sends anything anywhere (they
+    batch for seconds: the internal service is watched for 15 s)."""
+    for body in LOGGING:
+        status, _, answer = raw(gateway, http("POST", "/v1/chat/completions", gateway.tokens()["pixel"],
+                                              body.encode()))
+        assert status in (400, 401), answer[:300]
+        for key in (None, "not-a-key", gateway.litellm_key("open-webui")):
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+            answer = requests.post(f"{gateway.litellm_url}/v1/chat/completions", data=body, headers=headers,
+                                   timeout=30)
+            assert answer.status_code in (400, 401), answer.text[:300]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        assert gateway.internal_requests()[watched["internal"]:] == [], "a logger sent a request"
+        time.sleep(1)
+
+
 # -- 4. URLs inside messages: media inline only ------------------------------------------------
 
 INTERNAL = "http://10.77.0.1:18190"
@@ -319,8 +381,14 @@ def test_litellms_metrics_answer_only_prometheuss_key_and_name_no_secret(gateway
     for caller in (None, "gateway", "open-webui"):
         headers = {"Authorization": f"Bearer {gateway.litellm_key(caller)}"} if caller else {}
         refused = requests.get(f"{gateway.litellm_url}/metrics/", headers=headers, timeout=10)
-        assert refused.status_code == 401, (caller, refused.status_code)
+        assert refused.status_code in (401, 404), (caller, refused.status_code)
+    # a client's own string never becomes a label value (a series of its own)
+    invented = "model-the-lab-does-not-serve-" + "x" * 20
+    for body in ({"model": invented, "messages": [{"role": "user", "content": "hi"}]},
+                 {"model": invented, "messages": [{"role": "user", "content": "hi"}], "bogus": 1}):
+        assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], body).status_code in (400, 404)
     metrics = gateway.call_litellm("/metrics/", gateway.litellm_key("metrics"))
+    assert invented not in metrics.text
     assert metrics.status_code == 200 and 'api_key_alias="pixel"' in metrics.text
     secrets = [value for secret in gateway.deployed.secrets.values() for value in secret.values() if len(value) >= 16]
     assert len(secrets) >= 8

@@ -1,0 +1,219 @@
+"""homelab's door in front of LiteLLM, in LiteLLM's own pod (shipped by homelab (pyinfra)).
+
+LiteLLM acts on a request before any hook of its own can refuse it: it installs callbacks a
+body names, reads logging endpoints and "os.environ/NAME" values out of it, and runs those
+loggers even for a request its authentication or its pre-call hook turns away. So nothing
+reaches LiteLLM before it has passed this door, which LiteLLM sits behind on the pod's
+loopback:
+
+- the caller is known by its own key (exactly one `Authorization: Bearer <key>`): the
+  gateway (which also names the device), Open WebUI, or Prometheus (/metrics only);
+- the path is exactly one of the caller's routes, without a query; the request headers are
+  ones callers send, each once at most (a chunked body, whose trailer fields a parser could
+  take for headers, is not among them: bodies declare their length);
+- a body is JSON without duplicate keys, matches homelab_api.py's positive model of its
+  endpoint, and names a model served on that endpoint;
+- LiteLLM then receives the body as parsed and checked here (re-serialised: it never sees
+  bytes the door did not read the same way), with the caller's key, the device and the
+  content type: no other header.
+
+Refusals are OpenAI-style JSON errors. GET /healthz answers without a key (the kubelet's
+probes): ok when LiteLLM's own liveliness answers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+
+import homelab_api
+
+CONFIG = json.loads(Path(__file__).with_name("door.json").read_text())
+TENANTS: dict[str, dict[str, Any]] = CONFIG["tenants"]
+MODELS: dict[str, str] = CONFIG["models"]  # served name -> "chat" | "completion" | "embedding"
+CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY",
+               "metrics": "HOMELAB_METRICS_KEY"}
+DEVICE_HEADER = "x-homelab-device"
+METRICS_PATHS = ("/metrics", "/metrics/")
+# what the gateway, Open WebUI's HTTP client, Prometheus and the kubelet send (lower case)
+HEADERS = {"host", "content-type", "content-length", "authorization", "accept",
+           "accept-encoding", "user-agent", "connection", "x-forwarded-for", "x-forwarded-proto",
+           "x-forwarded-host", "x-prometheus-scrape-timeout-seconds", DEVICE_HEADER}
+# which served models each endpoint takes (gpt2 chats through its chat template)
+ENDPOINT_MODELS = {"/v1/chat/completions": ("chat", "completion"), "/v1/completions": ("chat", "completion"),
+                   "/v1/embeddings": ("embedding",)}
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade",
+              "proxy-authenticate", "proxy-authorization"}
+
+UPSTREAM = os.environ.get("HOMELAB_DOOR_UPSTREAM", "http://127.0.0.1:4001")
+PORT = int(os.environ.get("HOMELAB_DOOR_PORT", "4000"))
+TIMEOUT = float(os.environ.get("HOMELAB_DOOR_TIMEOUT_SECONDS", "900"))
+MAX_BODY = int(os.environ.get("HOMELAB_DOOR_MAX_BODY_MB", "64")) * 1024 * 1024
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, message: str, code: str, param: str | None = None,
+                 kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status, self.message, self.code, self.param, self.kind = status, message, code, param, kind
+
+    def response(self) -> web.Response:
+        body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        response = web.json_response(body, status=self.status, headers=headers)
+        # whatever the refused request left on its connection (trailer fields after a chunked
+        # body are parsed into the next request's headers) goes with the connection
+        response.force_close()
+        return response
+
+
+def caller_of(request: web.Request) -> str:
+    values = request.headers.getall("Authorization", [])
+    if len(values) != 1 or not values[0].startswith("Bearer "):
+        raise Refusal(401, "Missing or invalid API key: send one 'Authorization: Bearer <key>' header.",
+                      "invalid_api_key")
+    presented = values[0].removeprefix("Bearer ").encode()
+    for name, variable in CREDENTIALS.items():
+        expected = os.environ.get(variable, "")
+        if expected and hmac.compare_digest(presented, expected.encode()):
+            return name
+    raise Refusal(401, "Missing or invalid API key.", "invalid_api_key")
+
+
+def tenant_of(caller: str, request: web.Request) -> str | None:
+    named = request.headers.getall(DEVICE_HEADER, [])
+    if caller != "gateway":
+        if named:
+            raise Refusal(400, "Only the gateway names devices.", "header_not_allowed", DEVICE_HEADER)
+        return next((name for name, t in TENANTS.items() if t["credential"] == caller), None)
+    if len(named) != 1 or TENANTS.get(named[0], {}).get("credential") != "gateway":
+        raise Refusal(401, "The gateway's request names no known device.", "invalid_api_key")
+    return named[0]
+
+
+def check_headers(request: web.Request) -> None:
+    names = [name.lower() for name in request.headers]
+    unknown = sorted(set(names) - HEADERS)
+    if unknown:
+        raise Refusal(400, f"Request header {unknown[0]!r} is not accepted here.", "header_not_allowed", unknown[0])
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise Refusal(400, f"Request header {repeated[0]!r} is sent more than once.", "header_not_allowed",
+                      repeated[0])
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise Refusal(400, f"Key {repeated[0]!r} appears more than once in an object of the body.",
+                      "duplicate_key", repeated[0])
+    return dict(pairs)
+
+
+async def checked_body(request: web.Request, route: str) -> bytes:
+    if request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+        raise Refusal(415, "Send the request body as JSON (Content-Type: application/json).",
+                      "unsupported_media_type")
+    raw = await request.read()
+    try:
+        body = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except ValueError as error:
+        raise Refusal(400, f"The body is not valid JSON ({error.__class__.__name__}).", "invalid_json") from None
+    try:
+        homelab_api.check_body(route, body)
+    except homelab_api.Refused as refused:
+        raise Refusal(400, refused.message, refused.code, refused.param or None) from None
+    if MODELS.get(body["model"]) not in ENDPOINT_MODELS[route]:
+        served = ", ".join(sorted(m for m, kind in MODELS.items() if kind in ENDPOINT_MODELS[route]))
+        raise Refusal(404, f"The model {body['model']!r} is not served on {route} here (served: {served}).",
+                      "model_not_found", "model")
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str]) -> web.StreamResponse:
+    session: ClientSession = request.app["session"]
+    try:
+        upstream = await session.request(request.method, UPSTREAM + path, data=body, headers=headers,
+                                         allow_redirects=False)
+    except (ClientError, TimeoutError) as error:
+        raise Refusal(502, f"The API behind the door did not answer ({error.__class__.__name__}).",
+                      "upstream_error", kind="server_error") from None
+    async with upstream:
+        headers = {name: value for name, value in upstream.headers.items() if name.lower() not in HOP_BY_HOP}
+        if upstream.content_length is not None:  # an answer of known length: passed on as one
+            return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
+        response = web.StreamResponse(status=upstream.status, headers=headers)  # a stream: chunk by chunk
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    raw_path = request.raw_path
+    try:
+        if raw_path == "/healthz" and request.method == "GET":
+            return await health(request)
+        check_headers(request)
+        caller = caller_of(request)
+        if request.query_string or "?" in raw_path:
+            raise Refusal(404, "Unknown path: no query strings here.", "not_found")
+        if caller == "metrics":
+            if request.method != "GET" or raw_path not in METRICS_PATHS:
+                raise Refusal(404, "This key reads /metrics only.", "not_found")
+            return await forward(request, raw_path, None, {"Authorization": request.headers["Authorization"]})
+        if not homelab_api.is_api_route(request.method, raw_path):
+            raise Refusal(404, "Unknown path: this service answers the OpenAI API under /v1.", "not_found")
+        if raw_path.startswith("/v1/models/") and raw_path.removeprefix("/v1/models/") not in MODELS:
+            raise Refusal(404, "No such model here.", "model_not_found")
+        tenant = tenant_of(caller, request)
+        if tenant is None:
+            raise Refusal(401, "This key names no tenant.", "invalid_api_key")
+        headers = {"Authorization": request.headers["Authorization"]}
+        if caller == "gateway":
+            headers["X-Homelab-Device"] = tenant
+        body = None
+        if request.method == "POST":
+            body = await checked_body(request, raw_path)
+            headers["Content-Type"] = "application/json"
+        return await forward(request, raw_path, body, headers)
+    except Refusal as refusal:
+        print(f"homelab door: {refusal.status} {refusal.code} {request.method} {raw_path[:120]!r}", flush=True)
+        return refusal.response()
+
+
+async def health(request: web.Request) -> web.Response:
+    session: ClientSession = request.app["session"]
+    try:
+        async with session.get(UPSTREAM + "/health/liveliness", timeout=ClientTimeout(total=5)) as upstream:
+            ok = upstream.status == 200
+    except (ClientError, TimeoutError):
+        ok = False
+    return web.json_response({"status": "ok" if ok else "litellm not answering"}, status=200 if ok else 503)
+
+
+async def open_session(app: web.Application) -> Any:
+    app["session"] = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False,
+                                   timeout=ClientTimeout(total=None, connect=10, sock_read=TIMEOUT))
+    yield
+    await app["session"].close()
+
+
+def main() -> None:
+    app = web.Application(client_max_size=MAX_BODY)
+    app.cleanup_ctx.append(open_session)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    web.run_app(app, host=os.environ.get("HOMELAB_DOOR_HOST", "0.0.0.0"), port=PORT, access_log=None,
+                print=lambda *args: print(*args, file=sys.stderr))
+
+
+if __name__ == "__main__":
+    main()
