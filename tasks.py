@@ -11,6 +11,7 @@
     python tasks.py wake [NODE]                # Wake-on-LAN from the Le Potato
     python tasks.py doctor                     # read-only health check of every device
     python tasks.py smoke [--device DEVICE]    # end to end through the gateway
+    python tasks.py usage [--by-model]         # what each device used today and this month
     python tasks.py backup | restore ARCHIVE
     python tasks.py bench                      # timings on the lab
     python tasks.py scan                       # kubescape / trivy against the cluster
@@ -205,6 +206,40 @@ def smoke(device, inventory_file):
     click.echo(table.render(["step", "result", "seconds", "detail"],
                             [[s.name, "ok" if s.ok else "FAIL", f"{s.seconds:.2f}", s.detail] for s in steps]))
     sys.exit(0 if all(s.ok for s in steps) else 1)
+
+
+@cli.command()
+@INVENTORY_OPTION
+@click.option("--by-model", is_flag=True, help="One line per device and model.")
+def usage(inventory_file, by_model):
+    """What each device used today and this month (UTC): requests, prompt and completion
+    tokens, from the usage store its quotas are checked against (on the k3s server)."""
+    from homelab import table
+    from homelab import usage as usage_store
+    from homelab.host_settings import settings_for
+    from homelab.inventory_loading import load_inventory
+    from homelab.settings import GpuNode
+
+    inventory = load_inventory(inventory_file)
+    server = k3s.server_host(inventory)
+    limits = usage_store.tenant_limits(inventory)
+    try:
+        store = usage_store.read_store(server.name, settings_for(server, GpuNode))
+    except usage_store.UsageUnavailable as error:
+        _fail(f"usage: {error}")
+    for period, title in (("day", "today (UTC)"), ("month", "this month (UTC)")):
+        click.echo(f"{title}:")
+        lines = []
+        for row in usage_store.rows(store, period, by_model):
+            quota = limits.get(row.tenant, {}).get(f"tokens_per_{period}")
+            share = "" if by_model else (f"{row.tokens}/{quota} ({100 * row.tokens / quota:.0f}%)" if quota
+                                         else "no quota")
+            lines.append([row.tenant, *([row.model] if by_model else []), str(row.requests), str(row.prompt),
+                          str(row.completion), *([] if by_model else [share])])
+        head = ["device", *(["model"] if by_model else []), "requests", "prompt", "completion",
+                *([] if by_model else [f"tokens / {period} quota"])]
+        click.echo(table.render(head, lines) if lines else "  nothing yet")
+        click.echo("")
 
 
 def _passphrase(confirm: bool) -> str:

@@ -101,8 +101,9 @@ gateway_allowlist = ["192.168.1.0/24"]
 gateway_tls = False
 # Open WebUI's port on the gateway (same allowlist; Open WebUI has its own login).
 open_webui_port = 8081
-# Largest request body accepted (long prompts, images for CLIP), in MB.
-gateway_body_limit_mb = 25
+# Largest request body accepted (long prompts, images for CLIP as data: URLs), in MiB. The
+# door in LiteLLM's pod parses each body whole (its memory is planned for 8).
+gateway_body_limit_mb = 8
 # How long one request may take (long generations stream for minutes), in minutes.
 gateway_timeout_minutes = 15
 # Caddy's own metrics (requests, latencies per status) for Prometheus, on an internal
@@ -160,6 +161,17 @@ open_webui_enabled = True
 # becomes admin). Its password is `open_webui_admin_password` in the secrets store:
 # `python tasks.py secrets show open_webui_admin_password`.
 open_webui_admin_email = "owner@homelab.home.arpa"
+# Open WebUI is a tenant of its own (all its users together; see group_data/termux_phones.py
+# for what each limit means; None: no limit). Document search sends its embeddings in
+# batches (32 chunks a request, 2 at once).
+open_webui_requests_per_minute = 60
+open_webui_tokens_per_minute = 100000
+open_webui_concurrent_requests = 4
+open_webui_tokens_per_day = None
+open_webui_tokens_per_month = None
+# When the usage store (the file token quotas are counted in) cannot be used: "open" lets
+# requests through and doctor warns; "closed" refuses them until it works again.
+quota_store_failure = "open"
 # llm-d's router (Gateway API Inference Extension "standalone" chart) in front of the
 # chat model: an optional profile, off by default. It needs GAIE's CRDs, downloaded from
 # GitHub and checked against llm_d_crds_sha256 (set it when you switch llm-d on).

@@ -17,6 +17,7 @@ import requests
 from pyinfra.api.host import Host
 
 from homelab import gpu_mode, host_state, k3s
+from homelab import usage as tenant_usage
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.host_settings import role_of, settings_for
@@ -25,6 +26,7 @@ from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 from homelab.ssh import ssh_command, sudo_prefix
 from homelab.stack.common import StackContext
 from homelab.stack.device_plugin import gpu_shares
+from homelab.stack.litellm import USAGE_FILE
 
 DISK_FULL_PERCENT = 90
 MARK = "=====homelab-doctor:"
@@ -61,6 +63,7 @@ def probe_script(cfg: Common) -> str:
         sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
         sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
         sections["helmcharts"] = f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"
+        sections["usage"] = f"{sudo}cat {USAGE_FILE} 2>/dev/null || echo '{{}}'"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
@@ -147,6 +150,24 @@ def helmchart_checks(device: str, text: str) -> list[Check]:
     return checks
 
 
+def quota_check(device: str, text: str, limits: dict[str, dict[str, int | None]]) -> Check:
+    """Tenants near a token quota (the door's usage store on the server), and a store the
+    door cannot use (quotas then fail open or closed, as group data says)."""
+    try:
+        store = tenant_usage.parse(text)
+    except tenant_usage.UsageUnavailable as error:
+        return Check(device, "token quotas", False, str(error), f"sudo ls -l {USAGE_FILE}; the door rewrites it "
+                     "every few seconds: if it is damaged, move it away (quotas start again from zero)")
+    near = tenant_usage.near_quota(store, limits)
+    if not near:
+        return Check(device, "token quotas", True, "no device at 80% of a quota")
+    detail = "; ".join(f"{tenant} used {used} of {quota} tokens this {period} ({100 * used // quota}%)"
+                       for tenant, period, used, quota in near)
+    return Check(device, "token quotas", False, detail,
+                 "raise api_tokens_per_day/_month in its inventory entry and deploy, or wait until the quota resets "
+                 "(UTC); `python tasks.py usage` shows the figures")
+
+
 def gpu_mode_check(device: str, text: str) -> Check:
     """Serving, or the GPU lent to a game (not a fault: it says since when and how to resume)."""
     try:
@@ -213,6 +234,7 @@ def host_checks(host: Host) -> list[Check]:
             checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
             checks += _k3s_checks(device, cfg, sections)
             checks += helmchart_checks(device, sections.get("helmcharts", ""))
+            checks.append(quota_check(device, sections.get("usage", ""), tenant_usage.tenant_limits(host.inventory)))
             checks.append(gateway_check(device, cfg))
         checks.append(_disk_check(device, "model cache disk", usage,
                                   f"free space under {cfg.model_cache_path} or disable models"))

@@ -22,7 +22,7 @@ from pyinfra.api.inventory import Inventory
 from homelab import devices, k3s
 from homelab.host_settings import remember, role_data, role_of
 from homelab.secrets_store import ONE_WORD, MissingSecret, SecretsStore, env_name, is_token, token_fix, token_problem
-from homelab.settings import ROLE_SCHEMAS, Common, GpuNode
+from homelab.settings import LIMITS, ROLE_SCHEMAS, Common, GpuNode
 from homelab.stack import cluster_secrets
 
 # Keys a person sets per device, in the host's entry of inventory.py; the rest belong
@@ -118,6 +118,8 @@ def _describe(err: ErrorDetails, known_keys: list[str]) -> tuple[str, str]:
         expected, example = _TYPE_EXAMPLES[kind]
         return (f"must be {expected}, got {type(value).__name__} {value!r}", f"write it as {example}")
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        if key.removeprefix("api_").removeprefix("open_webui_") in LIMITS:
+            return f"{value!r} is not a limit", "use a positive whole number, or None for no limit"
         if key.endswith("port"):
             return f"{value!r} is not a port", "use a port number from 1 to 65535"
         return f"{value!r} is out of range ({err['msg'].lower()})", "change the value"

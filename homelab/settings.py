@@ -295,6 +295,17 @@ class GpuNode(DebianHost):
     monitoring_enabled: bool
     open_webui_enabled: bool
     open_webui_admin_email: Annotated[str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$")]
+    # Open WebUI is a tenant of its own (group_data/gpu_nodes.py)
+    open_webui_requests_per_minute: Limit
+    open_webui_tokens_per_minute: Limit
+    open_webui_concurrent_requests: Limit
+    open_webui_tokens_per_day: Limit
+    open_webui_tokens_per_month: Limit
+    quota_store_failure: Literal["open", "closed"]
+
+    @property
+    def open_webui_limits(self) -> dict[str, int | None]:
+        return {name: getattr(self, f"open_webui_{name}") for name in LIMITS}
     llm_d_enabled: bool
     llm_d_chart_version: Version
     llm_d_crds_url: HttpUrl
@@ -322,24 +333,42 @@ class LePotato(DebianHost):
         return self.node_exporter_listen_address or self.lan_address
 
 
-class TermuxPhone(Common):
-    """group_data/termux_phones.py"""
+# A tenant's limit: a positive whole number, or None (no limit).
+Limit = Annotated[int, Field(gt=0)] | None
+# Each limit a tenant can have (files/litellm/homelab_tenants.py enforces them).
+LIMITS = ("requests_per_minute", "tokens_per_minute", "concurrent_requests", "tokens_per_day", "tokens_per_month")
+
+
+class ApiClient(Common):
+    """A device that calls the API through the gateway, as a tenant with its own limits
+    (defaults in its group's file, overrides in its inventory entry: api_<limit> = N or None)."""
 
     default_model: str
+    api_requests_per_minute: Limit
+    api_tokens_per_minute: Limit
+    api_concurrent_requests: Limit
+    api_tokens_per_day: Limit
+    api_tokens_per_month: Limit
+
+    @property
+    def limits(self) -> dict[str, int | None]:
+        return {name: getattr(self, f"api_{name}") for name in LIMITS}
+
+
+class TermuxPhone(ApiClient):
+    """group_data/termux_phones.py"""
+
     termux_packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$")]]
     owner_device: bool = False
 
 
-class Ipad(Common):
+class Ipad(ApiClient):
     """group_data/ipads.py"""
 
-    default_model: str
 
-
-class Macbook(Common):
+class Macbook(ApiClient):
     """group_data/macbook.py"""
 
-    default_model: str
     client_home: LocalPath
 
 

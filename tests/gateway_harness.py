@@ -30,6 +30,7 @@ from homelab.inventory_loading import load_inventory
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
 from homelab.stack import gateway as gateway_stack
+from homelab.stack import litellm as litellm_stack
 from homelab.stack import security
 from tests.support import PROJECT_ROOT
 
@@ -161,8 +162,9 @@ class Gateway:
         self.start_litellm()
         self.start_caddy()
 
-    def start_litellm(self):
-        """LiteLLM's pod: LiteLLM on the loopback, the door in front (both as the pod runs them)."""
+    def start_litellm(self, clock: str | None = None):
+        """LiteLLM's pod: LiteLLM on the loopback, the door in front (both as the pod runs them).
+        `clock` ("2026-12-31 23:59:30") starts the door's clock there (a stand-in clock)."""
         self.stop("door")
         self.stop("litellm")
         config_dir = self.runtime / "litellm"
@@ -178,10 +180,15 @@ class Gateway:
                                 str(Path(sys.executable).with_name("litellm")),
                                 "--config", str(config_dir / "config.yaml"),
                                 "--host", "127.0.0.1", "--port", str(LITELLM_INNER_PORT)], env)
+        # its usage store: the node's own directory, as the pod's PersistentVolume shows it
+        usage = self.node.root / litellm_stack.USAGE_DIR.lstrip("/")
         door_env = self.deployed.env(self.deployed.door_env, {
             "HOMELAB_DOOR_UPSTREAM": f"http://127.0.0.1:{LITELLM_INNER_PORT}", "HOMELAB_DOOR_HOST": HOST_SIDE,
-            "HOMELAB_DOOR_PORT": str(LITELLM_PORT), "PYTHONPATH": str(config_dir), "PYTHONUNBUFFERED": "1"})
-        self._start("door", [*as_the_pod(pod, _container(pod, "door"), []), sys.executable,
+            "HOMELAB_DOOR_PORT": str(LITELLM_PORT), "PYTHONPATH": str(config_dir), "PYTHONUNBUFFERED": "1",
+            "HOMELAB_DOOR_USAGE_FILE": str(usage / "usage.json")})
+        # a clock of the test's for the door's process (tests/stand_ins/clock.py)
+        clock_args = [str(PROJECT_ROOT / "tests/stand_ins/clock.py"), clock] if clock else []
+        self._start("door", [*as_the_pod(pod, _container(pod, "door"), [usage]), sys.executable, *clock_args,
                              str(config_dir / "homelab_door.py")], door_env)
         wait_for(f"{self.litellm_url}/healthz")
 
@@ -200,9 +207,12 @@ class Gateway:
     def tokens(self) -> dict[str, str]:
         return self.deployed.tokens
 
-    def reload(self):
-        """What k3s does after a deploy changed the gateway's files: read them again, restart."""
+    def reload(self, litellm: bool = False):
+        """What k3s does after a deploy changed the gateway's files (and LiteLLM's): read
+        them again, restart."""
         self.deployed = Deployed(self.lab)
+        if litellm:
+            self.start_litellm()
         self.start_caddy()
 
     def start_caddy(self, name="caddy", deployed: Deployed | None = None, port: int | None = None):

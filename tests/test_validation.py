@@ -115,6 +115,19 @@ def assign(key, value):
 
 
 BAD_INPUTS = {
+    "limit_of_zero": dict(
+        host_changes={"pixel": {"api_requests_per_minute": 0}},
+        expect=["host 'pixel', key 'api_requests_per_minute': 0 is not a limit",
+                "use a positive whole number, or None for no limit", "the host's entry in inventory.py"]),
+    "negative_quota_in_group_data": dict(
+        replace={"ipads.py": ("api_tokens_per_day = 200000", "api_tokens_per_day = -5")},
+        expect=["host 'ipad', key 'api_tokens_per_day': -5 is not a limit", "group_data/ipads.py"]),
+    "limit_written_as_text": dict(
+        host_changes={"pixel": {"api_concurrent_requests": "two"}},
+        expect=["host 'pixel', key 'api_concurrent_requests'", "must be a whole number"]),
+    "open_webui_limit_of_zero": dict(
+        replace={"gpu_nodes.py": ("open_webui_concurrent_requests = 4", "open_webui_concurrent_requests = 0")},
+        expect=["host 'gpu-node', key 'open_webui_concurrent_requests'", "group_data/gpu_nodes.py"]),
     "typo_in_a_key": dict(
         group_lines={"all.py": 'timezon = "Europe/Berlin"'},
         expect=["host 'gpu-node' (and 'potato', 'pixel', 'ipad', '@local'), key 'timezon': is not a known setting",

@@ -185,6 +185,61 @@ def json_object(value: Any, path: str) -> None:
     json_value()(value, path)
 
 
+# JSON Schema as tools' parameters and structured answers use it: vLLM compiles each into a
+# grammar (xgrammar), and some schemas crash its engine or take minutes to compile (tuple
+# `items`, huge repeat counts: vllm #43920, xgrammar #863). So a plain subset, bounded.
+SCHEMA_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
+MAX_REPEAT = 4096  # minItems, maxItems, minLength, maxLength, {n,m} in a pattern
+
+
+def _pattern(value: Any, path: str) -> None:
+    string(256)(value, path)
+    if any(int(n) > MAX_REPEAT for n in re.findall(r"\{(\d+)", value)):
+        raise Refused(path, f"{_where(path)} repeats more than {MAX_REPEAT} times.")
+
+
+def json_schema(value: Any, path: str, depth: int = 0) -> None:
+    if isinstance(value, bool):
+        return
+    if depth > 16:
+        raise Refused(path, f"{_where(path)} is nested deeper than 16 schemas.")
+    if not isinstance(value, dict):
+        raise Refused(path, f"{_where(path)} must be a JSON schema object.")
+    nested = lambda v, p: json_schema(v, p, depth + 1)  # noqa: E731
+    schemas = list_of(nested, max_items=64, min_items=1)
+    obj({
+        "type": either(one_of(*SCHEMA_TYPES), list_of(one_of(*SCHEMA_TYPES), max_items=7, min_items=1),
+                       what="a JSON type or a list of them"),
+        "properties": _schema_map(nested), "required": list_of(string(256), max_items=256),
+        "additionalProperties": nested, "items": nested,
+        "enum": list_of(either(string(1024), number(-1e300, 1e300), boolean, null, what="a plain value"),
+                        max_items=256, min_items=1),
+        "const": either(string(1024), number(-1e300, 1e300), boolean, null, what="a plain value"),
+        "anyOf": schemas, "oneOf": schemas, "allOf": schemas,
+        "$defs": _schema_map(nested), "definitions": _schema_map(nested),
+        "$ref": string(256, r"#/(\$defs|definitions)/[A-Za-z0-9_.-]+", "a reference into this schema's $defs"),
+        "title": string(1024), "description": string(MAX_TEXT), "default": json_value(8), "examples": json_value(8),
+        "format": one_of("date-time", "date", "time", "email", "uri", "uuid", "ipv4", "ipv6", "hostname"),
+        "pattern": _pattern,
+        "minimum": number(-1e300, 1e300), "maximum": number(-1e300, 1e300),
+        "exclusiveMinimum": number(-1e300, 1e300), "exclusiveMaximum": number(-1e300, 1e300),
+        "multipleOf": number(1e-300, 1e300),
+        **{key: integer(0, MAX_REPEAT) for key in ("minItems", "maxItems", "minLength", "maxLength",
+                                                   "minProperties", "maxProperties")},
+        "uniqueItems": boolean, "nullable": boolean,
+    }, where="a JSON schema")(value, path)
+
+
+def _schema_map(schema: Check) -> Check:
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict) or len(value) > 256:
+            raise Refused(path, f"{_where(path)} must be an object of at most 256 named schemas.")
+        for key, element in value.items():
+            string(256)(key, _join(path, str(key)[:80]))
+            schema(element, _join(path, str(key)[:80]))
+    return check
+
+
 # -- shared values ---------------------------------------------------------------------------
 
 MODEL = string(64, r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?", "a model name from /v1/models")
@@ -245,7 +300,8 @@ def content(allowed: tuple[str, ...], nullable: bool = False) -> Check:
                   what=f"a string or a list of content parts ({', '.join(allowed)})")
 
 
-TOOL_CALL = obj({"id": string(256), "type": one_of("function"),
+# (Open WebUI hands back the streamed tool calls with their index)
+TOOL_CALL = obj({"id": string(256), "type": one_of("function"), "index": integer(0, 127),
                  "function": obj({"name": NAME, "arguments": TEXT}, ("name", "arguments"))},
                 ("id", "type", "function"))
 MESSAGES: dict[str, Check] = {
@@ -270,7 +326,7 @@ message = tagged("role", MESSAGES)
 
 
 TOOL = obj({"type": one_of("function"),
-            "function": obj({"name": NAME, "description": string(MAX_TEXT), "parameters": json_object,
+            "function": obj({"name": NAME, "description": string(MAX_TEXT), "parameters": json_schema,
                              "strict": either(boolean, null, what="true, false or null")}, ("name",))},
            ("type", "function"))
 TOOL_CHOICE = either(one_of("none", "auto", "required"),
@@ -280,7 +336,7 @@ TOOL_CHOICE = either(one_of("none", "auto", "required"),
 RESPONSE_FORMAT = either(
     obj({"type": one_of("text", "json_object")}, ("type",)),
     obj({"type": one_of("json_schema"),
-         "json_schema": obj({"name": NAME, "description": string(MAX_TEXT), "schema": json_object,
+         "json_schema": obj({"name": NAME, "description": string(MAX_TEXT), "schema": json_schema,
                              "strict": either(boolean, null, what="true, false or null")}, ("name",))},
         ("type", "json_schema")),
     what="{'type': 'text'}, {'type': 'json_object'} or a json_schema")
@@ -333,11 +389,16 @@ CHAT: dict[str, Check] = {
     "tools": list_of(TOOL, max_items=128),
     "tool_choice": TOOL_CHOICE,
     "parallel_tool_calls": boolean,
+    # OpenAI's reasoning models' knob; Open WebUI sends it when set. vLLM passes it to the chat
+    # template, which ignores it for these models.
+    "reasoning_effort": either(one_of("minimal", "low", "medium", "high"), null,
+                               what="'minimal', 'low', 'medium', 'high' or null"),
 }
 COMPLETION: dict[str, Check] = {
     **SAMPLING, **VLLM_EXTRAS,
-    "prompt": either(TEXT, list_of(TEXT, min_items=1), TOKEN_IDS, list_of(TOKEN_IDS, min_items=1),
-                     what="a string, a list of strings or token ids"),
+    # text only: LiteLLM 1.80.8's vLLM path cannot pass token ids on (it answers 500, echoing
+    # them), and a short list: each prompt is a sequence the engine generates for
+    "prompt": either(TEXT, list_of(TEXT, max_items=32, min_items=1), what="a string or a list of up to 32 strings"),
     "echo": boolean,
     "logprobs": either(integer(0, 20), null, what="an integer from 0 to 20"),
 }

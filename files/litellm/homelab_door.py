@@ -17,22 +17,30 @@ loopback:
   bytes the door did not read the same way), with the caller's key, the device and the
   content type: no other header.
 
+Each tenant's limits are checked here too (homelab_tenants.py): over one, a 429 with
+Retry-After. A stream is forwarded with `stream_options.include_usage` so the door learns
+its tokens; the usage chunk reaches the client only if it asked for it.
+
 Refusals are OpenAI-style JSON errors. GET /healthz answers without a key (the kubelet's
-probes): ok when LiteLLM's own liveliness answers.
+probes): ok when LiteLLM's own liveliness answers. GET /door-metrics (Prometheus's key):
+what each tenant used today and this month, its quotas, its refusals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 import homelab_api
+from homelab_tenants import OverLimit, Tenants, UsageStore, utc_now
 
 CONFIG = json.loads(Path(__file__).with_name("door.json").read_text())
 TENANTS: dict[str, dict[str, Any]] = CONFIG["tenants"]
@@ -50,11 +58,16 @@ ENDPOINT_MODELS = {"/v1/chat/completions": ("chat", "completion"), "/v1/completi
                    "/v1/embeddings": ("embedding",)}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade",
               "proxy-authenticate", "proxy-authorization"}
+# LiteLLM's own answer headers name its version, the router's address, costs and limits
+INTERNAL_HEADERS = ("x-litellm-", "llm_provider-", "x-ratelimit-", "location")
 
 UPSTREAM = os.environ.get("HOMELAB_DOOR_UPSTREAM", "http://127.0.0.1:4001")
 PORT = int(os.environ.get("HOMELAB_DOOR_PORT", "4000"))
 TIMEOUT = float(os.environ.get("HOMELAB_DOOR_TIMEOUT_SECONDS", "900"))
 MAX_BODY = int(os.environ.get("HOMELAB_DOOR_MAX_BODY_MB", "64")) * 1024 * 1024
+USAGE_FILE = os.environ.get("HOMELAB_DOOR_USAGE_FILE")  # None: usage in memory only
+SAVE_SECONDS = 2.0
+REFUSED: Counter[tuple[str, str]] = Counter()  # (tenant, limit) -> requests refused over it
 
 
 class Refusal(Exception):
@@ -71,6 +84,13 @@ class Refusal(Exception):
         # body are parsed into the next request's headers) goes with the connection
         response.force_close()
         return response
+
+
+def over_limit(tenant: str, error: OverLimit) -> web.Response:
+    REFUSED[(tenant, error.limit)] += 1
+    kind = "insufficient_quota" if error.quota else "rate_limit_exceeded"
+    body = {"error": {"message": error.message, "type": kind, "param": error.limit, "code": kind}}
+    return web.json_response(body, status=429, headers={"Retry-After": str(max(error.retry_after, 1))})
 
 
 def caller_of(request: web.Request) -> str:
@@ -98,7 +118,7 @@ def tenant_of(caller: str, request: web.Request) -> str | None:
 
 
 def check_headers(request: web.Request) -> None:
-    names = [name.lower() for name in request.headers]
+    names = [name.decode("latin-1").lower() for name, _ in request.raw_headers]
     unknown = sorted(set(names) - HEADERS)
     if unknown:
         raise Refusal(400, f"Request header {unknown[0]!r} is not accepted here.", "header_not_allowed", unknown[0])
@@ -109,23 +129,29 @@ def check_headers(request: web.Request) -> None:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise Refusal(400, f"Key {repeated[0]!r} appears more than once in an object of the body.",
-                      "duplicate_key", repeated[0])
-    return dict(pairs)
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise Refusal(400, f"Key {repeated[:80]!r} appears more than once in an object of the body.",
+                      "duplicate_key", repeated[:80])
+    return found
 
 
-async def checked_body(request: web.Request, route: str) -> bytes:
+def _no_constant(name: str) -> Any:
+    raise Refusal(400, f"{name} is not a JSON number.", "invalid_json")
+
+
+async def checked_body(request: web.Request, route: str) -> dict[str, Any]:
     if request.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
         raise Refusal(415, "Send the request body as JSON (Content-Type: application/json).",
                       "unsupported_media_type")
     raw = await request.read()
     try:
-        body = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except ValueError as error:
-        raise Refusal(400, f"The body is not valid JSON ({error.__class__.__name__}).", "invalid_json") from None
+        body = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as error:
+        raise Refusal(400, f"The body is not valid JSON, or nested too deeply ({error.__class__.__name__}).",
+                      "invalid_json") from None
     try:
         homelab_api.check_body(route, body)
     except homelab_api.Refused as refused:
@@ -134,25 +160,70 @@ async def checked_body(request: web.Request, route: str) -> bytes:
         served = ", ".join(sorted(m for m, kind in MODELS.items() if kind in ENDPOINT_MODELS[route]))
         raise Refusal(404, f"The model {body['model']!r} is not served on {route} here (served: {served}).",
                       "model_not_found", "model")
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
 
 
-async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str]) -> web.StreamResponse:
+class Reply:
+    """What the door learns from a reply as it passes: the tokens it used."""
+
+    def __init__(self, show_usage: bool = True):
+        self.usage: dict[str, Any] | None = None
+        self.show_usage, self.pending = show_usage, b""
+
+    def read_answer(self, body: bytes) -> None:
+        try:
+            self.usage = (json.loads(body) or {}).get("usage")
+        except (ValueError, AttributeError):
+            pass
+
+    def pass_stream(self, chunk: bytes) -> bytes:
+        """Server-sent events, whole ones out; the usage chunk is read, and dropped when the
+        client did not ask for it."""
+        self.pending += chunk
+        out = b""
+        while b"\n\n" in self.pending:
+            event, self.pending = self.pending.split(b"\n\n", 1)
+            if event.startswith(b"data: {"):
+                try:
+                    data = json.loads(event[6:])
+                except ValueError:
+                    data = {}
+                if isinstance(data, dict) and data.get("usage"):
+                    self.usage = data["usage"]
+                    if not self.show_usage:  # the client did not ask: its stream stays as it would be
+                        if not data.get("choices"):
+                            continue
+                        del data["usage"]
+                        event = b"data: " + json.dumps(data, separators=(",", ":")).encode()
+            out += event + b"\n\n"
+        return out
+
+
+async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str],
+                  reply: Reply | None = None) -> web.StreamResponse:
     session: ClientSession = request.app["session"]
+    reply = reply or Reply()
     try:
-        upstream = await session.request(request.method, UPSTREAM + path, data=body, headers=headers,
-                                         allow_redirects=False)
+        upstream = await session.request(request.method, UPSTREAM + path, data=body,
+                                         headers={**headers, "Accept-Encoding": "identity"}, allow_redirects=False)
     except (ClientError, TimeoutError) as error:
         raise Refusal(502, f"The API behind the door did not answer ({error.__class__.__name__}).",
                       "upstream_error", kind="server_error") from None
     async with upstream:
-        headers = {name: value for name, value in upstream.headers.items() if name.lower() not in HOP_BY_HOP}
+        headers = {name: value for name, value in upstream.headers.items()
+                   if name.lower() not in HOP_BY_HOP and not name.lower().startswith(INTERNAL_HEADERS)}
         if upstream.content_length is not None:  # an answer of known length: passed on as one
-            return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
-        response = web.StreamResponse(status=upstream.status, headers=headers)  # a stream: chunk by chunk
+            answer = await upstream.read()
+            reply.read_answer(answer)
+            return web.Response(status=upstream.status, headers=headers, body=answer)
+        response = web.StreamResponse(status=upstream.status, headers=headers)  # a stream: event by event
         await response.prepare(request)
         async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+            out = reply.pass_stream(chunk)
+            if out:
+                await response.write(out)
+        if reply.pending:
+            await response.write(reply.pending)
         await response.write_eof()
         return response
 
@@ -167,8 +238,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.query_string or "?" in raw_path:
             raise Refusal(404, "Unknown path: no query strings here.", "not_found")
         if caller == "metrics":
+            if request.method == "GET" and raw_path == "/door-metrics":
+                return door_metrics(request.app["tenants"])
             if request.method != "GET" or raw_path not in METRICS_PATHS:
-                raise Refusal(404, "This key reads /metrics only.", "not_found")
+                raise Refusal(404, "This key reads /metrics and /door-metrics only.", "not_found")
             return await forward(request, raw_path, None, {"Authorization": request.headers["Authorization"]})
         if not homelab_api.is_api_route(request.method, raw_path):
             raise Refusal(404, "Unknown path: this service answers the OpenAI API under /v1.", "not_found")
@@ -180,11 +253,32 @@ async def handle(request: web.Request) -> web.StreamResponse:
         headers = {"Authorization": request.headers["Authorization"]}
         if caller == "gateway":
             headers["X-Homelab-Device"] = tenant
-        body = None
-        if request.method == "POST":
-            body = await checked_body(request, raw_path)
-            headers["Content-Type"] = "application/json"
-        return await forward(request, raw_path, body, headers)
+        if request.method != "POST":
+            return await forward(request, raw_path, None, headers)
+        body = await checked_body(request, raw_path)
+        headers["Content-Type"] = "application/json"
+        reply = Reply(show_usage=True)
+        if body.get("stream"):
+            # the door counts a stream's tokens from its usage chunk: asked for, shown only if
+            # the client asked too
+            options = body.get("stream_options") or {}
+            reply.show_usage = bool(options.get("include_usage"))
+            body["stream_options"] = {**options, "include_usage": True}
+        tenants: Tenants = request.app["tenants"]
+        try:
+            tenants.admit(tenant)
+        except OverLimit as error:
+            print(f"homelab door: 429 {error.limit} {tenant}", flush=True)
+            return over_limit(tenant, error)
+        try:
+            try:
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            except (ValueError, UnicodeError):
+                raise Refusal(400, "The body holds text that is not valid Unicode.", "invalid_json") from None
+            body = {"model": body["model"]}  # the parsed body's memory goes now, not after the reply
+            return await forward(request, raw_path, data, headers, reply)
+        finally:
+            tenants.done(tenant, body["model"], reply.usage)
     except Refusal as refusal:
         print(f"homelab door: {refusal.status} {refusal.code} {request.method} {raw_path[:120]!r}", flush=True)
         return refusal.response()
@@ -200,10 +294,43 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok" if ok else "litellm not answering"}, status=200 if ok else 503)
 
 
+def door_metrics(tenants: Tenants) -> web.Response:
+    """Prometheus's text format: tokens each tenant used today and this month (the usage
+    store's figures, the ones quotas are checked against), its quotas, its refusals."""
+    lines = ["# TYPE homelab_tenant_tokens gauge", "# TYPE homelab_tenant_requests gauge",
+             "# TYPE homelab_tenant_quota_tokens gauge", "# TYPE homelab_tenant_refused_total counter",
+             "# TYPE homelab_usage_store_ok gauge"]
+    for period, key, fmt in (("day", "days", "%Y-%m-%d"), ("month", "months", "%Y-%m")):
+        current = tenants.store.data[key].get(utc_now().strftime(fmt), {})
+        for tenant in sorted(tenants.windows):
+            for model, (requests, prompt, completion) in sorted(current.get(tenant, {}).items()):
+                labels = f'tenant="{tenant}",model="{model}",period="{period}"'
+                lines += [f'homelab_tenant_tokens{{{labels},kind="prompt"}} {prompt}',
+                          f'homelab_tenant_tokens{{{labels},kind="completion"}} {completion}',
+                          f"homelab_tenant_requests{{{labels}}} {requests}"]
+            quota = tenants.limits[tenant].get(f"tokens_per_{period}")
+            if quota is not None:
+                lines.append(f'homelab_tenant_quota_tokens{{tenant="{tenant}",period="{period}"}} {quota}')
+    for (tenant, limit), count in sorted(REFUSED.items()):
+        lines.append(f'homelab_tenant_refused_total{{tenant="{tenant}",limit="{limit}"}} {count}')
+    lines.append(f"homelab_usage_store_ok {int(tenants.store.healthy)}")
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
 async def open_session(app: web.Application) -> Any:
     app["session"] = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False,
                                    timeout=ClientTimeout(total=None, connect=10, sock_read=TIMEOUT))
+    app["tenants"] = Tenants(TENANTS, UsageStore(USAGE_FILE), fail_open=CONFIG.get("quota_store_failure") != "closed")
+
+    async def save_regularly() -> None:
+        while True:
+            await asyncio.sleep(SAVE_SECONDS)
+            app["tenants"].store.save()
+
+    saver = asyncio.create_task(save_regularly())
     yield
+    saver.cancel()
+    app["tenants"].store.save()
     await app["session"].close()
 
 
@@ -211,8 +338,10 @@ def main() -> None:
     app = web.Application(client_max_size=MAX_BODY)
     app.cleanup_ctx.append(open_session)
     app.router.add_route("*", "/{tail:.*}", handle)
+    # a client that hangs up ends its request here too (an unstreamed generation is not
+    # left running for nobody)
     web.run_app(app, host=os.environ.get("HOMELAB_DOOR_HOST", "0.0.0.0"), port=PORT, access_log=None,
-                print=lambda *args: print(*args, file=sys.stderr))
+                handler_cancellation=True, print=lambda *args: print(*args, file=sys.stderr))
 
 
 if __name__ == "__main__":

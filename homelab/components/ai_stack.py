@@ -18,8 +18,8 @@ from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
 from homelab.secrets_store import Secret, forget_pending
-from homelab.settings import Common, GpuNode, LePotato
-from homelab.stack import cluster_secrets, gateway, manifests
+from homelab.settings import ApiClient, Common, GpuNode, LePotato
+from homelab.stack import cluster_secrets, gateway, litellm, manifests, security
 from homelab.stack.common import StackContext
 
 
@@ -34,7 +34,9 @@ def stack_context(host_: Host, inventory_: Inventory) -> StackContext:
     nodes.update({node.name: settings_for(node, GpuNode) for node in k3s.gpu_nodes(inventory_)
                   if node.name != host_.name})
     secrets = cluster_secrets.resolve(secrets_store(host_), server, devices.api_devices(inventory_))
-    return StackContext(nodes=nodes, node_exporters=exporters, secrets=secrets)
+    limits = {devices.device_name(client): settings_for(client, ApiClient).limits
+              for group in devices.API_CLIENT_GROUPS for client in inventory_.get_group(group, [])}
+    return StackContext(nodes=nodes, node_exporters=exporters, secrets=secrets, tenant_limits=limits)
 
 
 def manifest_path(name: str) -> str:
@@ -47,7 +49,7 @@ def _(host_: Host, cfg: Common) -> Query | None:
         return None
     nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
     return Query(files={*(manifest_path(name) for name in manifests.ALL_FILES), *gpu_mode.markers(nodes),
-                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR, gateway.DATA_DIR})
+                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR, gateway.DATA_DIR, litellm.USAGE_DIR})
 
 
 def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) -> bool:
@@ -73,8 +75,12 @@ def ai_stack(ctx: StackContext) -> None:
                        known=state.dirs[k3s.MANIFESTS_DIR])
     # the gateway's CA and certificates: its pod runs as an unprivileged user, not root (a CA
     # made by an earlier, root gateway goes to that user too)
-    directory_in_place(name="Gateway data directory", path=gateway.DATA_DIR, mode="700", user=gateway.DATA_OWNER,
-                       group=gateway.DATA_OWNER, recursive=True, known=state.dirs[gateway.DATA_DIR])
+    pod_user = str(security.POD_UID)
+    directory_in_place(name="Gateway data directory", path=gateway.DATA_DIR, mode="700", user=pod_user,
+                       group=pod_user, recursive=True, known=state.dirs[gateway.DATA_DIR])
+    # the tenants' usage store (token quotas), written by the door in LiteLLM's pod
+    directory_in_place(name="Usage store directory", path=litellm.USAGE_DIR, mode="700", user=pod_user,
+                       group=pod_user, recursive=True, known=state.dirs[litellm.USAGE_DIR])
     known = state.files
     paused = gpu_mode.any_paused(known, list(ctx.nodes))
     secrets_path = manifest_path(manifests.SECRETS.file)

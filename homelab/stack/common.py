@@ -29,6 +29,8 @@ class StackContext:
     node_exporters: list[str] = field(default_factory=list)  # "address:port" of the Le Potatoes
     # the secrets store's values for this deploy; None where only the plan is needed
     secrets: ClusterSecrets | None = None
+    # each API device's limits as a tenant (its settings' api_* values), by device name
+    tenant_limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
     def has_hf_token(self) -> bool:

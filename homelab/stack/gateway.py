@@ -21,7 +21,6 @@ from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secr
 
 NAME = "gateway"
 DATA_DIR = "/var/lib/homelab/caddy"  # Caddy's internal CA and certificates (hostPath, the deploy makes it)
-DATA_OWNER = str(security.POD_UID)  # the pod's user writes there
 ROOT_CERT = f"{DATA_DIR}/caddy/pki/authorities/local/root.crt"
 CADDY = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
 # Where Caddy sends what passes the gate (environment variables the Caddyfile reads).

@@ -24,7 +24,7 @@ from homelab.stack.cluster_secrets import (
     LITELLM_OPEN_WEBUI_KEY,
     VLLM_API_KEY,
 )
-from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
+from homelab.stack.common import MANAGED, NODE_LABEL, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "litellm"
 PORT = 4000
@@ -33,8 +33,14 @@ DEVICE_HEADER = "X-Homelab-Device"
 GUARD_MODULE = "homelab_guard"
 CONFIG_DIR = "/etc/litellm"
 # shipped beside config.yaml: the door (custom auth + guard) and the API's positive model
-PROGRAMS = ("homelab_door.py", "homelab_guard.py", "homelab_api.py")
+PROGRAMS = ("homelab_door.py", "homelab_tenants.py", "homelab_guard.py", "homelab_api.py")
 DOOR_FILE = "door.json"
+# The tenants' usage store (homelab_tenants.py): a directory of the k3s server's own disk,
+# made by the deploy for the pod's user, a PersistentVolume of the pod (quotas outlive it).
+USAGE_DIR = "/var/lib/homelab/usage"
+USAGE_FILE = f"{USAGE_DIR}/usage.json"
+USAGE_MOUNT = "/var/lib/homelab-usage"
+USAGE_VOLUME = f"{NAME}-usage"
 # LiteLLM listens on the pod's loopback only; the door (homelab_door.py) takes the Service's
 # port and lets through what passes it.
 LITELLM_PORT = 4001
@@ -43,8 +49,9 @@ OPEN_WEBUI_TENANT = "open-webui"
 CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_KEY": LITELLM_OPEN_WEBUI_KEY,
                "HOMELAB_METRICS_KEY": LITELLM_METRICS_KEY}
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
-# the door parses every body (up to gateway_body_limit_mb of JSON) before LiteLLM does
-DOOR = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
+# the door parses every body (up to gateway_body_limit_mb of JSON) before LiteLLM does: parsed
+# JSON takes some 35 times its text's size in Python, for the time it is checked
+DOOR = Resources(cpu=0.1, cpu_limit=1, memory_mib=512)
 
 
 # LiteLLM's Prometheus metrics, as a positive list (litellm_settings.prometheus_metrics_config):
@@ -79,10 +86,12 @@ def door(ctx: StackContext) -> dict[str, Any]:
     """What the door and the guard know (door.json): who may call (every device with a
     gateway token, through the gateway's key; Open WebUI through its own) and the models
     served, by kind."""
-    known: dict[str, dict[str, Any]] = {device: {"credential": "gateway"} for device in ctx.api_devices}
+    known: dict[str, dict[str, Any]] = {device: {"credential": "gateway", "limits": ctx.tenant_limits.get(device, {})}
+                                        for device in ctx.api_devices}
     if ctx.cfg.open_webui_enabled:
-        known[OPEN_WEBUI_TENANT] = {"credential": "open-webui"}
-    return {"tenants": known, "models": {model.name: MODES[model.kind] for model in ctx.models}}
+        known[OPEN_WEBUI_TENANT] = {"credential": "open-webui", "limits": ctx.cfg.open_webui_limits}
+    return {"tenants": known, "models": {model.name: MODES[model.kind] for model in ctx.models},
+            "quota_store_failure": ctx.cfg.quota_store_failure}
 
 
 def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
@@ -143,10 +152,12 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
                 {"name": "HOMELAB_DOOR_UPSTREAM", "value": f"http://127.0.0.1:{LITELLM_PORT}"},
                 {"name": "HOMELAB_DOOR_TIMEOUT_SECONDS", "value": str(ctx.cfg.gateway_timeout_minutes * 60)},
                 {"name": "HOMELAB_DOOR_MAX_BODY_MB", "value": str(ctx.cfg.gateway_body_limit_mb)},
+                {"name": "HOMELAB_DOOR_USAGE_FILE", "value": f"{USAGE_MOUNT}/usage.json"},
                 {"name": "PYTHONPATH", "value": CONFIG_DIR}, {"name": "HOME", "value": "/tmp"}],
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": probe, "livenessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 15},
         "resources": DOOR.spec()}
+    door_container["volumeMounts"] = [*common["volumeMounts"], {"name": "usage", "mountPath": USAGE_MOUNT}]
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels, "annotations": security.checkov_skips(
@@ -174,13 +185,30 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
                 # LiteLLM answers on the loopback only: its health is asked through the door
                 "readinessProbe": probe, "livenessProbe": probe,
                 "resources": LITELLM.spec(),
-            }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}, security.scratch_volume()]}}},
+            }], "volumes": [{"name": "config", "configMap": {"name": f"{NAME}-config"}}, security.scratch_volume(),
+                            {"name": "usage", "persistentVolumeClaim": {"claimName": USAGE_VOLUME}}]}}},
     }
     service = {"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
                "spec": {"type": "ClusterIP", "selector": {"app": NAME},
                         "ports": [{"name": "http", "port": PORT, "targetPort": PORT}]}}
-    return [config_map, deployment, service]
+    return [config_map, deployment, service, *usage_volume(ctx)]
+
+
+def usage_volume(ctx: StackContext) -> list[dict[str, Any]]:
+    """The usage store's PersistentVolume (the server's directory, bound to it) and claim."""
+    affinity = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": NODE_LABEL, "operator": "In", "values": [ctx.node_name]}]}]}}
+    return [{"apiVersion": "v1", "kind": "PersistentVolume",
+             "metadata": {"name": USAGE_VOLUME, "labels": dict(MANAGED)},
+             "spec": {"capacity": {"storage": "64Mi"}, "accessModes": ["ReadWriteOnce"],
+                      "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                      "hostPath": {"path": USAGE_DIR, "type": "Directory"}, "nodeAffinity": affinity,
+                      "claimRef": {"namespace": ctx.namespace, "name": USAGE_VOLUME}}},
+            {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": USAGE_VOLUME, "namespace": ctx.namespace, "labels": dict(MANAGED)},
+             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": USAGE_VOLUME,
+                      "resources": {"requests": {"storage": "64Mi"}}}}]
 
 
 def pods(ctx: StackContext) -> list[PodPlan]:

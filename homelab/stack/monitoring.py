@@ -53,6 +53,10 @@ def scrape_configs(ctx: StackContext) -> list[dict[str, Any]]:
          "authorization": {"type": "Bearer", "credentials_file": key_file},
          "metric_relabel_configs": [{"action": "labeldrop", "regex": "hashed_api_key"}],
          "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
+        # the door in LiteLLM's pod: what each tenant used, its quotas, its refusals
+        {"job_name": "litellm-door", "metrics_path": "/door-metrics",
+         "authorization": {"type": "Bearer", "credentials_file": key_file},
+         "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
         {"job_name": "gateway", "static_configs": [
             {"targets": [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]}]}]
     if ctx.node_exporters:
@@ -144,14 +148,53 @@ def ai_side_dashboard(ctx: StackContext) -> dict[str, Any]:
              "fieldConfig": {"defaults": {"mappings": mappings, "min": 0, "max": 2}, "overrides": []}},
         ],
     }
+    return dashboard_config_map(ctx, "homelab-ai-side", dashboard)
+
+
+def dashboard_config_map(ctx: StackContext, name: str, dashboard: dict[str, Any]) -> dict[str, Any]:
+    """A dashboard for Grafana's sidecar (it loads ConfigMaps labelled grafana_dashboard)."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "homelab-ai-side-dashboard", "namespace": ctx.cfg.monitoring_namespace,
+            "metadata": {"name": f"{name}-dashboard", "namespace": ctx.cfg.monitoring_namespace,
                          "labels": {**MANAGED, "grafana_dashboard": "1"}},
-            "data": {"homelab-ai-side.json": json.dumps(dashboard, indent=1)}}
+            "data": {f"{name}.json": json.dumps(dashboard, indent=1)}}
+
+
+def usage_dashboard(ctx: StackContext) -> dict[str, Any]:
+    """Grafana's "homelab: usage per device": tokens and requests per tenant today and this
+    month (UTC: the usage store's figures, which quotas are checked against), the share of
+    each quota used, and the requests refused over a limit."""
+    source = {"type": "prometheus", "uid": "prometheus"}
+
+    def panel(number: int, title: str, expr: str, kind: str, x: int, y: int, unit: str = "short",
+              legend: str = "{{tenant}}") -> dict[str, Any]:
+        return {"id": number, "type": kind, "title": title, "datasource": source,
+                "gridPos": {"x": x, "y": y, "w": 12, "h": 8},
+                "targets": [{"refId": "A", "expr": expr, "legendFormat": legend}],
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}}
+
+    tokens = 'sum by (tenant) (homelab_tenant_tokens{{period="{}"}})'
+    dashboard = {
+        "title": "homelab: usage per device", "uid": "homelab-usage", "schemaVersion": 39, "refresh": "1m",
+        "time": {"from": "now-7d", "to": "now"},
+        "panels": [
+            panel(1, "tokens today (UTC)", tokens.format("day"), "bargauge", 0, 0),
+            panel(2, "tokens this month (UTC)", tokens.format("month"), "bargauge", 12, 0),
+            panel(3, "share of the day's quota", f"{tokens.format('day')} / on (tenant) "
+                  'homelab_tenant_quota_tokens{period="day"}', "bargauge", 0, 8, "percentunit"),
+            panel(4, "share of the month's quota", f"{tokens.format('month')} / on (tenant) "
+                  'homelab_tenant_quota_tokens{period="month"}', "bargauge", 12, 8, "percentunit"),
+            panel(5, "requests today by model", 'sum by (tenant, model) (homelab_tenant_requests{period="day"})',
+                  "timeseries", 0, 16, legend="{{tenant}} {{model}}"),
+            panel(6, "refused over a limit (per hour)", "sum by (tenant, limit) "
+                  "(increase(homelab_tenant_refused_total[1h]))", "timeseries", 12, 16,
+                  legend="{{tenant}}: {{limit}}"),
+        ],
+    }
+    return dashboard_config_map(ctx, "homelab-usage", dashboard)
 
 
 def manifests(ctx: StackContext) -> list[dict[str, Any]]:
-    return [ai_side_dashboard(ctx), helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
+    return [ai_side_dashboard(ctx), usage_dashboard(ctx), helm_chart(RELEASE, chart="kube-prometheus-stack", repo="https://prometheus-community.github.io/helm-charts",
                        version=ctx.cfg.kube_prometheus_stack_chart_version, namespace=ctx.cfg.monitoring_namespace,
                        values=values(ctx))]
 

@@ -257,7 +257,11 @@ def test_what_must_stay_on_the_server_is_pinned_there(rendered, ctx):
             assert selector.get("kubernetes.io/hostname") or affinity, f"{pod.workload.name} may land on any node"
     gateway = by_kind(rendered, "Deployment")["gateway"]["spec"]["template"]["spec"]
     assert gateway["hostNetwork"] and gateway["nodeSelector"] == {"kubernetes.io/hostname": ctx.node_name}
-    for pv in by_kind(rendered, "PersistentVolume").values():
+    volumes = by_kind(rendered, "PersistentVolume")
+    usage = volumes.pop("litellm-usage")  # the tenants' usage store: the server's disk
+    assert usage["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [
+        ctx.node_name] and usage["spec"]["hostPath"]["path"] == "/var/lib/homelab/usage"
+    for pv in volumes.values():
         node = pv["metadata"]["name"].removeprefix("model-cache-")
         term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
         assert term["values"] == [node] and pv["spec"]["hostPath"]["path"] == ctx.nodes[node].model_cache_path

@@ -16,7 +16,7 @@ from homelab.lab.network import OUTSIDER_NAME
 from homelab.stack import gateway as gateway_stack
 from homelab.stack import security
 from tasks import cli
-from tests.gateway_harness import TLS_PORT, Deployed
+from tests.gateway_harness import LITELLM_INNER_PORT, TLS_PORT, Deployed
 from tests.support import assert_converges, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
@@ -237,8 +237,10 @@ def test_litellms_internal_headers_do_not_leave_the_gateway(gateway):
     assert response.status_code == 200
     leaked = [h for h in response.headers if h.lower().startswith(("x-litellm-", "llm_provider-", "x-ratelimit-"))]
     assert leaked == []
-    # LiteLLM itself sends them: the gateway is what removes them
-    direct = requests.post(f"{gateway.litellm_url}/v1/chat/completions", json=chat(model="gpt2"), timeout=60,
+    # LiteLLM itself sends them (asked on its pod's loopback, past the door): the gateway and the
+    # door are what remove them
+    direct = requests.post(f"http://127.0.0.1:{LITELLM_INNER_PORT}/v1/chat/completions", json=chat(model="gpt2"),
+                           timeout=60,
                            headers={"Authorization": f"Bearer {gateway.litellm_key('gateway')}",
                                     "X-Homelab-Device": "pixel"})
     assert any(h.lower().startswith("x-litellm-") for h in direct.headers)

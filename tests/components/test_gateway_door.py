@@ -247,6 +247,16 @@ BODIES = {
     "wrong_type": '{"model": "gpt2", "messages": "hi"}',
     "out_of_bounds": chat_with('"n": 1000'),
     "unknown_role": '{"model": "gpt2", "messages": [{"role": "admin", "content": "hi"}]}',
+    # schemas vLLM compiles into grammars: the forms that crash its engine or never finish
+    "tuple_items_schema": chat_with('"response_format": {"type": "json_schema", "json_schema": {"name": "x", '
+                                    '"schema": {"type": "array", "items": [{"type": "string"}]}}}'),
+    "huge_repeat_schema": chat_with('"tools": [{"type": "function", "function": {"name": "f", "parameters": '
+                                    '{"type": "array", "minItems": 100000000}}}]'),
+    "remote_ref_schema": chat_with('"response_format": {"type": "json_schema", "json_schema": {"name": "x", '
+                                   '"schema": {"$ref": "@T/schema.json"}}}'),
+    "nan": chat_with('"temperature": NaN'),
+    "deep_nesting": chat_with('"tools": [{"type": "function", "function": {"name": "f", "parameters": '
+                              + '{"properties": {"a": ' * 40 + '{}' + '}}' * 40 + '}}]'),
 }
 
 

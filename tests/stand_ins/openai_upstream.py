@@ -6,9 +6,11 @@ Answers /v1/models, /v1/chat/completions (streamed or not), /v1/completions and
 /v1/embeddings for the given model names, checks vLLM's API key, and records every
 request; GET /_requests returns the record. A streamed answer sends its chunks one
 second apart, so a test can tell a gateway that passes them on at once from one that
-buffers. A chat whose last message is "homelab-test: fail" gets a 500 with a Python
-traceback in its body; streamed, "homelab-test: break the stream" gets one chunk and
-then garbage before the connection drops: what a crashing engine does.
+buffers; with stream_options.include_usage the last chunk carries the usage, as vLLM's.
+Every answer uses 9 tokens (5 prompt, 4 completion). A chat whose last message is
+"homelab-test: fail" gets a 500 with a Python traceback in its body; streamed,
+"homelab-test: break the stream" gets one chunk and then garbage before the connection
+drops: what a crashing engine does.
 """
 
 import json
@@ -63,7 +65,8 @@ class Handler(BaseHTTPRequestHandler):
                                                          "engine.py\", line 1, in <module>\nRuntimeError: boom"}})
         if self.path == "/v1/chat/completions":
             if body.get("stream"):
-                return self._stream(model, broken=last == "homelab-test: break the stream")
+                usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                return self._stream(model, broken=last == "homelab-test: break the stream", usage=usage)
             return self._json(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
                                     "model": model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                         "role": "assistant", "content": "".join(CHUNKS)}}],
@@ -85,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
                                              for i, _ in enumerate(inputs)]})
         return self._json(404, {"error": {"message": "stand-in: unknown path"}})
 
-    def _stream(self, model, broken=False):
+    def _stream(self, model, broken=False, usage=False):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -110,7 +113,13 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(1.0)
         done = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                 "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        send(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n")
+        send(f"data: {json.dumps(done)}\n\n")
+        if usage:  # vLLM's last chunk with stream_options.include_usage: no choices, the usage
+            send("data: " + json.dumps({"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                                        "created": int(time.time()), "model": model, "choices": [],
+                                        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}})
+                 + "\n\n")
+        send("data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

@@ -73,7 +73,7 @@ def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, invent
     for device in ("gpu-node", "potato", "pixel"):
         assert table[(device, "SSH with the pinned host key")] == "ok", result.output
     for check in ("systemd is PID 1 in WSL", "GPU visible", "model cache disk", "k3s node gpu-node Ready",
-                  "GPU shares on gpu-node", "pods Ready", "Helm releases", "gateway answering"):
+                  "GPU shares on gpu-node", "pods Ready", "Helm releases", "token quotas", "gateway answering"):
         assert table[("gpu-node", check)] == "ok", result.output
     for check in ("node exporter and apt cache running", "apt cache disk"):
         assert table[("potato", check)] == "ok", result.output
@@ -157,3 +157,29 @@ def test_an_unreachable_device_fails_with_its_fix(lab, tmp_path):
     variant = inventory_variant(lab, tmp_path, {"pixel": {"ssh_hostname": "10.77.0.99"}})
     out = CliRunner().invoke(cli, ["doctor", "--inventory", str(variant)]).output
     assert "pixel: SSH with the pinned host key: is it switched on and on the network?" in out
+
+
+def test_a_device_near_its_token_quota_is_named_with_the_fix(lab, converged_gpu_node, tmp_path):
+    """The door's usage store on the server (as the door writes it) and the inventory's quotas."""
+    from datetime import UTC, datetime
+
+    from homelab.stack.litellm import USAGE_FILE
+    from tests.support import inventory_variant
+
+    variant = inventory_variant(lab, tmp_path, {"pixel": {"api_tokens_per_day": 100},
+                                                "@render/ipad": {"api_tokens_per_month": 1000}})
+    now = datetime.now(UTC)
+    store = {"days": {now.strftime("%Y-%m-%d"): {"pixel": {"gpt2": [10, 50, 35]}, "ipad": {"gpt2": [1, 5, 4]}}},
+             "months": {now.strftime("%Y-%m"): {"pixel": {"gpt2": [10, 50, 35]}, "ipad": {"gpt2": [1, 5, 4]}}}}
+    lab.ssh("gpu-node", f"mkdir -p $(dirname {USAGE_FILE}); cp -a {USAGE_FILE} {USAGE_FILE}.saved 2>/dev/null; "
+                        f"printf %s {shlex.quote(json.dumps(store))} > {USAGE_FILE}", sudo=True)
+    try:
+        out = CliRunner().invoke(cli, ["doctor", "--inventory", str(variant)]).output
+        lab.ssh("gpu-node", f"printf %s 'not json' > {USAGE_FILE}", sudo=True)
+        damaged = CliRunner().invoke(cli, ["doctor", "--inventory", str(variant)]).output
+    finally:
+        lab.ssh("gpu-node", f"mv {USAGE_FILE}.saved {USAGE_FILE} 2>/dev/null || rm -f {USAGE_FILE}", sudo=True)
+    assert states(out)[("gpu-node", "token quotas")] == "FAIL", out
+    assert "pixel used 85 of 100 tokens this day (85%)" in out and "ipad" not in out.split("token quotas")[1][:200]
+    assert "raise api_tokens_per_day/_month" in out
+    assert states(damaged)[("gpu-node", "token quotas")] == "FAIL" and "not JSON" in damaged
