@@ -96,7 +96,8 @@ def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab,
     metrics = lab.ssh("gpu-node", f"cat {gpu_mode.METRICS_DIR}/homelab_gpu_mode.prom").stdout
     assert "homelab_gpu_mode 1" in metrics and "homelab_gpu_mode_since_timestamp_seconds" in metrics
     # Grafana's "AI side" panel asks for exactly what the tool writes
-    (dashboard,) = [o for o in landed_manifests(lab)["homelab-monitoring.yaml"][1] if o["kind"] == "ConfigMap"]
+    (dashboard,) = [o for o in landed_manifests(lab)["homelab-monitoring.yaml"][1] if o["kind"] == "ConfigMap"
+                    and "homelab-ai-side.json" in o["data"]]
     panels = json.loads(dashboard["data"]["homelab-ai-side.json"])["panels"]
     asked = {re.search(r"homelab_[a-z_]+", t["expr"]).group(0) for p in panels for t in p["targets"]}
     written = {line.split()[0] for line in metrics.splitlines() if not line.startswith("#")}

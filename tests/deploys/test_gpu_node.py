@@ -80,7 +80,7 @@ def _placement_matches_the_plans(lab, variant):
             sorted((p.name, p.memory_mib * 2**20) for p in plan.pods), node
     # each node's model cache is on its own disk, bound to it; its engine's share is of its own GPU
     pvs = {o["metadata"]["name"]: o for o in (r.obj for r in rendered) if o["kind"] == "PersistentVolume"}
-    assert set(pvs) == {"model-cache-gpu-node", "model-cache-potato"}
+    assert set(pvs) == {"model-cache-gpu-node", "model-cache-potato", "litellm-usage"}
     minilm = next(m for m in ctx.models if m.name == "all-minilm-l6-v2")
     assert [s.name for s in ctx.plans["potato"].shares] == ["all-minilm-l6-v2"]
     assert "all-minilm-l6-v2" not in {s.name for s in ctx.plans["gpu-node"].shares}
