@@ -14,6 +14,7 @@
     python tasks.py usage [--by-model]         # what each device used today and this month
     python tasks.py backup | restore ARCHIVE
     python tasks.py bench                      # timings on the lab
+    python tasks.py bench gateway              # what the gateway chain adds to a request
     python tasks.py scan                       # kubescape / trivy against the cluster
 """
 
@@ -292,15 +293,20 @@ def restore(archive, inventory_file):
     click.echo(f"restored the backup of {manifest['created']}; now run the deploys: they should change nothing")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--fresh/--no-fresh", default=True, show_default=True,
               help="Reset every lab host first, to time a converge from scratch.")
 @click.option("--rounds", default=5, show_default=True, type=click.IntRange(1, 50),
               help="No-op re-runs to time (the median counts).")
 @click.option("--json-out", default="build/bench.json", show_default=True, help="Where to write the results.")
-def bench(fresh, rounds, json_out):
-    """Time the whole site on the lab: fresh converge, no-op re-run, commands per host, SSH floor."""
+@click.pass_context
+def bench(ctx, fresh, rounds, json_out):
+    """Time the whole site on the lab: fresh converge, no-op re-run, commands per host, SSH floor.
+    `bench gateway`: what the gateway chain adds to a request."""
     import json as json_lib
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     from homelab import bench as benchmark
     from homelab import table
@@ -344,6 +350,37 @@ def bench(fresh, rounds, json_out):
         _fail("a deploy run failed: see `pyinfra .lab/inventory.py deploys/site.py`")
     if game["pause"]["exit"] or game["resume"]["exit"]:
         _fail(f"game mode failed: {game['pause']['report']} {game['resume']['report']}")
+
+
+@bench.command("gateway")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--requests", "per_round", default=200, show_default=True, type=click.IntRange(10, 10000))
+@click.option("--json-out", default="build/bench-gateway.json", show_default=True, help="Where to write the results.")
+def bench_gateway(rounds, per_round, json_out):
+    """On the lab: sequential chat requests straight to the stand-in engine, to LiteLLM, through
+    the door, through the whole gateway (Caddy, the door, LiteLLM as deployed): p50 and p95, and
+    what the chain adds. The GPU node must be deployed (pyinfra .lab/inventory.py deploys/gpu_node.py)."""
+    import json as json_lib
+    import tempfile
+
+    from homelab import bench as benchmark
+    from homelab import table
+
+    lab = Lab()
+    if not lab.is_up():
+        _fail("the lab is down: python tasks.py lab up")
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            result = benchmark.gateway_overhead(lab, Path(work), rounds, per_round)
+        except (RuntimeError, OSError, LabError) as error:
+            _fail(f"bench gateway: {error} (is the GPU node deployed? pyinfra .lab/inventory.py deploys/gpu_node.py)")
+    click.echo(table.render(["straight to", "p50 ms", "p95 ms"],
+                            [[hop, f"{result[hop]['p50']:.2f}", f"{result[hop]['p95']:.2f}"]
+                             for hop in ("engine", "litellm", "door", "gateway")]))
+    click.echo(f"the gateway chain adds {result['overhead']['p50']:.1f} ms (p50), {result['overhead']['p95']:.1f} ms "
+               f"(p95) to a request (median of {rounds} rounds of {per_round}, stand-in engine)")
+    Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_out).write_text(json_lib.dumps(result, indent=2))
 
 
 @cli.command()

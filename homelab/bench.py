@@ -87,3 +87,47 @@ def game_mode(lab: Lab, inventory: Inventory, start_seconds: float = 2, stop_sec
         timings[verb] = {"seconds": round(time.monotonic() - started, 2), "exit": proc.returncode,
                          "report": proc.stdout.strip().splitlines()[-1:] or [proc.stderr.strip()]}
     return {"engines": len(engines), "start_seconds": start_seconds, "stop_seconds": stop_seconds, **timings}
+
+
+def gateway_overhead(lab: Lab, work: Path, rounds: int = 3, requests_per_round: int = 200) -> dict[str, Any]:
+    """What the gateway chain adds to a chat request, on the lab (homelab.lab.gateway: Caddy,
+    the door and LiteLLM from what the deploy wrote, as their pods run them, in front of the
+    STAND-IN engine): `rounds` rounds of `requests_per_round` sequential requests straight to
+    the engine, to LiteLLM, through the door, through the whole gateway; p50 and p95 per
+    round, the median round's, and the overhead over the engine."""
+    import requests
+
+    from homelab.lab.gateway import LITELLM_INNER_PORT, UPSTREAM_PORT, Gateway
+    from homelab.lab.network import HOST_SIDE
+
+    gateway = Gateway(lab, work)
+    body: dict[str, Any] = {"model": "gpt2", "messages": [{"role": "user", "content": "a benchmark"}]}
+    try:
+        gateway.start()
+        door_headers = {"Authorization": f"Bearer {gateway.litellm_key('gateway')}", "X-Homelab-Device": "macbook"}
+        hops = {"engine": (f"http://{HOST_SIDE}:{UPSTREAM_PORT}", {"Authorization": f"Bearer {gateway.vllm_key}"}),
+                "litellm": (f"http://127.0.0.1:{LITELLM_INNER_PORT}", door_headers),
+                "door": (gateway.litellm_url, door_headers),
+                "gateway": (gateway.url, {"Authorization": f"Bearer {gateway.tokens()['macbook']}"})}
+        figures: dict[str, dict[str, list[float]]] = {hop: {"p50": [], "p95": []} for hop in hops}
+        for _ in range(rounds):
+            for hop, (base, headers) in hops.items():
+                session = requests.Session()
+                for _ in range(10):  # connections open, LiteLLM's caches warm
+                    session.post(f"{base}/v1/chat/completions", json=body, headers=headers, timeout=30)
+                times = []
+                for _ in range(requests_per_round):
+                    started = time.perf_counter()
+                    answer = session.post(f"{base}/v1/chat/completions", json=body, headers=headers, timeout=30)
+                    times.append(time.perf_counter() - started)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"{hop}: {answer.status_code} {answer.text[:200]}")
+                times.sort()
+                figures[hop]["p50"].append(times[len(times) // 2] * 1000)
+                figures[hop]["p95"].append(times[int(len(times) * 0.95)] * 1000)
+    finally:
+        gateway.stop_all()
+    result: dict[str, Any] = {hop: {q: round(median(v), 2) for q, v in f.items()} for hop, f in figures.items()}
+    result["overhead"] = {q: round(result["gateway"][q] - result["engine"][q], 2) for q in ("p50", "p95")}
+    result["rounds"], result["requests_per_round"] = rounds, requests_per_round
+    return result

@@ -64,9 +64,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def gateway(lab, converged_gpu_node, tmp_path_factory):
-    """Caddy + LiteLLM + the vLLM stand-in (tests/gateway_harness.py). Caddy runs in the
+    """Caddy + LiteLLM + the vLLM stand-in (homelab/lab/gateway.py). Caddy runs in the
     GPU-node lab host's namespace: that host is reset (if ever) before, never during."""
-    from tests.gateway_harness import CADDY, Gateway
+    from homelab.lab.gateway import CADDY, Gateway
 
     if not CADDY:
         pytest.skip("Caddy 2.11 is not in .venv (scripts/bootstrap.sh installs it)")

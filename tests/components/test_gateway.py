@@ -1,4 +1,4 @@
-"""The API gateway for real (tests/gateway_harness.py: Debian's Caddy on the GPU-node lab
+"""The API gateway for real (homelab/lab/gateway.py: Debian's Caddy on the GPU-node lab
 host's address with the Caddyfile, tokens and keys the deploy wrote there, LiteLLM from
 PyPI with the config.yaml and guard the deploy wrote, a STAND-IN for vLLM behind them).
 Clients call from this machine (10.77.0.1, on the lab's allowlist) and from the lab's
@@ -12,11 +12,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from homelab.lab.gateway import LITELLM_INNER_PORT, TLS_PORT, Deployed
 from homelab.lab.network import OUTSIDER_NAME
 from homelab.stack import gateway as gateway_stack
 from homelab.stack import security
 from tasks import cli
-from tests.gateway_harness import LITELLM_INNER_PORT, TLS_PORT, Deployed
 from tests.support import assert_converges, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab

@@ -1,4 +1,4 @@
-"""The door holds against what one device's token can send (tests/gateway_harness.py: the
+"""The door holds against what one device's token can send (homelab/lab/gateway.py: the
 Caddyfile, keys and LiteLLM door exactly as the deploy wrote them on the GPU-node lab
 host, Caddy 2.11 and LiteLLM 1.80.8 running them, a STAND-IN for vLLM behind, and a
 STAND-IN internal service that no request may ever reach).
@@ -22,7 +22,7 @@ import openai
 import pytest
 import requests
 
-from tests.gateway_harness import HOST_SIDE, LITELLM_PORT, UPSTREAM_PORT
+from homelab.lab.gateway import HOST_SIDE, LITELLM_PORT, UPSTREAM_PORT
 
 pytestmark = pytest.mark.lab
 

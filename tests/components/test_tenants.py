@@ -1,9 +1,9 @@
 """Each device a tenant (files/litellm/homelab_tenants.py, in the door in LiteLLM's pod): its
 limits hit at exactly the configured numbers, for two devices at once, through the real
-gateway (tests/gateway_harness.py: Caddy, the door and LiteLLM from what the deploy wrote
+gateway (homelab/lab/gateway.py: Caddy, the door and LiteLLM from what the deploy wrote
 on the GPU-node lab host, a STAND-IN for vLLM whose every answer uses 9 tokens). Quotas
 live in the usage store on the node's disk, so they survive a restart; the month rolls
-over on a clock the test controls (tests/stand_ins/clock.py, the door's process only)."""
+over on a clock the test controls (homelab/lab/servers/clock.py, the door's process only)."""
 
 from __future__ import annotations
 

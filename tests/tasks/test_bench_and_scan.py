@@ -11,6 +11,27 @@ from tasks import cli
 
 
 @pytest.mark.lab
+def test_bench_gateway_measures_what_each_hop_adds(lab, converged_gpu_node, gateway, tmp_path):
+    """The bench runs its own gateway (the session's is stopped meanwhile: same ports), from
+    what the deploy wrote, in front of the stand-in engine."""
+    gateway.stop_all()
+    out = tmp_path / "bench-gateway.json"
+    try:
+        result = CliRunner().invoke(cli, ["bench", "gateway", "--rounds", "1", "--requests", "30",
+                                          "--json-out", str(out)])
+    finally:
+        gateway.start()
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    for hop in ("engine", "litellm", "door", "gateway"):
+        assert 0 < data[hop]["p50"] <= data[hop]["p95"], data
+    assert data["gateway"]["p50"] > data["engine"]["p50"]
+    assert data["overhead"]["p50"] == round(data["gateway"]["p50"] - data["engine"]["p50"], 2)
+    assert "the gateway chain adds" in result.output
+    print(f"gateway overhead: {data['overhead']} ms (p50, p95), hops: {data}")
+
+
+@pytest.mark.lab
 def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(cli, ["bench", "--no-fresh", "--rounds", "3", "--json-out", str(out)])

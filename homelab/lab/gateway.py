@@ -1,9 +1,11 @@
 """The gateway as the cluster runs it, from what the deploy wrote on the GPU-node lab host:
 the Caddyfile of the gateway's ConfigMap, the tokens and keys of the deployed Secrets,
-LiteLLM's config.yaml and guard from its ConfigMap. Debian's Caddy runs that Caddyfile
+LiteLLM's config.yaml, door and checks from its ConfigMap. Caddy 2.11 runs that Caddyfile
 where the cluster's would listen (in the GPU-node lab host's network namespace, as
-hostNetwork does on the node); LiteLLM from PyPI runs that config; a STAND-IN for vLLM
-(tests/stand_ins/openai_upstream.py) answers behind them, on this machine (10.77.0.1).
+hostNetwork does on the node); the door and LiteLLM from PyPI run that config; each runs as
+its pod's securityContext says. A STAND-IN for vLLM (homelab/lab/servers/vllm_stand_in.py)
+answers behind them, on this machine (10.77.0.1). The tests and `tasks.py bench gateway`
+use it.
 
 The only values not taken from the host are the upstream addresses the Deployments put
 in the environment (LITELLM_UPSTREAM, VLLM_API_BASE, ...): in-cluster DNS names do not
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 import yaml
@@ -29,10 +32,17 @@ from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.lab.network import HOST_SIDE
 from homelab.lab.system import wait_for_port
+from homelab.paths import PROJECT_ROOT
+from homelab.settings import GpuNode
 from homelab.stack import gateway as gateway_stack
 from homelab.stack import litellm as litellm_stack
 from homelab.stack import security
-from tests.support import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from homelab.lab import Lab
+
+Json = dict[str, Any]
+SERVERS = PROJECT_ROOT / "homelab" / "lab" / "servers"
 
 # LITELLM_PORT is the door's (LiteLLM's Service port); LiteLLM itself listens behind it
 UPSTREAM_PORT, LITELLM_PORT, TLS_PORT, INTERNAL_PORT, LITELLM_INNER_PORT = 18181, 18182, 18443, 18190, 18183
@@ -41,7 +51,7 @@ CADDY = str(Path(sys.executable).with_name("caddy")) if Path(sys.executable).wit
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 
 
-def wait_for(url: str, timeout: float = 180, **kwargs) -> None:
+def wait_for(url: str, timeout: float = 180, **kwargs: Any) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -57,28 +67,27 @@ def wait_for(url: str, timeout: float = 180, **kwargs) -> None:
 class Deployed:
     """The gateway's and LiteLLM's files as they landed on the GPU-node lab host."""
 
-    def __init__(self, lab, node: str = "gpu-node"):
-        def objects(name):
+    def __init__(self, lab: Lab, node: str = "gpu-node"):
+        def objects(name: str) -> list[Json]:
             text = lab.ssh(node, f"cat {MANIFESTS}/{name}.yaml", sudo=True).stdout
             return [o for o in yaml.safe_load_all(text) if o]
 
         gateway = objects("homelab-gateway")
         litellm = objects("homelab-litellm")
-        self.secrets = {o["metadata"]["name"]: o["stringData"] for o in objects("homelab-secrets")
-                        if o["kind"] == "Secret"}
-        self.caddyfile = _one(gateway, "ConfigMap")["data"]["Caddyfile"]
-        self.caddy_env = _one(gateway, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+        self.secrets: dict[str, dict[str, str]] = {o["metadata"]["name"]: o["stringData"]
+                                                   for o in objects("homelab-secrets") if o["kind"] == "Secret"}
+        self.caddyfile: str = _one(gateway, "ConfigMap")["data"]["Caddyfile"]
+        self.caddy_pod: Json = _one(gateway, "Deployment")["spec"]["template"]["spec"]
+        self.caddy_env: list[Json] = _container(self.caddy_pod, "caddy")["env"]
         # config.yaml, door.json and the door's programs, as LiteLLM's pod mounts them
-        self.litellm_files = _one(litellm, "ConfigMap")["data"]
-        self.litellm_pod = _one(litellm, "Deployment")["spec"]["template"]["spec"]
-        self.caddy_pod = _one(gateway, "Deployment")["spec"]["template"]["spec"]
-        self.litellm_env = _container(self.litellm_pod, "litellm")["env"]
-        self.door_env = _container(self.litellm_pod, "door")["env"]
-        self.network_policies = [o for o in litellm if o["kind"] == "NetworkPolicy"]
+        self.litellm_files: dict[str, str] = _one(litellm, "ConfigMap")["data"]
+        self.litellm_pod: Json = _one(litellm, "Deployment")["spec"]["template"]["spec"]
+        self.litellm_env: list[Json] = _container(self.litellm_pod, "litellm")["env"]
+        self.door_env: list[Json] = _container(self.litellm_pod, "door")["env"]
 
-    def env(self, entries: list[dict], overrides: dict[str, str]) -> dict[str, str]:
+    def env(self, entries: list[Json], overrides: dict[str, str]) -> dict[str, str]:
         """A container's environment as the kubelet would build it, Secrets resolved."""
-        env = {}
+        env: dict[str, str] = {}
         for entry in entries:
             if "valueFrom" in entry:
                 ref = entry["valueFrom"]["secretKeyRef"]
@@ -95,11 +104,12 @@ class Deployed:
             for entry in self.caddy_env if entry["name"].startswith("HOMELAB_TOKEN_")}
 
 
-def _container(pod: dict, name: str) -> dict:
-    return next(c for c in pod["containers"] if c["name"] == name)
+def _container(pod: Json, name: str) -> Json:
+    found: Json = next(c for c in pod["containers"] if c["name"] == name)
+    return found
 
 
-def as_the_pod(pod: dict, container: dict, writable: list[Path]) -> list[str]:
+def as_the_pod(pod: Json, container: Json, writable: list[Path]) -> list[str]:
     """A command prefix that runs a program the way the pod's securityContext says: as its
     user and group, without capabilities but those added (and only in the bounding set), no
     privilege escalation, a read-only root file system but for `writable` (its volumes) and
@@ -121,7 +131,7 @@ def as_the_pod(pod: dict, container: dict, writable: list[Path]) -> list[str]:
     return ["unshare", "--mount", "--", "sh", "-c", " && ".join(steps) + f' && exec {setpriv} -- "$@"', "sh"]
 
 
-def _one(objects: list[dict], kind: str) -> dict:
+def _one(objects: list[Json], kind: str) -> Json:
     (found,) = [o for o in objects if o["kind"] == kind]
     return found
 
@@ -129,40 +139,43 @@ def _one(objects: list[dict], kind: str) -> dict:
 class Gateway:
     """Caddy + LiteLLM + the vLLM stand-in, from the deployed files."""
 
-    def __init__(self, lab, work: Path):
+    def __init__(self, lab: Lab, work: Path):
         self.lab, self.work = lab, work
         # what the pods' users read (the config, LiteLLM's programs): not under pytest's 0700 tmp
         self.runtime = Path(tempfile.mkdtemp(prefix="homelab-gateway-", dir="/var/tmp"))
         self.runtime.chmod(0o755)
         self.inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
-        self.cfg = settings_for(self.inventory.get_host("gpu-node"))
+        self.cfg = settings_for(self.inventory.get_host("gpu-node"), GpuNode)
         self.models = [m for m in self.cfg.models if m.enabled]
         self.node = lab.spec("gpu-node")
         self.address = self.node.address
         self.url = f"http://{self.address}:{self.cfg.gateway_port}"
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, IO[str]] = {}
         self.deployed = Deployed(lab)
 
-    def _start(self, name, cmd, env=None):
-        log = open(self.work / f"{name}.log", "w")
-        self.processes[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.work,
+    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self.logs[name] = open(self.work / f"{name}.log", "w")
+        self.processes[name] = subprocess.Popen(cmd, stdout=self.logs[name], stderr=subprocess.STDOUT, cwd=self.work,
                                                 env={**os.environ, **(env or {})})
 
     @property
     def vllm_key(self) -> str:
         return self.deployed.secrets["vllm-api-key"]["key"]
 
-    def start(self):
-        self._start("upstream", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/openai_upstream.py"),
+    def start(self) -> None:
+        self.runtime.mkdir(parents=True, exist_ok=True)  # (again, after a stop_all)
+        self.runtime.chmod(0o755)
+        self._start("upstream", [sys.executable, str(SERVERS / "vllm_stand_in.py"),
                                  HOST_SIDE, str(UPSTREAM_PORT), self.vllm_key, *(m.name for m in self.models)])
         # a service nobody may reach through the door; its redirect leads to the model server
-        self._start("internal", [sys.executable, str(PROJECT_ROOT / "tests/stand_ins/internal_service.py"),
+        self._start("internal", [sys.executable, str(SERVERS / "internal_service.py"),
                                  HOST_SIDE, str(INTERNAL_PORT), f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1/models"])
         wait_for(f"{self.internal_url}/_requests", 30)
         self.start_litellm()
         self.start_caddy()
 
-    def start_litellm(self, clock: str | None = None):
+    def start_litellm(self, clock: str | None = None) -> None:
         """LiteLLM's pod: LiteLLM on the loopback, the door in front (both as the pod runs them).
         `clock` ("2026-12-31 23:59:30") starts the door's clock there (a stand-in clock)."""
         self.stop("door")
@@ -186,8 +199,8 @@ class Gateway:
             "HOMELAB_DOOR_UPSTREAM": f"http://127.0.0.1:{LITELLM_INNER_PORT}", "HOMELAB_DOOR_HOST": HOST_SIDE,
             "HOMELAB_DOOR_PORT": str(LITELLM_PORT), "PYTHONPATH": str(config_dir), "PYTHONUNBUFFERED": "1",
             "HOMELAB_DOOR_USAGE_FILE": str(usage / "usage.json")})
-        # a clock of the test's for the door's process (tests/stand_ins/clock.py)
-        clock_args = [str(PROJECT_ROOT / "tests/stand_ins/clock.py"), clock] if clock else []
+        # a clock of the test's for the door's process (homelab/lab/servers/clock.py)
+        clock_args = [str(SERVERS / "clock.py"), clock] if clock else []
         self._start("door", [*as_the_pod(pod, _container(pod, "door"), [usage]), sys.executable, *clock_args,
                              str(config_dir / "homelab_door.py")], door_env)
         wait_for(f"{self.litellm_url}/healthz")
@@ -207,7 +220,7 @@ class Gateway:
     def tokens(self) -> dict[str, str]:
         return self.deployed.tokens
 
-    def reload(self, litellm: bool = False):
+    def reload(self, litellm: bool = False) -> None:
         """What k3s does after a deploy changed the gateway's files (and LiteLLM's): read
         them again, restart."""
         self.deployed = Deployed(self.lab)
@@ -215,7 +228,9 @@ class Gateway:
             self.start_litellm()
         self.start_caddy()
 
-    def start_caddy(self, name="caddy", deployed: Deployed | None = None, port: int | None = None):
+    def start_caddy(self, name: str = "caddy", deployed: Deployed | None = None, port: int | None = None) -> None:
+        if CADDY is None:
+            raise FileNotFoundError("Caddy 2.11 is not in .venv (scripts/bootstrap.sh installs it)")
         deployed = deployed or self.deployed
         self.stop(name)
         path = self.work / f"{name}.Caddyfile"
@@ -241,40 +256,47 @@ class Gateway:
                            CADDY, "run", "--config", str(caddyfile), "--adapter", "caddyfile"], env)
         wait_for_port(self.address, port or self.cfg.gateway_port, f"Caddy (log: {self.work / f'{name}.log'})", 30)
 
-    def stop(self, name):
+    def stop(self, name: str) -> None:
         proc = self.processes.pop(name, None)
         if proc:
             proc.terminate()
             proc.wait(timeout=15)
+        log = self.logs.pop(name, None)
+        if log:
+            log.close()
 
-    def stop_all(self):
+    def stop_all(self) -> None:
         for name in list(self.processes):
             self.stop(name)
         shutil.rmtree(self.runtime, ignore_errors=True)
 
-    def call(self, path, token=None, body=None, headers=None, **kwargs):
+    def call(self, path: str, token: str | None = None, body: Json | None = None,
+             headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
         headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
         if body is None:
             return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
         return requests.post(self.url + path, headers=headers, json=body, timeout=60, **kwargs)
 
-    def call_litellm(self, path, key, body=None, headers=None, **kwargs):
+    def call_litellm(self, path: str, key: str, body: Json | None = None, headers: dict[str, str] | None = None,
+                     **kwargs: Any) -> requests.Response:
         """A request straight to LiteLLM, as a caller behind the gateway (Open WebUI, Prometheus)."""
         headers = {"Authorization": f"Bearer {key}", **(headers or {})}
         if body is None:
             return requests.get(self.litellm_url + path, headers=headers, timeout=30, **kwargs)
         return requests.post(self.litellm_url + path, headers=headers, json=body, timeout=60, **kwargs)
 
-    def upstream_requests(self):
-        return requests.get(f"http://{HOST_SIDE}:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
+    def upstream_requests(self) -> list[Json]:
+        found: list[Json] = requests.get(f"http://{HOST_SIDE}:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
+        return found
 
     @property
     def internal_url(self) -> str:
         return f"http://{HOST_SIDE}:{INTERNAL_PORT}"
 
-    def internal_requests(self) -> list[dict]:
+    def internal_requests(self) -> list[Json]:
         """What the stand-in internal service was ever sent (nothing, if the door holds)."""
-        return requests.get(f"{self.internal_url}/_requests", timeout=5).json()["requests"]
+        found: list[Json] = requests.get(f"{self.internal_url}/_requests", timeout=5).json()["requests"]
+        return found
 
     def litellm_requests(self) -> list[str]:
         """The requests LiteLLM answered, from its access log ("METHOD /path STATUS")."""

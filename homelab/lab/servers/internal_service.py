@@ -11,15 +11,16 @@ REDIRECT_TO: a URL that looks harmless and leads somewhere else.
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 ADDRESS, PORT, REDIRECT_TO = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-RECORD: list[dict] = []
+RECORD: list[dict[str, Any]] = []
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args):
+    def log_message(self, *args: Any) -> None:
         pass
 
     def _answer(self, status: int, body: bytes, content_type: str = "application/json", **headers: str) -> None:
