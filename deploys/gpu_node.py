@@ -1,6 +1,6 @@
-"""The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, k3s (server,
-or agent for further nodes), the kubeconfig merged on this machine, and the AI stack
-written for k3s to install.
+"""The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, the GPU's figures
+for the node exporter, k3s (server, or agent for further nodes), the kubeconfig merged on
+this machine, and the AI stack written for k3s to install.
 
     pyinfra inventory.py deploys/gpu_node.py
 """
@@ -11,6 +11,7 @@ from homelab import k3s
 from homelab.components.ai_stack import ai_stack, stack_context
 from homelab.components.base import common_base
 from homelab.components.gpu_check import gpu_check
+from homelab.components.gpu_metrics import gpu_metrics
 from homelab.components.gpu_mode import gpu_mode_tools
 from homelab.components.k3s_config import k3s_config
 from homelab.components.k3s_install import k3s_install
@@ -20,6 +21,7 @@ from homelab.components.wsl import wsl
 
 if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     nvidia_container_toolkit()
+    gpu_metrics()
     config_changes = k3s_config()  # None: refused (a cluster this machine's secrets store does not know)
     if config_changes is not None and k3s_install(config_changes=config_changes) and k3s.role(host) == "server":
         kubeconfig()

@@ -181,3 +181,5 @@ llm_d_crds_url = "https://github.com/kubernetes-sigs/gateway-api-inference-exten
 llm_d_crds_sha256 = None
 # Prometheus keeps metrics this long.
 prometheus_retention = "15d"
+# How often homelab-gpu-metrics asks nvidia-smi for the GPU's figures (seconds).
+gpu_metrics_interval_seconds = 5

@@ -311,6 +311,7 @@ class GpuNode(DebianHost):
     llm_d_crds_url: HttpUrl
     llm_d_crds_sha256: Sha256 | None = None
     prometheus_retention: Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
+    gpu_metrics_interval_seconds: Annotated[int, Field(ge=1, le=300)]
 
 
 class LePotato(DebianHost):

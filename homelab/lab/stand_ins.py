@@ -55,7 +55,11 @@ try:
             used += entry.get("vram_mib", 0)
 except (OSError, ValueError, KeyError):
     pass
-if "--query-gpu=name,memory.total" in args:
+if "--query-gpu=index,name,memory.used,memory.total,utilization.gpu,temperature.gpu,power.draw" in args:
+    busy = used > 310
+    print(f"0, NVIDIA GeForce RTX 4070 Ti, {used}, 12282, {37 if busy else 0}, {58 if busy else 41}, "
+          f"{'112.40' if busy else '[N/A]'}")
+elif "--query-gpu=name,memory.total" in args:
     print("NVIDIA GeForce RTX 4070 Ti, 12282")
 elif "--query-gpu=memory.used" in args:
     print(used)

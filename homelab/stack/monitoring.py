@@ -146,9 +146,35 @@ def ai_side_dashboard(ctx: StackContext) -> dict[str, Any]:
              "gridPos": {"x": 0, "y": 6, "w": 24, "h": 8}, "datasource": {"type": "prometheus", "uid": "prometheus"},
              "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode)"}],
              "fieldConfig": {"defaults": {"mappings": mappings, "min": 0, "max": 2}, "overrides": []}},
+            *gpu_panels(first_id=4, y=14),
         ],
     }
     return dashboard_config_map(ctx, "homelab-ai-side", dashboard)
+
+
+def gpu_panels(first_id: int, y: int) -> list[dict[str, Any]]:
+    """The GPU's figures homelab-gpu-metrics writes (nvidia-smi, every few seconds), beside
+    the AI side's state: memory held while paused is an engine that did not let go."""
+    source = {"type": "prometheus", "uid": "prometheus"}
+    figures = [
+        ("GPU memory in use", "homelab_gpu_memory_used_bytes", "bytes",
+         [("total", "homelab_gpu_memory_total_bytes")]),
+        ("GPU busy", "homelab_gpu_utilization_ratio", "percentunit", []),
+        ("GPU temperature", "homelab_gpu_temperature_celsius", "celsius", []),
+        ("GPU power", "homelab_gpu_power_watts", "watt", []),
+    ]
+    panels = []
+    for number, (title, metric, unit, extra) in enumerate(figures):
+        targets = [{"refId": "A", "expr": metric, "legendFormat": "{{instance}} GPU {{gpu}}"}]
+        targets += [{"refId": chr(ord("B") + i), "expr": expr, "legendFormat": f"{{{{instance}}}} {name}"}
+                    for i, (name, expr) in enumerate(extra)]
+        panels.append({"id": first_id + number, "type": "timeseries", "title": title, "datasource": source,
+                       "gridPos": {"x": 12 * (number % 2), "y": y + 8 * (number // 2), "w": 12, "h": 8},
+                       "targets": targets,
+                       "fieldConfig": {"defaults": {"unit": unit, "noValue": "no figures: is homelab-gpu-metrics "
+                                                                             "running on the node?"},
+                                       "overrides": []}})
+    return panels
 
 
 def dashboard_config_map(ctx: StackContext, name: str, dashboard: dict[str, Any]) -> dict[str, Any]:

@@ -100,7 +100,9 @@ def test_pause_from_the_owners_phone_frees_the_gpu_and_the_gateway_says_why(lab,
                     and "homelab-ai-side.json" in o["data"]]
     panels = json.loads(dashboard["data"]["homelab-ai-side.json"])["panels"]
     asked = {re.search(r"homelab_[a-z_]+", t["expr"]).group(0) for p in panels for t in p["targets"]}
-    written = {line.split()[0] for line in metrics.splitlines() if not line.startswith("#")}
+    # game mode's figures and the GPU's (homelab-gpu-metrics), both in the textfile directory
+    textfiles = lab.ssh("gpu-node", f"cat {gpu_mode.METRICS_DIR}/*.prom").stdout
+    written = {re.split(r"[{ ]", line)[0] for line in textfiles.splitlines() if not line.startswith("#")}
     assert asked and asked <= written
     print(f"pause -> GPU free: {time.monotonic() - started:.1f} s (stand-in engines)")
 
