@@ -1,4 +1,4 @@
-"""The Le Potato: node exporter and the site's apt cache.
+"""The Le Potato: node exporter, the site's apt cache, wake-on-LAN and the lab's watcher.
 
     pyinfra inventory.py deploys/le_potato.py
 """
@@ -9,8 +9,13 @@ from homelab.components.apt_cache import apt_cache
 from homelab.components.base import common_base
 from homelab.components.node_exporter import node_exporter
 from homelab.components.wake_on_lan import wake_on_lan
+from homelab.components.watcher import watcher_and_alerts
+from homelab.host_settings import settings_for
+from homelab.settings import LePotato
 
 if "le_potato" in host.groups and common_base():
     apt_cache()
     node_exporter()
     wake_on_lan()
+    if settings_for(host, LePotato).watcher_enabled:
+        watcher_and_alerts()

@@ -34,3 +34,51 @@ apt_cache_backends = {
 apt_cache_upstream_proxy = None
 # Package version to hold; None: the distribution's current one.
 apt_cache_version = None
+
+# The watcher: Debian's Prometheus, Alertmanager and blackbox exporter on the always-on
+# board. It scrapes every device's node exporter, probes the gateway from the LAN (no
+# token must get a 401: up, and the door closed) and the apt cache, reads the engines'
+# and tenants' figures from the cluster's Prometheus through the gateway, and sends
+# alerts to the owner's phone through ntfy (`python tasks.py secrets set ntfy_url`,
+# README "Alerts on your phone"). Its ports answer on the board's loopback only.
+watcher_enabled = True
+watcher_prometheus_port = 9090
+watcher_alertmanager_port = 9093
+watcher_blackbox_port = 9115
+# Sized for a 2 GB board: metrics kept this long, or until they take this much disk
+# (whichever comes first), and Prometheus held under this much memory.
+watcher_retention = "30d"
+watcher_retention_size_mib = 1024
+watcher_memory_max_mib = 384
+# How often targets are scraped and rules evaluated.
+watcher_scrape_interval = "30s"
+# How long each alert's condition must hold before the phone hears of it.
+alert_after = {
+    "gateway_down": "5m",  # the PC answers, the gateway does not
+    "gateway_door_open": "1m",  # a call without a token got anything but its 401
+    "engine_down": "10m",  # an engine not ready while the AI side is serving (a start takes minutes)
+    "engine_held_while_paused": "10m",  # paused, yet an engine's pod is still there, holding GPU memory
+    "gpu_lost": "5m",  # nvidia-smi stopped answering on a GPU node
+    "disk_filling": "30m",  # a file system of any node below alert_disk_min_free_percent
+    "model_cache_filling": "30m",  # the model cache's file system below alert_model_cache_min_free_gib
+    "pc_unreachable": "2h",  # info only: the PC may just be asleep
+    "watcher_read_only": "2m",  # the board's own file system went read-only (a failing SD card)
+    "quota_spent": "1m",  # a device used its day's or month's token quota
+    "apt_cache_down": "15m",  # apt-cacher-ng does not answer
+    "cluster_unseen": "15m",  # the PC answers, but the cluster's figures do not come through
+}
+# Alerts that fire together arrive as one message per alert name (and device): wait this
+# long for the group to gather, this long between updates, and repeat a standing alert
+# this often.
+alert_group_wait = "30s"
+alert_group_interval = "5m"
+alert_repeat_interval = "12h"
+# A file system is "filling" below this share free.
+alert_disk_min_free_percent = 10
+# The model cache's file system needs room for the next model's download.
+alert_model_cache_min_free_gib = 20
+# Package versions to hold; None: the distribution's current ones (bookworm: Prometheus
+# 2.42, Alertmanager 0.25, blackbox exporter 0.23), so security updates keep flowing.
+prometheus_version = None
+alertmanager_version = None
+blackbox_exporter_version = None

@@ -16,12 +16,13 @@ from urllib.parse import urlsplit
 import requests
 from pyinfra.api.host import Host
 
-from homelab import gpu_mode, host_state, k3s
+from homelab import gpu_mode, host_state, k3s, watcher
 from homelab import usage as tenant_usage
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
-from homelab.host_settings import role_of, settings_for
+from homelab.host_settings import role_of, secrets_store, settings_for
 from homelab.host_state import Query
+from homelab.secrets_store import SecretsStore
 from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 from homelab.ssh import ssh_command, sudo_prefix
 from homelab.stack.common import StackContext
@@ -49,14 +50,19 @@ def disk_path(cfg: Common) -> str | None:
 
 
 LE_POTATO_SERVICES = ("prometheus-node-exporter", "apt-cacher-ng")
+WATCHER_SERVICES = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
+
+
+def _watching(cfg: Common) -> bool:
+    return isinstance(cfg, LePotato) and cfg.watcher_enabled
 
 
 def probe_script(cfg: Common) -> str:
     """One shell script per host; sections start with MARK<name>. The machine's state
     comes from the deploys' own probe (homelab.host_state)."""
     path = disk_path(cfg)
-    query = Query(gpu=isinstance(cfg, GpuNode), disks={path} if path else set(),
-                  units=set(LE_POTATO_SERVICES) if isinstance(cfg, LePotato) else set())
+    units = {*LE_POTATO_SERVICES, *(WATCHER_SERVICES if _watching(cfg) else ())} if isinstance(cfg, LePotato) else set()
+    query = Query(gpu=isinstance(cfg, GpuNode), disks={path} if path else set(), units=units)
     sections = {"state": host_state.probe_script(query)}
     sudo = sudo_prefix(cfg)
     if isinstance(cfg, GpuNode):
@@ -65,6 +71,8 @@ def probe_script(cfg: Common) -> str:
         sections["helmcharts"] = f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"
         sections["usage"] = f"{sudo}cat {USAGE_FILE} 2>/dev/null || echo '{{}}'"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
+    if _watching(cfg):
+        sections["alerts"] = f"{watcher.TOOL} --json 2>&1"
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
 
@@ -181,6 +189,25 @@ def gpu_mode_check(device: str, text: str) -> Check:
     return Check(device, "AI side", True, detail)
 
 
+def alerts_checks(device: str, text: str, store: SecretsStore) -> list[Check]:
+    """What fires now on the watcher (homelab-alerts), and whether alerts reach a phone."""
+    try:
+        firing = json.loads(text)
+    except ValueError:
+        return [Check(device, "what fires now", False, text.strip()[:160] or "homelab-alerts did not answer",
+                      "systemctl status prometheus-alertmanager on the board; re-run deploys/le_potato.py")]
+    checks = [Check(device, "what fires now", not firing,
+                    "; ".join(f"{a['severity']} {a['alert']}: {a['summary']}" for a in firing) or "nothing fires",
+                    "each alert says what to do; the phone's lab-alerts widget shows the same" if firing else "")]
+    # no topic is the owner's choice, not a fault: said, with how to set one
+    delivered = store.has(watcher.NTFY_URL_SECRET)
+    checks.append(Check(device, "alerts reach the phone", True,
+                        "through the ntfy topic in the secrets store" if delivered else
+                        "no ntfy topic: alerts show here and on the lab-alerts widget only (`python tasks.py secrets "
+                        f"set {watcher.NTFY_URL_SECRET}`, then deploy the Le Potato; README: Alerts on your phone)"))
+    return checks
+
+
 def gateway_check(device: str, cfg: GpuNode) -> Check:
     url = f"{api_base_url_for(cfg)}/models"
     try:
@@ -245,5 +272,12 @@ def host_checks(host: Host) -> list[Check]:
                             "" if ok else "re-run `pyinfra inventory.py deploys/le_potato.py` (it starts them)"))
         checks.append(_disk_check(device, "apt cache disk", usage,
                                   "lower apt_cache_expire_days or move apt_cache_dir to USB storage"))
+        if _watching(cfg):
+            states = [state.unit(name)["active"] for name in WATCHER_SERVICES] if state.units else []
+            ok = states == ["active"] * len(WATCHER_SERVICES)
+            checks.append(Check(device, "watcher running (Prometheus, Alertmanager, blackbox)", ok,
+                                " ".join(states) or "unknown",
+                                "" if ok else "re-run `pyinfra inventory.py deploys/le_potato.py` (it starts them)"))
+            checks += alerts_checks(device, sections.get("alerts", ""), secrets_store(host))
     return checks
 

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 
-from homelab import devices, k3s
+from homelab import devices, k3s, watcher
 from homelab.host_settings import remember, role_data, role_of
 from homelab.secrets_store import ONE_WORD, MissingSecret, SecretsStore, env_name, is_token, token_fix, token_problem
 from homelab.settings import LIMITS, ROLE_SCHEMAS, Common, GpuNode
@@ -308,6 +308,10 @@ def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Pr
     if servers and servers[0].name in settings:
         wanted += [(servers[0].name, name) for name in (*cluster_secrets.GENERATED_KEYS, "hf_token", "k3s_token")
                    if is_token(name) or name in ONE_WORD]
+    for potato in inventory.get_group("le_potato", []):
+        if potato.name in settings and getattr(settings[potato.name], "watcher_enabled", False):
+            wanted += [(potato.name, name) for name in (watcher.TOKEN_SECRET, watcher.NTFY_URL_SECRET,
+                                                        watcher.NTFY_TOKEN_SECRET)]
     problems = []
     for host_name, name in wanted:
         store = SecretsStore(settings[host_name].secrets_file)

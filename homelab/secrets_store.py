@@ -32,6 +32,8 @@ from homelab.local_files import write_private
 # Secrets a person must supply: they cannot be generated.
 SUPPLIED = {
     "hf_token": "a Hugging Face access token (https://huggingface.co/settings/tokens)",
+    "ntfy_url": "the ntfy topic alerts go to, like https://ntfy.sh/my-lab-alerts-7f3a (README: Alerts on your phone)",
+    "ntfy_token": "an ntfy access token (tk_...) for a protected topic; none for a public one",
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # Device tokens and LiteLLM's keys reach the gateway's Caddyfile through {$VAR},
@@ -44,7 +46,17 @@ TOKEN_HINT = ("a token of at least 32 letters, digits, '_' or '-' "
 
 
 def is_token(name: str) -> bool:
-    return name.startswith("device_token.") or name.startswith("litellm_")
+    return name.startswith("device_token.") or name.startswith("litellm_") or name == "watcher_token"
+
+
+# Secrets of a fixed shape that are not tokens: (pattern, what it must look like).
+# The ntfy URL and token land in Alertmanager's YAML and its webhook's header.
+FORMATS = {
+    "ntfy_url": (r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9_-]{1,64}",
+                 "an ntfy topic URL like https://ntfy.sh/my-lab-alerts-7f3a (one path segment of letters, "
+                 "digits, '_' or '-'; no query)"),
+    "ntfy_token": (r"tk_[A-Za-z0-9]{20,64}", "an ntfy access token (tk_ and letters or digits)"),
+}
 
 
 # The k3s token is one line of k3s's token file; the HF token goes into a header: neither
@@ -54,6 +66,8 @@ ONE_WORD = {"k3s_token", "hf_token"}
 
 def token_problem(name: str, value: str) -> str | None:
     """Why `value` cannot be the token `name`, or None. Never shows the value."""
+    if name in FORMATS:
+        return None if re.fullmatch(FORMATS[name][0], value) else f"is not {FORMATS[name][1]}"
     if name in ONE_WORD and not re.fullmatch(r"[!-~]+", value):
         return "has spaces, line breaks or characters outside printable ASCII"
     if not is_token(name) or TOKEN.fullmatch(value):
@@ -64,6 +78,8 @@ def token_problem(name: str, value: str) -> str | None:
 
 
 def token_hint(name: str) -> str:
+    if name in FORMATS:
+        return FORMATS[name][1]
     return "the token as one word, without spaces or line breaks" if name in ONE_WORD else TOKEN_HINT
 
 

@@ -314,6 +314,27 @@ class GpuNode(DebianHost):
     gpu_metrics_interval_seconds: Annotated[int, Field(ge=1, le=300)]
 
 
+# A Prometheus/Alertmanager duration ("30s", "5m", "2h"): written into their YAML.
+Duration = Annotated[str, Field(pattern=r"^[0-9]{1,4}(s|m|h|d)$")]
+
+
+class AlertAfter(Strict):
+    """How long each alert's condition must hold before it fires (its rule's `for:`)."""
+
+    gateway_down: Duration
+    gateway_door_open: Duration
+    engine_down: Duration
+    engine_held_while_paused: Duration
+    gpu_lost: Duration
+    disk_filling: Duration
+    model_cache_filling: Duration
+    pc_unreachable: Duration
+    watcher_read_only: Duration
+    quota_spent: Duration
+    apt_cache_down: Duration
+    cluster_unseen: Duration
+
+
 class LePotato(DebianHost):
     """group_data/le_potato.py"""
 
@@ -328,6 +349,23 @@ class LePotato(DebianHost):
     apt_cache_backends: dict[Literal["debian", "ubuntu", "ubuntu-ports"], HttpUrl]  # one line per backends file
     apt_cache_upstream_proxy: HttpUrl | None = None  # Proxy: in apt-cacher-ng's config
     apt_cache_version: Version | None = None
+    watcher_enabled: bool
+    watcher_prometheus_port: Port
+    watcher_alertmanager_port: Port
+    watcher_blackbox_port: Port
+    watcher_retention: Annotated[str, Field(pattern=r"^[0-9]{1,4}[hdwy]$")]
+    watcher_retention_size_mib: Annotated[int, Field(ge=64, le=1048576)]
+    watcher_memory_max_mib: Annotated[int, Field(ge=128, le=4096)]
+    watcher_scrape_interval: Duration
+    alert_after: AlertAfter
+    alert_group_wait: Duration
+    alert_group_interval: Duration
+    alert_repeat_interval: Duration
+    alert_disk_min_free_percent: Annotated[int, Field(ge=1, le=50)]
+    alert_model_cache_min_free_gib: Annotated[int, Field(ge=1, le=10240)]
+    prometheus_version: Version | None = None
+    alertmanager_version: Version | None = None
+    blackbox_exporter_version: Version | None = None
 
     @property
     def node_exporter_address(self) -> str:

@@ -89,3 +89,23 @@ def test_generated_and_hand_set_tokens_that_fit_are_kept(tmp_path):
     store.set("hf_token", "hf_any:thing.not-a-gateway-token")  # not held to the gateway's token pattern
     with pytest.raises(BadSecret, match=r"secret 'hf_token'.*line breaks.*the token as one word"):
         store.set("hf_token", "hf_two words")
+
+
+def test_the_ntfy_topic_and_token_must_have_their_shape(tmp_path, monkeypatch):
+    """They land in Alertmanager's YAML and its webhook's header: a positive pattern each,
+    refused with the name and the fix before anything is stored (or any host touched)."""
+    store = SecretsStore(tmp_path / "s.yaml")
+    store.set("ntfy_url", "https://ntfy.sh/homelab-7f3a9c2e")
+    store.set("ntfy_url", "http://192.168.1.60:8090/lab_alerts")
+    for bad in ("https://ntfy.sh/a?template=x", "https://ntfy.sh/a/b", "ftp://ntfy.sh/a", "https://ntfy.sh/",
+                "https://ntfy.sh/a\nb", "https://user:pw@ntfy.sh/a", "https://ntfy.sh/a b"):
+        with pytest.raises(BadSecret, match=r"secret 'ntfy_url'.*not an ntfy topic URL like https://ntfy.sh/"):
+            store.set("ntfy_url", bad)
+    store.set("ntfy_token", "tk_" + "a1B2" * 7 + "z")
+    for bad in ("tk_short", "token", "tk_" + "a" * 29 + "\n", 'tk_aaaaaaaaaaaaaaaaaaaaaaaaaaaa"'):
+        with pytest.raises(BadSecret, match=r"secret 'ntfy_token'.*an ntfy access token"):
+            store.set("ntfy_token", bad)
+    assert store.get("ntfy_url").reveal() == "http://192.168.1.60:8090/lab_alerts"
+    monkeypatch.setenv("HOMELAB_SECRET_NTFY_URL", "https://ntfy.sh/x?y=1")
+    with pytest.raises(BadSecret, match=r"environment variable HOMELAB_SECRET_NTFY_URL is not an ntfy topic URL"):
+        store.find("ntfy_url")

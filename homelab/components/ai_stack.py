@@ -25,18 +25,22 @@ from homelab.stack.common import StackContext
 
 def stack_context(host_: Host, inventory_: Inventory) -> StackContext:
     """The stack as the k3s server `host_` runs it, for every GPU node of `inventory_`."""
-    exporters = []
+    exporters, watchers = [], []
     for potato in inventory_.get_group("le_potato", []):
         potato_cfg = settings_for(potato, LePotato)
         exporters.append(f"{potato_cfg.node_exporter_address}:{potato_cfg.node_exporter_port}")
+        if potato_cfg.watcher_enabled:
+            watchers.append(potato_cfg.lan_address)
     server = settings_for(host_, GpuNode)
     nodes = {host_.name: server}
     nodes.update({node.name: settings_for(node, GpuNode) for node in k3s.gpu_nodes(inventory_)
                   if node.name != host_.name})
-    secrets = cluster_secrets.resolve(secrets_store(host_), server, devices.api_devices(inventory_))
+    secrets = cluster_secrets.resolve(secrets_store(host_), server, devices.api_devices(inventory_),
+                                      watcher=bool(watchers))
     limits = {devices.device_name(client): settings_for(client, ApiClient).limits
               for group in devices.API_CLIENT_GROUPS for client in inventory_.get_group(group, [])}
-    return StackContext(nodes=nodes, node_exporters=exporters, secrets=secrets, tenant_limits=limits)
+    return StackContext(nodes=nodes, node_exporters=exporters, watchers=watchers, secrets=secrets,
+                        tenant_limits=limits)
 
 
 def manifest_path(name: str) -> str:

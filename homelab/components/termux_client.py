@@ -10,7 +10,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake
+from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake, watcher
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query, Snapshot
 from homelab.operations import (
@@ -23,7 +23,7 @@ from homelab.operations import (
     termux_packages,
 )
 from homelab.rendering import render
-from homelab.settings import Common, DebianHost, GpuNode, TermuxPhone
+from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"
@@ -88,7 +88,7 @@ def termux_client() -> None:
 def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:
     """Widget name -> what it calls: pause, resume and status on the k3s server's
     homelab-gpu account; wake on the Le Potato's homelab-wake account (when the PC has a
-    wol_mac)."""
+    wol_mac); what fires now on its homelab-alerts account (when it keeps watch)."""
     server = k3s.server_host(inventory_)
     server_cfg = settings_for(server, GpuNode)
     widgets = {f"lab-{verb}": {"target": server, "account": gpu_mode.ACCOUNT, "command": verb,
@@ -97,6 +97,9 @@ def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:
     if potatoes and server_cfg.wol_mac:
         widgets["lab-wake"] = {"target": potatoes[0], "account": wake.ACCOUNT, "command": server.name,
                                "what": f"wake the PC of {server.name} (Wake-on-LAN from the Le Potato)"}
+    if potatoes and settings_for(potatoes[0], LePotato).watcher_enabled:
+        widgets["lab-alerts"] = {"target": potatoes[0], "account": watcher.ACCOUNT, "command": "firing",
+                                 "what": "what fires now on the lab's watcher (the Le Potato)"}
     return widgets
 
 

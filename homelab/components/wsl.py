@@ -19,7 +19,8 @@ from homelab.host_settings import settings_for
 from homelab.host_state import Query, Snapshot
 from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
 from homelab.rendering import render
-from homelab.settings import Common, GpuNode
+from homelab.settings import Common, GpuNode, LePotato
+from homelab.stack import monitoring
 
 WSLCONFIG = ".wslconfig"
 WSL_CONF = "/etc/wsl.conf"
@@ -30,10 +31,17 @@ _KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
 def windows_ports(cfg: GpuNode) -> dict[str, int]:
     """The ports the LAN must reach inside WSL, by what they are for."""
     ports = {"SSH": cfg.ssh_port, "Kubernetes API": cfg.k3s_api_port}
+    server_cfg = settings_for(k3s.server_host(inventory), GpuNode)
+    watched = server_cfg.monitoring_enabled and any(
+        settings_for(potato, LePotato).watcher_enabled for potato in inventory.get_group("le_potato", []))
     if k3s.role(host) == "server":
         ports["API gateway"] = cfg.gateway_port
         if cfg.open_webui_enabled:
             ports["Open WebUI"] = cfg.open_webui_port
+        if watched:  # the gateway's /federate door (only the watcher's address and token pass)
+            ports["the watcher's view of the cluster"] = cfg.gateway_metrics_port
+    if watched:
+        ports["node exporter, for the watcher"] = monitoring.NODE_EXPORTER_PORT
     return ports
 
 

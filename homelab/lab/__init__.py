@@ -273,12 +273,13 @@ class Lab:
                        f"{_quote(json.dumps(state))} > /var/lib/homelab-lab/kubectl/cluster.json", sudo=True)
 
     def ssh(self, name: str, command: str, sudo: bool = False, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `command` on lab host `name` over SSH as its inventory user (with sudo if asked)."""
+            timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `command` on lab host `name` over SSH as its inventory user (with sudo if
+        asked), `input` on its standard input."""
         spec = self.spec(name)
         remote = f"sudo -n sh -c {_quote(command)}" if sudo else command
         proc = subprocess.run([*self.ssh_base(), "-p", str(spec.ssh_port), f"{spec.ssh_user}@{spec.address}", remote],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, input=input)
         if check and proc.returncode != 0:
             raise LabError(f"on {name}: `{command}` failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc

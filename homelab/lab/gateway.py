@@ -4,7 +4,8 @@ LiteLLM's config.yaml, door and checks from its ConfigMap. Caddy 2.11 runs that 
 where the cluster's would listen (in the GPU-node lab host's network namespace, as
 hostNetwork does on the node); the door and LiteLLM from PyPI run that config; each runs as
 its pod's securityContext says. A STAND-IN for vLLM (homelab/lab/servers/vllm_stand_in.py)
-answers behind them, on this machine (10.77.0.1). The tests and `tasks.py bench gateway`
+answers behind them, and one for the cluster's Prometheus behind the watcher's /federate
+(watcher_stand_ins.py), on this machine (10.77.0.1). The tests and `tasks.py bench gateway`
 use it.
 
 The only values not taken from the host are the upstream addresses the Deployments put
@@ -46,6 +47,8 @@ SERVERS = PROJECT_ROOT / "homelab" / "lab" / "servers"
 
 # LITELLM_PORT is the door's (LiteLLM's Service port); LiteLLM itself listens behind it
 UPSTREAM_PORT, LITELLM_PORT, TLS_PORT, INTERNAL_PORT, LITELLM_INNER_PORT = 18181, 18182, 18443, 18190, 18183
+# the STAND-IN for the cluster's Prometheus behind the watcher's /federate (watcher_stand_ins.py)
+CLUSTER_PROMETHEUS_PORT = 18191
 # Caddy 2.11 from the sha256-pinned wheel (scripts/caddy-requirements.txt), the image's minor
 CADDY = str(Path(sys.executable).with_name("caddy")) if Path(sys.executable).with_name("caddy").exists() else None
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
@@ -172,6 +175,12 @@ class Gateway:
         self._start("internal", [sys.executable, str(SERVERS / "internal_service.py"),
                                  HOST_SIDE, str(INTERNAL_PORT), f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1/models"])
         wait_for(f"{self.internal_url}/_requests", 30)
+        # what the cluster's Prometheus would federate: the tests write it (cluster_series)
+        self.cluster_series_file.write_text("")
+        self.cluster_series_file.chmod(0o644)
+        self._start("cluster-prometheus", [sys.executable, str(SERVERS / "watcher_stand_ins.py"), "prometheus",
+                                           HOST_SIDE, str(CLUSTER_PROMETHEUS_PORT), str(self.cluster_series_file)])
+        wait_for(f"{self.cluster_prometheus_url}/_requests", 30)
         self.start_litellm()
         self.start_caddy()
 
@@ -204,6 +213,22 @@ class Gateway:
         self._start("door", [*as_the_pod(pod, _container(pod, "door"), [usage]), sys.executable, *clock_args,
                              str(config_dir / "homelab_door.py")], door_env)
         wait_for(f"{self.litellm_url}/healthz")
+
+    @property
+    def cluster_series_file(self) -> Path:
+        return self.runtime / "cluster-series.prom"
+
+    @property
+    def cluster_prometheus_url(self) -> str:
+        return f"http://{HOST_SIDE}:{CLUSTER_PROMETHEUS_PORT}"
+
+    def cluster_series(self, text: str) -> None:
+        """What the stand-in cluster Prometheus answers /federate with from now on."""
+        self.cluster_series_file.write_text(text)
+
+    def cluster_prometheus_requests(self) -> list[Json]:
+        found: list[Json] = requests.get(f"{self.cluster_prometheus_url}/_requests", timeout=5).json()["requests"]
+        return found
 
     @property
     def litellm_url(self) -> str:
@@ -245,6 +270,7 @@ class Gateway:
             gateway_stack.UPSTREAM_ENV: f"{HOST_SIDE}:{LITELLM_PORT}",
             # the vLLM stand-in plays Open WebUI
             gateway_stack.WEBUI_UPSTREAM_ENV: f"{HOST_SIDE}:{UPSTREAM_PORT}",
+            gateway_stack.PROMETHEUS_UPSTREAM_ENV: f"{HOST_SIDE}:{CLUSTER_PROMETHEUS_PORT}",
             # the node's game-mode state directory, as the pod's hostPath mount shows it
             gateway_stack.GPU_MODE_ENV: str(self.node.root / gpu_mode.STATE_DIR.lstrip("/")),
             "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(scratch)})

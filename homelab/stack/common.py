@@ -27,6 +27,7 @@ class StackContext:
 
     nodes: dict[str, GpuNode]  # every GPU node's settings by name, the k3s server first
     node_exporters: list[str] = field(default_factory=list)  # "address:port" of the Le Potatoes
+    watchers: list[str] = field(default_factory=list)  # LAN addresses of the Le Potatoes that keep watch
     # the secrets store's values for this deploy; None where only the plan is needed
     secrets: ClusterSecrets | None = None
     # each API device's limits as a tenant (its settings' api_* values), by device name

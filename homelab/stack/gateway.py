@@ -12,11 +12,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from homelab import gpu_mode
+from homelab import gpu_mode, watcher
 from homelab.devices import token_env
 from homelab.rendering import render
-from homelab.stack import litellm, open_webui, security
-from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_GATEWAY_KEY
+from homelab.stack import litellm, monitoring, open_webui, security
+from homelab.stack.cluster_secrets import GATEWAY_TOKENS, LITELLM_GATEWAY_KEY, WATCHER_TOKEN
 from homelab.stack.common import MANAGED, PodPlan, Resources, StackContext, secret_ref
 
 NAME = "gateway"
@@ -27,6 +27,9 @@ CADDY = Resources(cpu=0.1, cpu_limit=1, memory_mib=256)
 UPSTREAM_ENV = "LITELLM_UPSTREAM"
 GATEWAY_KEY_ENV = "LITELLM_GATEWAY_KEY"  # how LiteLLM knows the gateway (homelab_guard.py)
 WEBUI_UPSTREAM_ENV = "OPEN_WEBUI_UPSTREAM"
+# The cluster's Prometheus, for the watcher's /federate (kube-prometheus-stack 88.5.3's
+# Service "<release>-prometheus", port 9090)
+PROMETHEUS_UPSTREAM_ENV = "PROMETHEUS_UPSTREAM"
 # The node's game-mode state directory, read-only in the pod (its "paused" file means 503).
 GPU_MODE_ENV, GPU_MODE_MOUNT = "GPU_MODE_DIR", "/gpu-mode"
 
@@ -56,6 +59,15 @@ def metrics_allowlist(ctx: StackContext) -> list[str]:
     return [ctx.cfg.k3s_cluster_cidr, "127.0.0.1/32", *(f"{cfg.lan_address}/32" for cfg in ctx.nodes.values())]
 
 
+def watcher_door(ctx: StackContext) -> dict[str, Any] | None:
+    """The Le Potato watcher's way to the cluster's figures, or None (no watcher, or no
+    monitoring to read): its addresses, its token's variable, the fixed query."""
+    if not ctx.watchers or not ctx.cfg.monitoring_enabled:
+        return None
+    return {"addresses": [f"{address}/32" for address in ctx.watchers], "token_env": watcher.TOKEN_ENV,
+            "query": watcher.federation_query(ctx.cfg), "upstream_env": PROMETHEUS_UPSTREAM_ENV}
+
+
 def caddyfile(ctx: StackContext) -> str:
     cfg = ctx.cfg
     tls_names = [cfg.lan_address, ctx.node_name] if cfg.gateway_tls else None
@@ -65,7 +77,8 @@ def caddyfile(ctx: StackContext) -> str:
                   allowlist=cfg.gateway_allowlist, body_limit_mb=cfg.gateway_body_limit_mb,
                   timeout_minutes=cfg.gateway_timeout_minutes,
                   webui_site_address=_site_address(cfg.open_webui_port, tls_names) if cfg.open_webui_enabled else None,
-                  metrics_port=cfg.gateway_metrics_port, metrics_allowlist=metrics_allowlist(ctx))
+                  metrics_port=cfg.gateway_metrics_port, metrics_allowlist=metrics_allowlist(ctx),
+                  watcher=watcher_door(ctx))
 
 
 def upstreams(ctx: StackContext) -> dict[str, str]:
@@ -73,6 +86,9 @@ def upstreams(ctx: StackContext) -> dict[str, str]:
     found = {UPSTREAM_ENV: ctx.service_address(litellm.NAME, litellm.PORT)}
     if ctx.cfg.open_webui_enabled:
         found[WEBUI_UPSTREAM_ENV] = ctx.service_address(open_webui.NAME, open_webui.PORT)
+    if watcher_door(ctx):
+        found[PROMETHEUS_UPSTREAM_ENV] = (f"{monitoring.RELEASE}-prometheus.{ctx.cfg.monitoring_namespace}"
+                                          f".svc.cluster.local:9090")
     return found
 
 
@@ -99,6 +115,8 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     env = [{"name": GatewayDevice(d).env, **secret_ref(GATEWAY_TOKENS, GatewayDevice(d).env)}
            for d in sorted(ctx.api_devices)]
     env.append({"name": GATEWAY_KEY_ENV, **secret_ref(*LITELLM_GATEWAY_KEY)})
+    if watcher_door(ctx):
+        env.append({"name": watcher.TOKEN_ENV, **secret_ref(*WATCHER_TOKEN)})
     env += [{"name": name, "value": address} for name, address in upstreams(ctx).items()]
     env.append({"name": GPU_MODE_ENV, "value": GPU_MODE_MOUNT})
     ports = [{"name": "api", "containerPort": ctx.cfg.gateway_port, "hostPort": ctx.cfg.gateway_port},

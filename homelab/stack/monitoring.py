@@ -28,6 +28,9 @@ NODE_EXPORTER_CHART_ARGS = [
     "|erofs)$",
 ]
 TEXTFILE_MOUNT = "/host/homelab-gpu-mode"
+# The chart's node exporter listens on the node's network at its service port (values.yaml
+# prometheus-node-exporter.service.port, hostNetwork: true); the Le Potato's watcher scrapes it there.
+NODE_EXPORTER_PORT = 9100
 NODE_EXPORTER_FULL = {"gnetId": 1860, "revision": 41, "datasource": "Prometheus"}
 
 PROMETHEUS = Resources(cpu=0.25, cpu_limit=1, memory_mib=1024)
@@ -69,6 +72,9 @@ def values(ctx: StackContext) -> dict[str, Any]:
     server = ctx.on_node()
     return {
         "alertmanager": {"enabled": False},
+        # alerting lives on the Le Potato's watcher (it sees the PC asleep, which nothing in
+        # the cluster can); the chart's default rules would fire into nothing
+        "defaultRules": {"create": False},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeProxy": {"enabled": False},

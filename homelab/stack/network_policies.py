@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homelab.stack import device_plugin, litellm, open_webui, vllm
+from homelab.stack import device_plugin, gateway, litellm, monitoring, open_webui, vllm
 from homelab.stack.common import MANAGED, StackContext
 
 NAME = "homelab-network-policies"
@@ -150,11 +150,13 @@ def stack_policies(ctx: StackContext) -> list[dict[str, Any]]:
 
 def monitoring_policies(ctx: StackContext) -> list[dict[str, Any]]:
     ns = ctx.cfg.monitoring_namespace
-    scraped_on_nodes = [ctx.cfg.gateway_metrics_port, 9100, 10250, ctx.cfg.k3s_api_port]
+    scraped_on_nodes = [ctx.cfg.gateway_metrics_port, monitoring.NODE_EXPORTER_PORT, 10250, ctx.cfg.k3s_api_port]
     return [
         _deny_all(ns),
         _policy("prometheus", ns, {"matchLabels": PROMETHEUS},
-                ingress=[{"from": [_pods(GRAFANA), _pods(PROMETHEUS)], "ports": _tcp(9090, 8080)}],
+                ingress=[{"from": [_pods(GRAFANA), _pods(PROMETHEUS)], "ports": _tcp(9090, 8080)},
+                         # the gateway (on the node's network) passes the watcher's /federate on
+                         *([from_nodes(ctx, 9090)] if gateway.watcher_door(ctx) else [])],
                 egress=[dns(), nodes(ctx, *scraped_on_nodes),
                         {"to": [_pods(ENGINES, ctx.namespace), _pods(ROUTER, ctx.namespace)],
                          "ports": _tcp(vllm.ENGINE_PORT)},

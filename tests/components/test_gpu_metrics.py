@@ -35,6 +35,12 @@ def test_figures_are_what_nvidia_smi_says(lab, converged_gpu_node):
     assert found["homelab_gpu_memory_used_bytes"] == smi_memory_used_mib(lab) * 2**20
     assert 0 <= found["homelab_gpu_utilization_ratio"] <= 1
     assert found["homelab_gpu_temperature_celsius"] > 0
+    power = lab.ssh("gpu-node", f"{SMI} --query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
+                                "temperature.gpu,power.draw --format=csv,noheader,nounits").stdout.rsplit(",", 1)[1]
+    if power.strip() == "[N/A]":  # the stand-in's GPU at rest (no engine loaded)
+        assert "homelab_gpu_power_watts" not in found
+    else:
+        assert found["homelab_gpu_power_watts"] == float(power)
     # the model cache's file system (its nearest existing directory before the first download)
     assert 0 < found["homelab_model_cache_filesystem_avail_bytes"] < found["homelab_model_cache_filesystem_size_bytes"]
     assert time.time() - found["homelab_gpu_metrics_timestamp_seconds"] < 30
