@@ -244,7 +244,10 @@ def test_gateway_on_the_node_network_with_tokens_by_name(landed, cfg):
     assert f"@outside not client_ip {' '.join(cfg.gateway_allowlist)}" in caddyfile
     secrets = {o["metadata"]["name"]: o for o in landed["homelab-secrets.yaml"][1] if o["kind"] == "Secret"}
     assert env["LITELLM_GATEWAY_KEY"] == {"name": "litellm-gateway-key", "key": "key"}
-    assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_GATEWAY_KEY"}
+    assert set(secrets["gateway-tokens"]["stringData"]) == set(env) - {"LITELLM_GATEWAY_KEY", "HOMELAB_WATCHER_TOKEN"}
+    # the Le Potato watcher's token for /federate, from a Secret of its own
+    assert env["HOMELAB_WATCHER_TOKEN"] == {"name": "watcher-token", "key": "token"}
+    assert secrets["watcher-token"]["stringData"]["token"]
 
 
 def test_diff_shows_changes_but_never_a_secret(lab, landed, inventory):
