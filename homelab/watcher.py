@@ -40,7 +40,8 @@ CONFIG = "/etc/homelab/alerts.json"
 
 # The cluster series the watcher's rules need: the engines' Deployments and pods
 # (kube-state-metrics) and the tenants' usage and quotas (the door in LiteLLM's pod).
-FEDERATED_IN_STACK = ("kube_deployment_spec_replicas", "kube_deployment_status_replicas_available", "kube_pod_info")
+FEDERATED_IN_STACK = ("kube_deployment_spec_replicas", "kube_deployment_status_replicas_available", "kube_pod_info",
+                      "kube_pod_status_phase")
 FEDERATED_ANYWHERE = ("homelab_tenant_tokens", "homelab_tenant_quota_tokens", "homelab_usage_store_ok")
 
 

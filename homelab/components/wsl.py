@@ -31,18 +31,24 @@ _KEY = re.compile(r"^\s*([^#;=\s][^=]*?)\s*=\s*(.*?)\s*$")
 def windows_ports(cfg: GpuNode) -> dict[str, int]:
     """The ports the LAN must reach inside WSL, by what they are for."""
     ports = {"SSH": cfg.ssh_port, "Kubernetes API": cfg.k3s_api_port}
-    server_cfg = settings_for(k3s.server_host(inventory), GpuNode)
-    watched = server_cfg.monitoring_enabled and any(
-        settings_for(potato, LePotato).watcher_enabled for potato in inventory.get_group("le_potato", []))
     if k3s.role(host) == "server":
         ports["API gateway"] = cfg.gateway_port
         if cfg.open_webui_enabled:
             ports["Open WebUI"] = cfg.open_webui_port
-        if watched:  # the gateway's /federate door (only the watcher's address and token pass)
-            ports["the watcher's view of the cluster"] = cfg.gateway_metrics_port
-    if watched:
-        ports["node exporter, for the watcher"] = monitoring.NODE_EXPORTER_PORT
     return ports
+
+
+def watcher_ports(cfg: GpuNode) -> tuple[dict[str, int], list[str]]:
+    """The ports only the Le Potato's watcher may reach inside WSL, and its addresses."""
+    server_cfg = settings_for(k3s.server_host(inventory), GpuNode)
+    watchers = [c.lan_address for c in (settings_for(p, LePotato) for p in inventory.get_group("le_potato", []))
+                if c.watcher_enabled]
+    if not server_cfg.monitoring_enabled or not watchers:
+        return {}, []
+    ports = {"node exporter": monitoring.NODE_EXPORTER_PORT}
+    if k3s.role(host) == "server":  # the gateway's /federate door (its own checks: address and token)
+        ports["the cluster's figures"] = cfg.gateway_metrics_port
+    return ports, watchers
 
 
 def systemd_missing_reason(profile: dict[str, Any]) -> str | None:
@@ -145,11 +151,14 @@ def wsl() -> bool:
     if not _wslconfig(cfg, state):
         return False
     ports = windows_ports(cfg)
+    for_watcher, watchers = watcher_ports(cfg)
     local_file(name="Windows setup script (on this machine)",
                path=f"{cfg.client_files_dir}/{host.name}/windows-setup.ps1",
                content=render("wsl", "windows-setup.ps1.j2", host_name=host.name, distribution=cfg.wsl_distribution,
                               lan_address=cfg.lan_address, ssh_port=cfg.ssh_port, ports=list(ports.values()),
                               port_names=[f"{name} {port}" for name, port in ports.items()],
+                              watcher_ports=list(for_watcher.values()), watchers=watchers,
+                              watcher_port_names=[f"{name} {port}" for name, port in for_watcher.items()],
                               game_mode=k3s.role(host) == "server", games=cfg.game_executables,
                               watch_seconds=cfg.game_watch_seconds))
     reason = systemd_missing_reason(profile)

@@ -31,6 +31,15 @@ TEXTFILE_MOUNT = "/host/homelab-gpu-mode"
 # The chart's node exporter listens on the node's network at its service port (values.yaml
 # prometheus-node-exporter.service.port, hostNetwork: true); the Le Potato's watcher scrapes it there.
 NODE_EXPORTER_PORT = 9100
+# kube-prometheus-stack 88.5.3's defaultRules.rules groups that hold alerts (templates/
+# prometheus/rules-1.14: each group is all alerts or all recording rules), and the
+# recording groups for what a one-node Linux k3s does not have (Windows nodes, a scheduler
+# scrape, which k3s runs in its own process)
+DEFAULT_RULES_OFF = (
+    "alertmanager", "configReloaders", "etcd", "general", "kubeApiserverSlos", "kubeControllerManager", "kubeProxy",
+    "kubeSchedulerAlerting", "kubeStateMetrics", "kubernetesApps", "kubernetesResources", "kubernetesStorage",
+    "kubernetesSystem", "network", "nodeExporterAlerting", "prometheus", "prometheusOperator",
+    "kubeSchedulerRecording", "windows")
 NODE_EXPORTER_FULL = {"gnetId": 1860, "revision": 41, "datasource": "Prometheus"}
 
 PROMETHEUS = Resources(cpu=0.25, cpu_limit=1, memory_mib=1024)
@@ -73,8 +82,10 @@ def values(ctx: StackContext) -> dict[str, Any]:
     return {
         "alertmanager": {"enabled": False},
         # alerting lives on the Le Potato's watcher (it sees the PC asleep, which nothing in
-        # the cluster can); the chart's default rules would fire into nothing
-        "defaultRules": {"create": False},
+        # the cluster can): the chart's alerting groups are off (they would fire into nothing,
+        # several cannot apply to one k3s node); its recording groups stay, the default
+        # dashboards read them
+        "defaultRules": {"create": True, "rules": {group: False for group in DEFAULT_RULES_OFF}},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeProxy": {"enabled": False},

@@ -11,7 +11,9 @@ import time
 import pytest
 
 from homelab.components.gpu_metrics import METRICS_FILE, SERVICE, UNIT
-from tests.support import assert_repairs
+from homelab.inventory_loading import load_inventory
+from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
+from tests.support import PROJECT_ROOT, assert_repairs
 
 pytestmark = pytest.mark.lab
 SMI = "/usr/lib/wsl/lib/nvidia-smi"
@@ -27,8 +29,12 @@ def smi_memory_used_mib(lab) -> int:
     return int(lab.ssh("gpu-node", f"{SMI} --query-gpu=memory.used --format=csv,noheader,nounits").stdout)
 
 
-def test_figures_are_what_nvidia_smi_says(lab, converged_gpu_node):
+def test_figures_are_what_nvidia_smi_says(lab, converged_gpu_node, inventory):
+    # engines running in the stand-in cluster: the stand-in GPU is busy (power drawn)
+    lab.seed_stand_in_cluster(stand_in_cluster(engine_deployments(load_inventory(inventory, cwd=PROJECT_ROOT)),
+                                               "ai", 0, 0))
     assert lab.ssh("gpu-node", f"systemctl is-active {SERVICE}").stdout.strip() == "active"
+    time.sleep(6)  # one interval: the figures follow
     found = figures(lab)
     assert found["homelab_gpu_up"] == 1
     assert found["homelab_gpu_memory_total_bytes"] == 12282 * 2**20
@@ -37,10 +43,7 @@ def test_figures_are_what_nvidia_smi_says(lab, converged_gpu_node):
     assert found["homelab_gpu_temperature_celsius"] > 0
     power = lab.ssh("gpu-node", f"{SMI} --query-gpu=index,name,memory.used,memory.total,utilization.gpu,"
                                 "temperature.gpu,power.draw --format=csv,noheader,nounits").stdout.rsplit(",", 1)[1]
-    if power.strip() == "[N/A]":  # the stand-in's GPU at rest (no engine loaded)
-        assert "homelab_gpu_power_watts" not in found
-    else:
-        assert found["homelab_gpu_power_watts"] == float(power)
+    assert found["homelab_gpu_power_watts"] == float(power) > 0
     # the model cache's file system (its nearest existing directory before the first download)
     assert 0 < found["homelab_model_cache_filesystem_avail_bytes"] < found["homelab_model_cache_filesystem_size_bytes"]
     assert time.time() - found["homelab_gpu_metrics_timestamp_seconds"] < 30

@@ -166,14 +166,27 @@ def test_no_topic_means_a_warning_not_a_failure(lab, converged_potato):
     assert "alerts have nowhere to go" in run.stderr and "secrets set ntfy_url" in run.stderr
 
 
+def test_a_hand_edited_rule_file_and_a_stopped_alertmanager_are_repaired(lab, converged_potato, inventory):
+    """(Before the tests that switch the board to their fast timings: this is the lab's own
+    configuration, converged, and then edited by hand.)"""
+    assert "for: 5m" in potato(lab, f"cat {watcher.RULES}").stdout
+    potato(lab, f"sed -i 's/for: .*/for: 99h/' {watcher.RULES} && systemctl stop prometheus-alertmanager", sudo=True)
+    run = assert_repairs("le_potato", inventory, "potato", limit="potato")
+    changed = run.changed_operations("potato")
+    assert "Watcher | Alert rules" in changed and "Watcher | Restart prometheus after a change" in changed
+    assert "for: 99h" not in potato(lab, f"cat {watcher.RULES}").stdout
+    assert potato(lab, "systemctl is-active prometheus-alertmanager").stdout.strip() == "active"
+
+
 def test_the_topic_and_its_token_are_for_root_and_prometheus_only(lab, alerting):
     url = f"{HOST_SIDE}:{NTFY_PORT}/homelab-alerts"
     for path in (watcher.ALERTMANAGER_CONFIG, watcher.TOKEN_FILE):
         assert potato(lab, f"stat -c '%a %U %G' {path}", sudo=True).stdout.split() == ["640", "root", "prometheus"]
     assert NTFY_TOKEN in potato(lab, f"cat {watcher.ALERTMANAGER_CONFIG}", sudo=True).stdout
-    readable = potato(lab, "grep -rlF -e " + url + " -e " + NTFY_TOKEN + " /etc /usr/local /home 2>/dev/null | "
-                      "xargs -r stat -c '%a %n'", sudo=True, check=False).stdout.split("\n")
-    assert [line for line in readable if line and not line.startswith("640 ")] == []
+    found = potato(lab, "grep -rlF -e " + url + " -e " + NTFY_TOKEN + " /etc /usr/local /home /var/lib/prometheus "
+                   "2>/dev/null | xargs -r stat -c '%a %n'", sudo=True, check=False).stdout.splitlines()
+    assert f"640 {watcher.ALERTMANAGER_CONFIG}" in found, found  # the search does find them where they are
+    assert [line for line in found if not line.startswith("640 ")] == []
     assert potato(lab, f"cat {watcher.ALERTMANAGER_CONFIG}", check=False).returncode != 0, "not for the login user"
 
 
@@ -284,12 +297,3 @@ def test_the_phone_key_may_only_ask_what_fires(lab, alerting):
                     check=False)
     assert other.returncode == 64 and "may only ask what fires now" in other.stderr, other
     assert key in widget
-
-
-def test_a_hand_edited_rule_file_and_a_stopped_alertmanager_are_repaired(lab, converged_potato, inventory):
-    potato(lab, f"sed -i 's/for: 5m/for: 99h/' {watcher.RULES} && systemctl stop prometheus-alertmanager", sudo=True)
-    run = assert_repairs("le_potato", inventory, "potato", limit="potato")
-    changed = run.changed_operations("potato")
-    assert "Watcher | Alert rules" in changed and "Watcher | Restart prometheus after a change" in changed
-    assert "for: 99h" not in potato(lab, f"cat {watcher.RULES}").stdout
-    assert potato(lab, "systemctl is-active prometheus-alertmanager").stdout.strip() == "active"

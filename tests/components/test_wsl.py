@@ -20,9 +20,10 @@ def test_wsl_conf_enables_systemd_and_names_the_host(lab, converged_gpu_node):
 def test_windows_script_carries_the_inventory_values(lab, converged_gpu_node, tmp_path):
     script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
     assert "$Distribution = 'Ubuntu-22.04'" in script
-    # SSH, Kubernetes API, gateway, Open WebUI, and for the Le Potato's watcher: the
-    # gateway's /federate door and the node exporter
-    assert "$Ports = @(22, 6443, 8080, 8081, 9180, 9100)" in script
+    assert "$Ports = @(22, 6443, 8080, 8081)" in script
+    # the node exporter and the gateway's /federate door: from the Le Potato's watcher only
+    assert "$WatcherPorts = @(9100, 9180)" in script and "$Watchers = @('10.77.0.11')" in script
+    assert "-LocalPorts $Port -RemoteAddresses $Watchers" in script
     assert ".wslconfig" in script and "Set-Content" not in script, "the deploy owns .wslconfig, not the script"
     assert "{40E0AC32-46A5-438A-A0B2-2B479E8F2E90}" in script and "New-NetFirewallHyperVRule" in script
     assert "New-ScheduledTaskTrigger -AtStartup" in script and "10.77.0.10" in script
@@ -30,7 +31,7 @@ def test_windows_script_carries_the_inventory_values(lab, converged_gpu_node, tm
     try:
         assert_converges("gpu_node", variant, limit="gpu-node")
         script = (lab.state_dir / "build" / "gpu-node" / "windows-setup.ps1").read_text()
-        assert "$Ports = @(22, 6443, 8443, 8081, 9180, 9100)" in script and "$Distribution = 'Ubuntu'" in script
+        assert "$Ports = @(22, 6443, 8443, 8081)" in script and "$Distribution = 'Ubuntu'" in script
     finally:
         assert_converges("gpu_node", lab.inventory_file, limit="gpu-node")
 
