@@ -16,6 +16,7 @@ from homelab.components.gpu_mode import gpu_mode_tools
 from homelab.components.k3s_config import k3s_config
 from homelab.components.k3s_install import k3s_install
 from homelab.components.kubeconfig import kubeconfig
+from homelab.components.model_waker import model_waker
 from homelab.components.nvidia_toolkit import nvidia_container_toolkit
 from homelab.components.wsl import wsl
 
@@ -28,3 +29,4 @@ if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
         stack = stack_context(host, inventory)
         ai_stack(stack)
         gpu_mode_tools(stack)
+        model_waker(stack)

@@ -55,6 +55,9 @@ apt_proxy_url = None
 #   cpu, cpu_limit: CPU cores the engine requests and may use (default 1 and 4)
 #   gpu_node:       the GPU node (inventory name) that serves it; default the k3s server
 #   enabled:        False keeps the entry but serves nothing
+#   idle_minutes:   unloaded after this many minutes with no request (nothing in flight),
+#                   loaded again by the next request; None (the default): always loaded.
+#                   The small embedding model stays (Open WebUI's documents use it often)
 models = [
     {
         "name": "gpt2",
@@ -68,6 +71,7 @@ models = [
         "overhead_gib": 0.75,
         "chat_template": "plain-dialogue.jinja",
         "host_memory_gib": 3.0,
+        "idle_minutes": 15,
     },
     {
         "name": "mistral-7b-instruct",
@@ -81,6 +85,7 @@ models = [
         "overhead_gib": 1.0,
         "lmcache_cpu_gib": 0.4,
         "host_memory_gib": 5.0,
+        "idle_minutes": 30,
     },
     {
         "name": "all-minilm-l6-v2",
@@ -107,6 +112,7 @@ models = [
         # ref, not on main); vLLM loads .bin when there are no safetensors
         "weight_files": ["pytorch_model.bin"],
         "host_memory_gib": 3.0,
+        "idle_minutes": 30,
     },
 ]
 

@@ -183,3 +183,11 @@ llm_d_crds_sha256 = None
 prometheus_retention = "15d"
 # How often homelab-gpu-metrics asks nvidia-smi for the GPU's figures (seconds).
 gpu_metrics_interval_seconds = 5
+# Models on demand (idle_minutes in the catalogue): homelab-waker on the k3s server loads
+# an unloaded model when a request asks for it. The request is held this long while the
+# engine starts; past it the client gets a 503 model_starting with Retry-After.
+wake_timeout_seconds = 120
+# Where the waker listens (the server's LAN address; only the door in LiteLLM's pod,
+# with the waker's token, is answered) and how often it checks for idle engines.
+waker_port = 8099
+waker_check_seconds = 15

@@ -71,6 +71,7 @@ def probe_script(cfg: Common) -> str:
         sections["helmcharts"] = f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"
         sections["usage"] = f"{sudo}cat {USAGE_FILE} 2>/dev/null || echo '{{}}'"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
+        sections["models"] = f"cat {gpu_mode.STATE_DIR}/models.json 2>/dev/null || true"
     if _watching(cfg):
         sections["alerts"] = f"{watcher.TOOL} --json 2>&1"
     # each marker on a line of its own, even after output without a final newline
@@ -196,7 +197,8 @@ def alerts_checks(device: str, text: str, store: SecretsStore) -> list[Check]:
     except ValueError:
         return [Check(device, "what fires now", False, text.strip()[:160] or "homelab-alerts did not answer",
                       "systemctl status prometheus-alertmanager on the board; re-run deploys/le_potato.py")]
-    checks = [Check(device, "what fires now", not firing,
+    # an info alert (the PC asleep for hours, a quota spent) is news, not a fault
+    checks = [Check(device, "what fires now", all(a["severity"] == "info" for a in firing),
                     "; ".join(f"{a['severity']} {a['alert']}: {a['summary']}" for a in firing) or "nothing fires",
                     "each alert says what to do; the phone's lab-alerts widget shows the same" if firing else "")]
     # no topic is the owner's choice, not a fault: said, with how to set one
@@ -206,6 +208,17 @@ def alerts_checks(device: str, text: str, store: SecretsStore) -> list[Check]:
                         "no ntfy topic: alerts show here and on the lab-alerts widget only (`python tasks.py secrets "
                         f"set {watcher.NTFY_URL_SECRET}`, then deploy the Le Potato; README: Alerts on your phone)"))
     return checks
+
+
+def models_check(device: str, text: str) -> Check | None:
+    """Models on demand as homelab-waker last saw them: loaded, unloaded or starting, since when."""
+    try:
+        models = json.loads(text)
+    except ValueError:
+        return None  # no model on demand (or the waker has not started yet)
+    # news, not a fault (like the AI side's state): a missing engine shows in the pods' checks
+    detail = "; ".join(f"{name} {entry['state']} since {entry['since']}" for name, entry in sorted(models.items()))
+    return Check(device, "models on demand", True, detail or "none")
 
 
 def gateway_check(device: str, cfg: GpuNode) -> Check:
@@ -259,6 +272,8 @@ def host_checks(host: Host) -> list[Check]:
                             probe["name"] or "no GPU", problem or ""))
         if role_of(host) == "gpu_nodes" and k3s.role(host) == "server":
             checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
+            models = models_check(device, sections.get("models", ""))
+            checks += [models] if models else []
             checks += _k3s_checks(device, cfg, sections)
             checks += helmchart_checks(device, sections.get("helmcharts", ""))
             checks.append(quota_check(device, sections.get("usage", ""), tenant_usage.tenant_limits(host.inventory)))

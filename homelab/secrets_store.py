@@ -46,7 +46,7 @@ TOKEN_HINT = ("a token of at least 32 letters, digits, '_' or '-' "
 
 
 def is_token(name: str) -> bool:
-    return name.startswith("device_token.") or name.startswith("litellm_") or name == "watcher_token"
+    return name.startswith("device_token.") or name.startswith("litellm_") or name in ("watcher_token", "waker_token")
 
 
 # Secrets of a fixed shape that are not tokens: (pattern, what it must look like).

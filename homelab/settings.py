@@ -194,6 +194,12 @@ class CatalogueModel(Strict):
     cpu_limit: Annotated[float, Field(gt=0, le=256)] = 4.0
     gpu_node: DeviceName | None = None
     enabled: bool = True
+    # minutes without a request before the engine is unloaded; None: always loaded
+    idle_minutes: Annotated[float, Field(gt=0, le=10080)] | None = None
+
+    @property
+    def on_demand(self) -> bool:
+        return self.idle_minutes is not None
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -312,6 +318,9 @@ class GpuNode(DebianHost):
     llm_d_crds_sha256: Sha256 | None = None
     prometheus_retention: Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
     gpu_metrics_interval_seconds: Annotated[int, Field(ge=1, le=300)]
+    wake_timeout_seconds: Annotated[int, Field(ge=1, le=3600)]
+    waker_port: Port
+    waker_check_seconds: Annotated[int, Field(ge=1, le=300)]
 
 
 # A Prometheus/Alertmanager duration ("30s", "5m", "2h"): written into their YAML.

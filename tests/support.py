@@ -157,3 +157,15 @@ def landed_manifests(lab, node: str = "gpu-node") -> dict[str, tuple[str, list[d
         text = lab.ssh(node, f"cat {MANIFESTS_DIR}/{name}", sudo=True).stdout
         out[name] = (text, [o for o in yaml.safe_load_all(text) if o])
     return out
+
+
+def catalogue(**overrides) -> list[dict]:
+    """group_data/all.py's model catalogue, each entry with `overrides` (None removes a key)."""
+    import runpy
+
+    models = runpy.run_path(str(PROJECT_ROOT / "group_data" / "all.py"))["models"]
+    changed = []
+    for entry in models:
+        entry = {**entry, **overrides}
+        changed.append({k: v for k, v in entry.items() if v is not None})
+    return changed

@@ -21,6 +21,11 @@ Each tenant's limits are checked here too (homelab_tenants.py): over one, a 429 
 Retry-After. A stream is forwarded with `stream_options.include_usage` so the door learns
 its tokens; the usage chunk reaches the client only if it asked for it.
 
+A model on demand (door.json "waker") is woken first: the node's homelab-waker loads it and
+the request is held meanwhile, up to the wake timeout; past it, or while the GPU is lent to
+a game, a 503 (model_starting, gpu_paused) with Retry-After. While a stream for such a
+model runs, the door tells the waker every few seconds that it is busy.
+
 Refusals are OpenAI-style JSON errors. GET /healthz answers without a key (the kubelet's
 probes): ok when LiteLLM's own liveliness answers. GET /door-metrics (Prometheus's key):
 what each tenant used today and this month, its quotas, its refusals.
@@ -68,17 +73,24 @@ MAX_BODY = int(os.environ.get("HOMELAB_DOOR_MAX_BODY_MB", "64")) * 1024 * 1024
 USAGE_FILE = os.environ.get("HOMELAB_DOOR_USAGE_FILE")  # None: usage in memory only
 SAVE_SECONDS = 2.0
 REFUSED: Counter[tuple[str, str]] = Counter()  # (tenant, limit) -> requests refused over it
+WAKER: dict[str, Any] | None = CONFIG.get("waker")  # None: every model always loaded
+WAKER_TOKEN = os.environ.get("HOMELAB_WAKER_TOKEN", "")
+IN_FLIGHT: Counter[str] = Counter()  # model on demand -> requests under way
 
 
 class Refusal(Exception):
     def __init__(self, status: int, message: str, code: str, param: str | None = None,
-                 kind: str = "invalid_request_error"):
+                 kind: str = "invalid_request_error", retry_after: int | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.kind = status, message, code, param, kind
+        self.retry_after = retry_after
 
     def response(self) -> web.Response:
         body = {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        if self.retry_after is not None:
+            # a 503 of the door's own (the gateway passes these on; it hides other 5xx)
+            headers.update({"Retry-After": str(self.retry_after), "X-Homelab-Door-Refusal": self.code})
         response = web.json_response(body, status=self.status, headers=headers)
         # whatever the refused request left on its connection (trailer fields after a chunked
         # body are parsed into the next request's headers) goes with the connection
@@ -199,6 +211,32 @@ class Reply:
         return out
 
 
+async def wake(request: web.Request, model: str) -> None:
+    """Hold the request until the node's waker has `model` loaded; a Refusal when it is
+    still starting after the wake timeout, or the GPU is lent to a game. A waker that does
+    not answer is logged and the request goes on (the router says if no engine serves it)."""
+    assert WAKER is not None
+    session: ClientSession = request.app["session"]
+    try:
+        async with session.post(WAKER["url"] + "/wake", json={"model": model},
+                                headers={"Authorization": f"Bearer {WAKER_TOKEN}"},
+                                timeout=ClientTimeout(total=WAKER["timeout_seconds"])) as answer:
+            found = await answer.json(content_type=None)
+    except (ClientError, TimeoutError, ValueError) as error:
+        print(f"homelab door: the waker did not answer ({error.__class__.__name__}): {model} asked as it is",
+              flush=True)
+        return
+    state = found.get("state") if isinstance(found, dict) else None
+    if state == "paused":
+        raise Refusal(503, "The GPU is lent to a game right now, so the models are paused. Resume them with "
+                      "'Resume AI' on the PC, the lab-resume widget on the owner's phone, or 'python tasks.py gpu "
+                      "resume'.", "gpu_paused", kind="service_unavailable", retry_after=60)
+    if state == "starting":
+        retry = int(found.get("retry_after") or 30)
+        raise Refusal(503, f"The model {model} is being loaded onto the GPU (it was unloaded while idle). Try "
+                      f"again in {retry} s.", "model_starting", kind="service_unavailable", retry_after=retry)
+
+
 async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str],
                   reply: Reply | None = None) -> web.StreamResponse:
     session: ClientSession = request.app["session"]
@@ -270,15 +308,22 @@ async def handle(request: web.Request) -> web.StreamResponse:
         except OverLimit as error:
             print(f"homelab door: 429 {error.limit} {tenant}", flush=True)
             return over_limit(tenant, error)
+        on_demand = WAKER is not None and body["model"] in WAKER["models"]
+        if on_demand:
+            IN_FLIGHT[body["model"]] += 1
         try:
             try:
                 data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             except (ValueError, UnicodeError):
                 raise Refusal(400, "The body holds text that is not valid Unicode.", "invalid_json") from None
             body = {"model": body["model"]}  # the parsed body's memory goes now, not after the reply
+            if on_demand:
+                await wake(request, body["model"])
             return await forward(request, raw_path, data, headers, reply)
         finally:
             tenants.done(tenant, body["model"], reply.usage)
+            if on_demand:
+                IN_FLIGHT[body["model"]] -= 1
     except Refusal as refusal:
         print(f"homelab door: {refusal.status} {refusal.code} {request.method} {raw_path[:120]!r}", flush=True)
         return refusal.response()
@@ -327,9 +372,28 @@ async def open_session(app: web.Application) -> Any:
             await asyncio.sleep(SAVE_SECONDS)
             app["tenants"].store.save()
 
+    async def keep_busy() -> None:
+        """A model with a request under way (a long stream) is not idle: say so to the waker."""
+        assert WAKER is not None
+        while True:
+            await asyncio.sleep(WAKER["busy_seconds"])
+            busy = sorted(model for model, count in IN_FLIGHT.items() if count > 0)
+            if not busy:
+                continue
+            try:
+                async with app["session"].post(WAKER["url"] + "/busy", json={"models": busy},
+                                               headers={"Authorization": f"Bearer {WAKER_TOKEN}"},
+                                               timeout=ClientTimeout(total=10)):
+                    pass
+            except (ClientError, TimeoutError) as error:
+                print(f"homelab door: the waker did not take /busy ({error.__class__.__name__})", flush=True)
+
     saver = asyncio.create_task(save_regularly())
+    busy = asyncio.create_task(keep_busy()) if WAKER else None
     yield
     saver.cancel()
+    if busy:
+        busy.cancel()
     app["tenants"].store.save()
     await app["session"].close()
 

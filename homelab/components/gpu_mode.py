@@ -35,7 +35,7 @@ def config(ctx: StackContext) -> dict[str, Any]:
         "metrics_dir": gpu_mode.METRICS_DIR,
         "pause_timeout_seconds": 180,
         "resume_timeout_seconds": ctx.cfg.engine_start_wait_seconds * max(len(ctx.models), 1) + 300,
-        "engines": {node: [{"model": m.name, "deployment": engine_deployment(m),
+        "engines": {node: [{"model": m.name, "deployment": engine_deployment(m), "on_demand": m.on_demand,
                             "selector": f"model={m.name},helm-release-name={RELEASE}"} for m in ctx.models_on(node)]
                     for node in ctx.nodes},
     }

@@ -185,6 +185,16 @@ if role == "kubectl":
         os.replace(cluster_file + ".new", cluster_file)
         print("deployment.apps/" + args[2] + " scaled")
         sys.exit(0)
+    if args[:2] in (["get", "deployments"], ["get", "deployment"]) and (len(args) == 2 or args[2].startswith("-")):
+        items = []
+        for key in deployments:
+            if key.startswith(namespace + "/"):
+                at = ready_at(key)
+                ready = deployments[key]["replicas"] if at is not None and now >= at else 0
+                items.append({"metadata": {"name": key.split("/", 1)[1], "namespace": namespace},
+                              "spec": {"replicas": deployments[key]["replicas"]}, "status": {"readyReplicas": ready}})
+        print(_json.dumps({"items": items}))
+        sys.exit(0)
     if args[:2] in (["get", "deployment"], ["get", "deploy"]) and len(args) >= 3:
         key = namespace + "/" + args[2]
         if key not in deployments:
@@ -384,13 +394,13 @@ def engine_deployments(inventory: Inventory) -> dict[str, dict[str, Any]]:
                 if item.kind == "Deployment" and item.name.endswith("-deployment-vllm")}
     engines = {}
     for node in ctx.nodes:
-        previous = None
         for model in ctx.models_on(node):
             name = vllm.engine_deployment(model)
+            previous = vllm.previous_on_node(ctx, model)
             engines[name] = {"vram_mib": int(ctx.share(model).utilization * ctx.nodes[node].gpu_vram_gib * 1024),
-                             "labels": rendered[name]["spec"]["template"]["metadata"]["labels"], "after": previous,
+                             "labels": rendered[name]["spec"]["template"]["metadata"]["labels"],
+                             "after": vllm.engine_deployment(previous) if previous else None,
                              "wait_seconds": ctx.nodes[node].engine_start_wait_seconds}
-            previous = name
     return engines
 
 

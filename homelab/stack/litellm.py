@@ -23,6 +23,8 @@ from homelab.stack.cluster_secrets import (
     LITELLM_METRICS_KEY,
     LITELLM_OPEN_WEBUI_KEY,
     VLLM_API_KEY,
+    WAKER_TOKEN,
+    WAKER_TOKEN_ENV,
 )
 from homelab.stack.common import MANAGED, NODE_LABEL, PodPlan, Resources, StackContext, secret_ref
 
@@ -90,8 +92,10 @@ def door(ctx: StackContext) -> dict[str, Any]:
                                         for device in ctx.api_devices}
     if ctx.cfg.open_webui_enabled:
         known[OPEN_WEBUI_TENANT] = {"credential": "open-webui", "limits": ctx.cfg.open_webui_limits}
+    from homelab import waker  # (homelab.waker builds on the stack's modules)
+
     return {"tenants": known, "models": {model.name: MODES[model.kind] for model in ctx.models},
-            "quota_store_failure": ctx.cfg.quota_store_failure}
+            "quota_store_failure": ctx.cfg.quota_store_failure, "waker": waker.door_settings(ctx)}
 
 
 def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
@@ -141,6 +145,8 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     # the door's /healthz asks LiteLLM's liveliness on the loopback
     probe = {"httpGet": {"path": "/healthz", "port": PORT}, "periodSeconds": 15, "failureThreshold": 4}
     keys = [{"name": name, **secret_ref(*key)} for name, key in CALLER_KEYS.items()]
+    if any(m.on_demand for m in ctx.models):  # the door asks the node's waker with its token
+        keys.append({"name": WAKER_TOKEN_ENV, **secret_ref(*WAKER_TOKEN)})
     # both containers: the unprivileged user, a read-only root, scratch in /tmp, the config
     common = {"image": ctx.cfg.litellm_image, "imagePullPolicy": "IfNotPresent",
               "securityContext": security.container_security(),

@@ -137,7 +137,9 @@ def stack_policies(ctx: StackContext) -> list[dict[str, Any]]:
                 ingress=[from_nodes(ctx, litellm.PORT), *from_prometheus(ctx, litellm.PORT),
                          *([{"from": [_pods(OPEN_WEBUI)], "ports": _tcp(litellm.PORT)}]
                            if ctx.cfg.open_webui_enabled else [])],
-                egress=[dns(), {"to": [_pods(ROUTER)], "ports": _tcp(port)}]),
+                egress=[dns(), {"to": [_pods(ROUTER)], "ports": _tcp(port)},
+                        # the door asks the node's waker to load a model on demand
+                        *([nodes(ctx, ctx.cfg.waker_port)] if any(m.on_demand for m in ctx.models) else [])]),
         _policy("model-prefetch", ns, {"matchExpressions": PREFETCH}, ingress=[],
                 egress=[dns(), internet(ctx, 443)]),
     ]

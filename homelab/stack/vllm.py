@@ -97,7 +97,10 @@ def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueMode
         "repository": repository,
         "tag": tag,
         "modelURL": model_cache.model_dir(model),
-        "replicaCount": 1,
+        # a model on demand starts unloaded; homelab-waker scales it. Helm's three-way merge
+        # leaves a replica count it did not change alone, so a deploy neither reloads nor
+        # unloads what the waker (or game mode) decided
+        "replicaCount": 0 if model.on_demand else 1,
         "requestCPU": resources.cpu,
         "limitCPU": resources.cpu_limit,
         "requestMemory": f"{resources.memory_mib}Mi",
@@ -127,9 +130,13 @@ def model_spec(ctx: StackContext, model: CatalogueModel, previous: CatalogueMode
     return spec
 
 
-def _previous_on_node(ctx: StackContext, model: CatalogueModel) -> CatalogueModel | None:
-    """The engine that starts before `model` on the same GPU, or None."""
-    on_node = ctx.models_on(ctx.node_of(model))
+def previous_on_node(ctx: StackContext, model: CatalogueModel) -> CatalogueModel | None:
+    """The engine that starts before `model` on the same GPU, or None. Only always-loaded
+    engines form the chain: one on demand starts when asked, one at a time (homelab-waker),
+    and an engine at zero replicas would hold up every one after it."""
+    if model.on_demand:
+        return None
+    on_node = [m for m in ctx.models_on(ctx.node_of(model)) if not m.on_demand]
     index = on_node.index(model)
     return on_node[index - 1] if index else None
 
@@ -149,7 +156,7 @@ def values(ctx: StackContext) -> dict[str, Any]:
             "vllmApiKey": api_key,
             "strategy": {"type": "Recreate"},
             "serviceMonitor": {"enabled": monitoring},
-            "modelSpec": [model_spec(ctx, model, _previous_on_node(ctx, model)) for model in ctx.models],
+            "modelSpec": [model_spec(ctx, model, previous_on_node(ctx, model)) for model in ctx.models],
         },
         "routerSpec": {
             "enableRouter": True,

@@ -173,9 +173,17 @@ def test_clip_is_served_by_a_vllm_that_has_it_with_weights_the_prefetch_fetches(
 
 
 def test_engines_start_in_order_but_never_wait_forever_for_another(rendered, ctx):
+    """Always-loaded engines start one after another; one on demand starts unloaded (no
+    replica until homelab-waker scales it) and waits for no other engine."""
     deployments = by_kind(rendered, "Deployment")
+    for model in ctx.models:
+        spec = deployments[f"vllm-{model.name}-deployment-vllm"]["spec"]
+        assert spec["replicas"] == (0 if model.on_demand else 1)
+        if model.on_demand:
+            assert "/health" not in spec["template"]["spec"]["initContainers"][0]["args"][0]
+    assert any(m.on_demand for m in ctx.models) and not all(m.on_demand for m in ctx.models)
     for node in ctx.nodes:
-        engines = ctx.models_on(node)
+        engines = [m for m in ctx.models_on(node) if not m.on_demand]
         for previous, model in zip([None, *engines], engines):
             init = deployments[f"vllm-{model.name}-deployment-vllm"]["spec"]["template"]["spec"]["initContainers"][0]
             script = init["args"][0]
@@ -194,6 +202,17 @@ def test_time_slicing_offers_one_share_per_model_on_each_node(rendered, ctx):
         sharing = yaml.safe_load(config_map["data"][device_plugin.config_name(node)])
         assert sharing["sharing"]["timeSlicing"]["resources"] == [
             {"name": "nvidia.com/gpu", "replicas": max(len(ctx.models_on(node)), 1)}]
+
+
+def test_the_cluster_keeps_recording_rules_and_no_alerts(rendered):
+    """Alerting lives on the Le Potato's watcher: no rule of the chart's fires in the cluster
+    (Alertmanager is off), while the recording rules its dashboards read stay."""
+    rules = [rule for obj in by_kind(rendered, "PrometheusRule").values()
+             for group in obj["spec"]["groups"] for rule in group["rules"]]
+    assert [r["alert"] for r in rules if "alert" in r] == []
+    recorded = {r["record"] for r in rules}
+    assert "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m" in recorded
+    assert "instance:node_cpu_utilisation:rate5m" in recorded
 
 
 def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ctx, lab):

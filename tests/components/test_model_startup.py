@@ -17,7 +17,7 @@ import pytest
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.stack import helm_render, model_cache
-from tests.support import PROJECT_ROOT, assert_converges, inventory_variant, landed_manifests
+from tests.support import PROJECT_ROOT, assert_converges, catalogue, inventory_variant, landed_manifests
 
 pytestmark = pytest.mark.lab
 STAND_IN = "/opt/homelab-test-stand-ins"
@@ -108,7 +108,9 @@ def test_engines_wait_for_the_previous_one_but_not_forever(lab, stand_ins, model
     """A short engine_start_wait_seconds, deployed and rendered back: an engine whose
     predecessor never answers starts anyway once the wait is over; one whose predecessor
     answers starts at once."""
-    variant = inventory_variant(lab, tmp_path, {"gpu-node": {"engine_start_wait_seconds": 10}})
+    # every model always loaded: then they all start one after another
+    variant = inventory_variant(lab, tmp_path, {"gpu-node": {"engine_start_wait_seconds": 10,
+                                                             "models": catalogue(idle_minutes=None)}})
     try:
         assert_converges("gpu_node", variant, limit="gpu-node")
         scripts = engine_scripts(lab)

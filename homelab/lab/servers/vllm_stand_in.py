@@ -70,7 +70,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/chat/completions":
             if body.get("stream"):
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                return self._stream(model, broken=last == "homelab-test: break the stream", usage=usage)
+                return self._stream(model, broken=last == "homelab-test: break the stream", usage=usage,
+                                    pieces=CHUNKS * 5 if last == "homelab-test: a long stream" else CHUNKS)
             return self._json(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
                                     "model": model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                         "role": "assistant", "content": "".join(CHUNKS)}}],
@@ -92,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
                                              for i, _ in enumerate(inputs)]})
         return self._json(404, {"error": {"message": "stand-in: unknown path"}})
 
-    def _stream(self, model: str, broken: bool = False, usage: bool = False) -> None:
+    def _stream(self, model: str, broken: bool = False, usage: bool = False, pieces: list[str] = CHUNKS) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -104,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        for piece in CHUNKS:
+        for piece in pieces:
             chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             send(f"data: {json.dumps(chunk)}\n\n")
