@@ -235,6 +235,9 @@ async def wake(request: web.Request, model: str) -> None:
         retry = int(found.get("retry_after") or 30)
         raise Refusal(503, f"The model {model} is being loaded onto the GPU (it was unloaded while idle). Try "
                       f"again in {retry} s.", "model_starting", kind="service_unavailable", retry_after=retry)
+    if state == "unloaded":  # the waker tried and could not start it
+        raise Refusal(503, f"The model {model} could not be loaded right now; the lab's doctor says why.",
+                      "model_unavailable", kind="service_unavailable", retry_after=60)
 
 
 async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str],

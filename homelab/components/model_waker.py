@@ -44,7 +44,7 @@ def model_waker(ctx: StackContext) -> None:
     token = ManagedFile("The door's token", waker.TOKEN_FILE, Secret(ctx.secrets.waker_token.reveal() + "\n"),
                         mode="600")
     unit = ManagedFile(f"{SERVICE}.service", waker.UNIT,
-                       render("model_waker", f"{SERVICE}.service.j2", state_dir=gpu_mode.STATE_DIR))
+                       render("model_waker", f"{SERVICE}.service.j2"))
     placed = files_in_place(tool, settings, token, unit, known=state.files)
     keep_running(SERVICE, state.unit(SERVICE), configs=[placed[tool], placed[settings], placed[token]],
                  units=[placed[unit]])

@@ -50,7 +50,7 @@ def wait_until(condition, timeout: float, what: str):
 
 def starts_logged(lab, since: float) -> int:
     log = lab.ssh("gpu-node", f"journalctl -u homelab-waker --since @{int(since)} -o cat", sudo=True).stdout
-    return log.count(f"{MODEL}: starting")
+    return log.count(f"{MODEL}: scaling {ENGINE} up")
 
 
 def unload(lab) -> None:
