@@ -99,7 +99,9 @@ def pods_on(objects: list[Rendered], nodes: dict[str, dict[str, str]]) -> dict[s
             for name in matching:
                 placed[name].append(pod)
         elif matching:
-            placed[matching[0]].extend([pod] * workload.replicas)
+            # a workload the chart starts at zero is a model on demand: the plans (and the
+            # policies) are for it woken, every model loaded at once
+            placed[matching[0]].extend([pod] * max(workload.replicas, 1))
     return placed
 
 

@@ -134,7 +134,8 @@ def test_windows_script_assigns_the_distribution_as_a_literal():
     def script(distribution):
         return render("wsl", "windows-setup.ps1.j2", host_name="gpu-node", distribution=distribution,
                       lan_address="192.168.1.50", ssh_port=22, ports=[22, 6443], port_names=["SSH 22", "API 6443"],
-                      game_mode=True, games=[], watch_seconds=10)
+                      game_mode=True, games=[], watch_seconds=10, watcher_ports=[], watchers=[],
+                      watcher_port_names=[])
 
     assert "$Distribution = 'Ubuntu-22.04'\n" in script("Ubuntu-22.04")
     evil = "U'; Restart-Computer; '\u2019"
