@@ -302,7 +302,8 @@ def restore(archive, inventory_file):
 @click.pass_context
 def bench(ctx, fresh, rounds, json_out):
     """Time the whole site on the lab: fresh converge, no-op re-run, commands per host, SSH floor.
-    `bench gateway`: what the gateway chain adds to a request."""
+    `bench gateway`: what the gateway chain adds to a request; `bench wake`: a model on demand's
+    wake to first token."""
     import json as json_lib
 
     if ctx.invoked_subcommand is not None:
@@ -379,6 +380,32 @@ def bench_gateway(rounds, per_round, json_out):
                              for hop in ("engine", "litellm", "door", "gateway")]))
     click.echo(f"the gateway chain adds {result['overhead']['p50']:.1f} ms (p50), {result['overhead']['p95']:.1f} ms "
                f"(p95) to a request (median of {rounds} rounds of {per_round}, stand-in engine)")
+    Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_out).write_text(json_lib.dumps(result, indent=2))
+
+
+@bench.command("wake")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--json-out", default="build/bench-wake.json", show_default=True, help="Where to write the results.")
+def bench_wake(rounds, json_out):
+    """On the lab: a streamed request for an unloaded model on demand, through the deployed
+    gateway, to its first token (stand-in engines that answer 2 s after they start). On the
+    PC the figure is vLLM's cold start: time one request to an unloaded model there."""
+    import json as json_lib
+    import tempfile
+
+    from homelab import bench as benchmark
+
+    lab = Lab()
+    if not lab.is_up():
+        _fail("the lab is down: python tasks.py lab up")
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            result = benchmark.wake_to_first_token(lab, Path(work), rounds)
+        except (RuntimeError, OSError, LabError) as error:
+            _fail(f"bench wake: {error} (is the GPU node deployed? pyinfra .lab/inventory.py deploys/gpu_node.py)")
+    click.echo(f"wake to first token for {result['model']}: {result['median']:.2f} s (median of {rounds}; stand-in "
+               f"engines answer {result['start_seconds']} s after they start)")
     Path(json_out).parent.mkdir(parents=True, exist_ok=True)
     Path(json_out).write_text(json_lib.dumps(result, indent=2))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from homelab import k3s
 from homelab.host_settings import settings_for
+from homelab.inventory_loading import load_inventory
 from homelab.settings import DebianHost, GpuNode, TermuxPhone
 from homelab.ssh import ssh_command
 
@@ -131,3 +132,59 @@ def gateway_overhead(lab: Lab, work: Path, rounds: int = 3, requests_per_round: 
     result["overhead"] = {q: round(result["gateway"][q] - result["engine"][q], 2) for q in ("p50", "p95")}
     result["rounds"], result["requests_per_round"] = rounds, requests_per_round
     return result
+
+
+def wake_to_first_token(lab: Lab, work: Path, rounds: int = 3, start_seconds: float = 2) -> dict[str, Any]:
+    """On the lab: seconds from a streamed chat request for an unloaded model on demand (through
+    the whole gateway, as deployed) to its first token. The engines are the stand-in
+    cluster's, each answering `start_seconds` after it is scaled up, behind the STAND-IN
+    engine: the real figure is vLLM's cold start on the PC."""
+    import requests
+
+    from homelab import waker
+    from homelab.lab.gateway import Gateway
+    from homelab.lab.stand_ins import engine_deployments, stand_in_cluster
+    from homelab.stack.vllm import engine_deployment
+
+    inventory = load_inventory(lab.inventory_file)
+    server = k3s.server_host(inventory)
+    cfg = settings_for(server, GpuNode)
+    model = next((m for m in cfg.models if m.enabled and m.on_demand and m.kind != "embedding"), None)
+    if model is None:
+        raise RuntimeError("no chat model on demand in the catalogue (idle_minutes)")
+    lab.seed_stand_in_cluster(stand_in_cluster(engine_deployments(inventory), cfg.stack_namespace, start_seconds, 0))
+    address = f"http://{cfg.lan_address}:{cfg.waker_port}"
+
+    def state() -> str:
+        text = lab.ssh(server.name, f"curl -sf -H \"Authorization: Bearer $(cat {waker.TOKEN_FILE})\" {address}/state",
+                       sudo=True).stdout
+        found: str = json.loads(text)[model.name]["state"]
+        return found
+
+    gateway = Gateway(lab, work)
+    body: dict[str, Any] = {"model": model.name, "stream": True,
+                            "messages": [{"role": "user", "content": "a benchmark"}]}
+    seconds = []
+    try:
+        gateway.start()
+        token = gateway.tokens()[sorted(gateway.tokens())[0]]
+        for _ in range(rounds):
+            lab.ssh(server.name, f"k3s kubectl -n {cfg.stack_namespace} scale deployment {engine_deployment(model)} "
+                                 "--replicas=0", sudo=True)
+            deadline = time.monotonic() + cfg.waker_check_seconds * 3 + 10
+            while state() != "unloaded":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the waker did not see {model.name} unloaded")
+                time.sleep(0.5)
+            started = time.perf_counter()
+            with requests.post(f"{gateway.url}/v1/chat/completions", json=body, stream=True, timeout=120,
+                               headers={"Authorization": f"Bearer {token}"}) as answer:
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{answer.status_code} {answer.text[:200]}")
+                for line in answer.iter_lines():
+                    if line.startswith(b"data: ") and b'"content"' in line:
+                        seconds.append(round(time.perf_counter() - started, 2))
+                        break
+    finally:
+        gateway.stop_all()
+    return {"model": model.name, "start_seconds": start_seconds, "seconds": seconds, "median": median(seconds)}

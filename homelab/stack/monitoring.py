@@ -164,6 +164,19 @@ def ai_side_dashboard(ctx: StackContext) -> dict[str, Any]:
              "targets": [{"refId": "A", "expr": "max(homelab_gpu_mode)"}],
              "fieldConfig": {"defaults": {"mappings": mappings, "min": 0, "max": 2}, "overrides": []}},
             *gpu_panels(first_id=4, y=14),
+            # models on demand, as homelab-waker writes them
+            {"id": 8, "type": "stat", "title": "models on demand", "gridPos": {"x": 0, "y": 30, "w": 24, "h": 5},
+             "datasource": {"type": "prometheus", "uid": "prometheus"},
+             "targets": [{"refId": "A", "expr": "max by (model) (homelab_model_state)", "instant": True,
+                          "legendFormat": "{{model}}"}],
+             "fieldConfig": {"defaults": {"mappings": [{"type": "value", "options": {
+                 "0": {"text": "unloaded", "color": "blue", "index": 0},
+                 "1": {"text": "loaded", "color": "green", "index": 1},
+                 "2": {"text": "starting", "color": "orange", "index": 2},
+                 "-1": {"text": "unknown", "color": "grey", "index": 3}}}],
+                 "noValue": "every model always loaded", "color": {"mode": "thresholds"}}, "overrides": []},
+             "options": {"colorMode": "background", "graphMode": "none", "textMode": "value_and_name",
+                         "reduceOptions": {"calcs": ["lastNotNull"], "values": False}}},
         ],
     }
     return dashboard_config_map(ctx, "homelab-ai-side", dashboard)

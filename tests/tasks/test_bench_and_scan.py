@@ -32,6 +32,22 @@ def test_bench_gateway_measures_what_each_hop_adds(lab, converged_gpu_node, gate
 
 
 @pytest.mark.lab
+def test_bench_wake_times_a_model_on_demand_to_its_first_token(lab, converged_gpu_node, gateway, tmp_path):
+    gateway.stop_all()
+    out = tmp_path / "bench-wake.json"
+    try:
+        result = CliRunner().invoke(cli, ["bench", "wake", "--rounds", "1", "--json-out", str(out)])
+    finally:
+        gateway.start()
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    # held while the stand-in engine starts (2 s), then its first token
+    assert data["model"] == "gpt2" and data["start_seconds"] <= data["median"] < data["start_seconds"] + 5, data
+    assert "wake to first token for gpt2" in result.output
+    print(f"wake to first token (stand-in engines): {data}")
+
+
+@pytest.mark.lab
 def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(cli, ["bench", "--no-fresh", "--rounds", "3", "--json-out", str(out)])
