@@ -11,9 +11,9 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
-from homelab import gpu_mode, host_state, k3s, waker
+from homelab import host_state, k3s, waker
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.operations import ManagedFile, files_in_place
 from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.secrets_store import Secret
@@ -28,17 +28,16 @@ SERVICE = "homelab-waker"
 def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
         return None
-    return Query(files={waker.TOOL, waker.CONFIG, waker.TOKEN_FILE, waker.UNIT},
-                 dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"}, units={SERVICE})
+    return Query(files={waker.TOOL, waker.CONFIG, waker.TOKEN_FILE, waker.UNIT}, units={SERVICE})
 
 
 @deploy("Models on demand")
 def model_waker(ctx: StackContext) -> None:
     if not waker.on_demand(ctx) or ctx.secrets is None or ctx.secrets.waker_token is None:
         return  # every model always loaded: nothing to wake
+    # its directories (state, metrics, /etc/homelab) are made by gpu_metrics and gpu_mode_tools
+    # earlier in the same deploy
     state = host_state.snapshot(host)
-    for directory in (gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"):
-        directory_in_place(name=directory, path=directory, mode="755", known=state.dirs[directory])
     tool = ManagedFile(SERVICE, waker.TOOL, (FILES / "gpu_mode" / SERVICE).read_text(), mode="755")
     settings = ManagedFile("Which models, how idle", waker.CONFIG, json.dumps(waker.config(ctx), indent=2) + "\n")
     token = ManagedFile("The door's token", waker.TOKEN_FILE, Secret(ctx.secrets.waker_token.reveal() + "\n"),

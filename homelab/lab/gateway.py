@@ -54,6 +54,12 @@ CADDY = str(Path(sys.executable).with_name("caddy")) if Path(sys.executable).wit
 MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 
 
+def _record(base_url: str) -> list[Json]:
+    """What a stand-in server recorded (its GET /_requests)."""
+    found: list[Json] = requests.get(f"{base_url}/_requests", timeout=5).json()["requests"]
+    return found
+
+
 def wait_for(url: str, timeout: float = 180, **kwargs: Any) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -227,8 +233,7 @@ class Gateway:
         self.cluster_series_file.write_text(text)
 
     def cluster_prometheus_requests(self) -> list[Json]:
-        found: list[Json] = requests.get(f"{self.cluster_prometheus_url}/_requests", timeout=5).json()["requests"]
-        return found
+        return _record(self.cluster_prometheus_url)
 
     @property
     def litellm_url(self) -> str:
@@ -312,8 +317,7 @@ class Gateway:
         return requests.post(self.litellm_url + path, headers=headers, json=body, timeout=60, **kwargs)
 
     def upstream_requests(self) -> list[Json]:
-        found: list[Json] = requests.get(f"http://{HOST_SIDE}:{UPSTREAM_PORT}/_requests", timeout=5).json()["requests"]
-        return found
+        return _record(f"http://{HOST_SIDE}:{UPSTREAM_PORT}")
 
     @property
     def internal_url(self) -> str:
@@ -321,8 +325,7 @@ class Gateway:
 
     def internal_requests(self) -> list[Json]:
         """What the stand-in internal service was ever sent (nothing, if the door holds)."""
-        found: list[Json] = requests.get(f"{self.internal_url}/_requests", timeout=5).json()["requests"]
-        return found
+        return _record(self.internal_url)
 
     def litellm_requests(self) -> list[str]:
         """The requests LiteLLM answered, from its access log ("METHOD /path STATUS")."""
