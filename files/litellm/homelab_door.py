@@ -24,7 +24,10 @@ its tokens; the usage chunk reaches the client only if it asked for it.
 A model on demand (door.json "waker") is woken first: the node's homelab-waker loads it and
 the request is held meanwhile, up to the wake timeout; past it, or while the GPU is lent to
 a game, a 503 (model_starting, gpu_paused) with Retry-After. While a stream for such a
-model runs, the door tells the waker every few seconds that it is busy.
+model runs, the door tells the waker every few seconds that it is busy. GET /v1/models
+says per model whether it is warm: `homelab_state` is "always_loaded", or the waker's
+"loaded", "unloaded", "starting" (with `homelab_state_since`), or "unknown" when the
+waker does not answer (the list itself never waits more than a second for it).
 
 Refusals are OpenAI-style JSON errors. GET /healthz answers without a key (the kubelet's
 probes): ok when LiteLLM's own liveliness answers. GET /door-metrics (Prometheus's key):
@@ -240,6 +243,37 @@ async def wake(request: web.Request, model: str) -> None:
                       "model_unavailable", kind="service_unavailable", retry_after=60)
 
 
+async def with_model_states(request: web.Request, answer: web.Response) -> web.Response:
+    """The model list with each model's state added (an extra field, which OpenAI's clients
+    keep or ignore): what the clients' lab-health widget shows."""
+    try:
+        listing = json.loads(answer.body)  # type: ignore[arg-type]
+        models = listing["data"]
+    except (ValueError, TypeError, KeyError):
+        return answer
+    states: dict[str, Any] = {}
+    if WAKER is not None:
+        session: ClientSession = request.app["session"]
+        try:
+            async with session.get(WAKER["url"] + "/state", headers={"Authorization": f"Bearer {WAKER_TOKEN}"},
+                                   timeout=ClientTimeout(total=1)) as found:
+                states = await found.json(content_type=None) if found.status == 200 else {}
+        except (ClientError, TimeoutError, ValueError):
+            states = {}
+    for model in models:
+        if not isinstance(model, dict):
+            continue
+        if WAKER is None or model.get("id") not in WAKER["models"]:
+            model["homelab_state"] = "always_loaded"
+            continue
+        known = states.get(model["id"]) if isinstance(states, dict) else None
+        model["homelab_state"] = str(known.get("state", "unknown")) if isinstance(known, dict) else "unknown"
+        if isinstance(known, dict) and known.get("since"):
+            model["homelab_state_since"] = str(known["since"])
+    headers = {name: value for name, value in answer.headers.items() if name.lower() != "content-type"}
+    return web.json_response(listing, status=200, headers=headers)
+
+
 async def forward(request: web.Request, path: str, body: bytes | None, headers: dict[str, str],
                   reply: Reply | None = None) -> web.StreamResponse:
     session: ClientSession = request.app["session"]
@@ -295,7 +329,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if caller == "gateway":
             headers["X-Homelab-Device"] = tenant
         if request.method != "POST":
-            return await forward(request, raw_path, None, headers)
+            answer = await forward(request, raw_path, None, headers)
+            if raw_path == "/v1/models" and answer.status == 200 and isinstance(answer, web.Response):
+                return await with_model_states(request, answer)
+            return answer
         body = await checked_body(request, raw_path)
         headers["Content-Type"] = "application/json"
         reply = Reply(show_usage=True)

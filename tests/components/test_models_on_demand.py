@@ -174,6 +174,27 @@ def test_paused_means_nothing_wakes(lab, on_demand, gateway):
     assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], CHAT).status_code == 200
 
 
+def test_the_phones_lab_health_widget_says_which_models_are_warm(lab, on_demand, gateway, converged_pixel):
+    """The widget the deploy put on the phone, through the gateway: each model warm or cold
+    (the door adds the waker's state to /v1/models), and paused while a game has the GPU."""
+    health = "/data/data/com.termux/files/home/.shortcuts/lab-health"
+    unload(lab)
+    cold = lab.ssh("pixel", health).stdout
+    assert "  gpt2: cold since " in cold and ", wakes when asked" in cold, cold
+    assert "  all-minilm-l6-v2: warm\n" in cold + "\n" and "3 of 4 models warm" in cold, cold
+    assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], CHAT).status_code == 200
+    warm = lab.ssh("pixel", health).stdout
+    assert "  gpt2: warm since " in warm and "4 of 4 models warm" in warm, warm
+    listing = gateway.call("/v1/models", gateway.tokens()["pixel"]).json()["data"]
+    assert {m["id"]: m["homelab_state"] for m in listing}[MODEL] == "loaded"
+    lab.ssh("gpu-node", "homelab-gpu pause --by test", sudo=True, timeout=120)
+    try:
+        paused = lab.ssh("pixel", health, check=False)
+        assert paused.stdout.strip() == "lab PAUSED: the GPU is lent to a game" and paused.returncode == 1
+    finally:
+        lab.ssh("gpu-node", "homelab-gpu resume --by test", sudo=True, timeout=120)
+
+
 def test_the_waker_answers_its_token_and_a_model_name_only(lab, on_demand):
     address = f"http://{lab.spec('gpu-node').address}:8099"
     token = f"$(cat {waker.TOKEN_FILE})"
