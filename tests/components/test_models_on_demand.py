@@ -95,6 +95,14 @@ def test_a_request_for_an_unloaded_model_is_held_and_served(lab, on_demand, gate
     assert time.monotonic() - asked < 1.5
 
 
+def test_open_webui_wakes_a_model_the_same_way(lab, on_demand, gateway):
+    """Open WebUI reaches LiteLLM without the gateway, through the same door."""
+    unload(lab)
+    answer = gateway.call_litellm("/v1/chat/completions", gateway.litellm_key("open-webui"), CHAT)
+    assert answer.status_code == 200, answer.text
+    assert replicas(lab) == 1 and waker_state(lab)[MODEL]["state"] == "loaded"
+
+
 def test_five_concurrent_requests_cause_one_start(lab, on_demand, gateway):
     unload(lab)
     since = time.time() - 1
