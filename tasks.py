@@ -589,14 +589,15 @@ def keys_create(device, devices, store):
 def keys_rotate(device, devices, store):
     """Replace DEVICE's token; the old one stops working after the next deploy."""
     devices.rotate(store, device)
-    click.echo(f"{device}: new token; deploy the GPU node (the old token then stops working) and the clients")
+    click.echo(f"{device}: new token and tunnel key; deploy the GPU node (the old token then stops working), the "
+               "Le Potato (the old tunnel key too) and the clients")
 
 
 @_device_command("revoke")
 def keys_revoke(device, devices, store):
     """Take DEVICE's token away; it stops working after the next deploy."""
     devices.revoke(store, device)
-    click.echo(f"{device}: revoked; deploy the GPU node to make it take effect")
+    click.echo(f"{device}: revoked; deploy the GPU node and the Le Potato (its tunnel peer) to make it take effect")
 
 
 @_device_command("show")

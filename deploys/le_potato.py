@@ -1,4 +1,5 @@
-"""The Le Potato: node exporter, the site's apt cache, wake-on-LAN and the lab's watcher.
+"""The Le Potato: node exporter, the site's apt cache, wake-on-LAN, the lab's watcher and
+its WireGuard door from outside.
 
     pyinfra inventory.py deploys/le_potato.py
 """
@@ -10,6 +11,7 @@ from homelab.components.base import common_base
 from homelab.components.node_exporter import node_exporter
 from homelab.components.wake_on_lan import wake_on_lan
 from homelab.components.watcher import watcher_and_alerts
+from homelab.components.wireguard_endpoint import wireguard_endpoint
 from homelab.host_settings import settings_for
 from homelab.settings import LePotato
 
@@ -19,3 +21,4 @@ if "le_potato" in host.groups and common_base():
     wake_on_lan()
     if settings_for(host, LePotato).watcher_enabled:
         watcher_and_alerts()
+    wireguard_endpoint()

@@ -116,6 +116,19 @@ models = [
     },
 ]
 
+# Away from home (README "Away from home"): a WireGuard endpoint on the Le Potato that
+# phones, iPads and the MacBook reach through the router. The name or public address the
+# internet reaches your router at (a DynDNS name, say); None: no tunnel.
+wireguard_endpoint = None
+# The UDP port the router forwards to the Le Potato (the same port on the board).
+wireguard_port = 51820
+# The tunnel's own addresses: the board takes the first, each device one of the next for
+# good. A private network that overlaps neither your LAN nor a network you visit.
+wireguard_subnet = "10.99.0.0/24"
+# Besides the gateway and Open WebUI, what the tunnel may reach on the LAN:
+# "<address>:<port>" each, reached at the board's tunnel address on the same port.
+wireguard_lan_access = []
+
 # Paths on the control machine (the MacBook). Relative paths are relative to the
 # directory pyinfra runs in.
 # Files rendered for devices and people: Windows scripts, iPad profiles, QR codes.

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import segno
 import yaml
 from pyinfra.api.host import Host
 
-from homelab import devices, k3s
+from homelab import devices, k3s, tunnel_peers
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
+from homelab.operations import local_file
 from homelab.secrets_store import Secret
 from homelab.settings import CatalogueModel, Common, GpuNode
 
@@ -117,3 +120,36 @@ def aichat_config(base_url: str, token: Secret, models: list[CatalogueModel], de
 
 def enabled_models(cfg: Common) -> list[CatalogueModel]:
     return [m for m in cfg.models if m.enabled]
+
+
+def qr_png(text: str) -> bytes:
+    out = BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=8, border=4)
+    return out.getvalue()
+
+
+def tunnel_enabled(host: Host) -> bool:
+    return tunnel_peers.enabled(settings_for(host))
+
+
+def away_env(host: Host) -> dict[str, str]:
+    """The env file's way in from outside (through the tunnel), when there is a tunnel."""
+    return {"HOMELAB_AWAY_BASE_URL": tunnel_peers.away_base_url(host.inventory)} if tunnel_enabled(host) else {}
+
+
+def tunnel_config(host: Host, device: str) -> Secret | None:
+    """The device's WireGuard config, or None without a tunnel."""
+    if not tunnel_enabled(host):
+        return None
+    return tunnel_peers.client_config(host.inventory, secrets_store(host), settings_for(host), device)
+
+
+def tunnel_files(host: Host, device: str, folder: str) -> None:
+    """The device's WireGuard config as a file and a QR code in its folder on this machine,
+    for the official app to import (both hold its private key: mode 0600)."""
+    config = tunnel_config(host, device)
+    if config is None:
+        return
+    local_file(name="WireGuard config (secret)", path=f"{folder}/SECRET-wireguard.conf", mode=0o600, content=config)
+    local_file(name="QR code: WireGuard config (secret)", path=f"{folder}/SECRET-wireguard-qr.png", mode=0o600,
+               content=Secret(qr_png(config.reveal())))

@@ -1,8 +1,9 @@
 """The devices that use the lab's API, and their tokens in the secrets store.
 
 A device's token is `device_token.<device>` in the secrets store, made on first use.
-Revoking writes `device_token_revoked.<device>`: the gateway then leaves the device out,
-and no deploy makes it a new token until `python tasks.py keys create` does.
+Revoking writes `device_token_revoked.<device>`: the gateway and the tunnel then leave
+the device out, and no deploy makes it a new token until `python tasks.py keys create`
+does. Its tunnel key (`wireguard_key.<device>`) goes with its token.
 """
 
 from __future__ import annotations
@@ -74,11 +75,15 @@ def fingerprint(token: str) -> str:
 
 
 def rotate(store: SecretsStore, device: str) -> None:
+    """A new token, and a new tunnel key at the next deploy (its tunnel address stays)."""
     store.delete(revoked_key(device))
     store.delete(token_key(device))
+    store.delete(f"wireguard_key.{device}")
     store.get_or_make(token_key(device))
 
 
 def revoke(store: SecretsStore, device: str) -> None:
+    """No token, no tunnel key: the gateway and the board's tunnel leave the device out."""
     store.delete(token_key(device))
+    store.delete(f"wireguard_key.{device}")
     store.set(revoked_key(device), datetime.now(UTC).isoformat(timespec="seconds"))

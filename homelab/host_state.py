@@ -61,6 +61,7 @@ class Query:
     users: set[str] = field(default_factory=set)
     contents: set[str] = field(default_factory=set)
     disks: set[str] = field(default_factory=set)
+    modules: set[str] = field(default_factory=set)  # kernel modules: loaded or loadable
     gpu: bool = False
     termux_packages: bool = False
     # Windows profile folders as WSL sees them: a folder, or "detect" (every user's)
@@ -126,6 +127,10 @@ def probe_script(query: Query) -> str:
     for path in sorted(query.disks):
         parts.append(f"p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
                      f"printf 'disk\\t%s\\t%s\\n' {shlex.quote(path)} \"$(df -Pk \"$p\" | tail -n 1)\"")
+    if query.modules:
+        parts.append(f"for m in {_words(query.modules)}; do if [ -d \"/sys/module/$m\" ] || "
+                     "modprobe -nq \"$m\" 2>/dev/null; then printf 'module\\t%s\\tyes\\n' \"$m\"; "
+                     "else printf 'module\\t%s\\t-\\n' \"$m\"; fi; done")
     if query.gpu:
         parts.append("for d in /dev/dxg /dev/nvidia0; do [ -e \"$d\" ] && printf 'gpu\\tdevice\\t%s\\n' \"$d\"; done; "
                      "for s in /usr/lib/wsl/lib/nvidia-smi \"$(command -v nvidia-smi)\"; do [ -x \"$s\" ] || continue; "
@@ -158,6 +163,7 @@ class Snapshot:
     users: dict[str, bool] = field(default_factory=dict)
     contents: dict[str, str | None] = field(default_factory=dict)
     disks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modules: dict[str, bool] = field(default_factory=dict)
     gpu: dict[str, Any] = field(default_factory=lambda: {"devices": [], "smi": None, "name": None, "memory_mib": None})
     termux_packages: set[str] = field(default_factory=set)
     wsl_profiles: dict[str, str | None] = field(default_factory=dict)
@@ -207,6 +213,8 @@ def parse(lines: list[str]) -> Snapshot:
                 df = fields[1].split()
                 state.disks[fields[0]] = {"size_kb": int(df[1]), "avail_kb": int(df[3]),
                                           "used_percent": int(df[4].rstrip("%")), "mount": df[5]}
+            elif tag == "module":
+                state.modules[fields[0]] = fields[1] == "yes"
             elif tag == "gpu":
                 if fields[0] == "device":
                     state.gpu["devices"].append(fields[1])

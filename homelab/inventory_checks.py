@@ -7,6 +7,7 @@ homelab.inventory_loading runs them once, before pyinfra connects to anything.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -242,6 +243,67 @@ def _gpu_node_checks(nodes: dict[str, GpuNode]) -> list[Problem]:
     return problems
 
 
+_TUNNEL_KEYS = ("wireguard_endpoint", "wireguard_port", "wireguard_subnet", "wireguard_lan_access")
+
+
+def _tunnel_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Problem]:
+    """Remote access: one tunnel setting for all, a Le Potato to run it, a subnet that is
+    not the LAN, forwarded ports that do not collide, peers that are not the board."""
+    if not settings or not any(cfg.wireguard_endpoint for cfg in settings.values()):
+        return []
+    problems = []
+    first_name, first = next(iter(settings.items()))
+    for name, cfg in settings.items():
+        for key in _TUNNEL_KEYS:
+            if getattr(cfg, key) != getattr(first, key):
+                problems.append(Problem(name, key, f"differs from {first_name}'s: every device must agree on "
+                                        "the tunnel", "set it once in group_data/all.py, not per device or group"))
+    boards = [h for h in inventory.get_group("le_potato", []) if h.name in settings]
+    if not boards:
+        return problems + [Problem(first_name, "wireguard_endpoint", "the tunnel runs on the Le Potato, and the "
+                                   "inventory has none", "add the board to le_potato in inventory.py, or set "
+                                   "wireguard_endpoint = None in group_data/all.py")]
+    subnet = ipaddress.ip_network(first.wireguard_subnet)
+    board_cfg = settings[boards[0].name]
+    for name, cfg in settings.items():
+        address = getattr(cfg, "lan_address", None)
+        if address and ipaddress.ip_address(address) in subnet:
+            problems.append(Problem(name, "wireguard_subnet", f"{subnet} holds {name}'s LAN address {address}",
+                                    "choose a tunnel subnet apart from the LAN in group_data/all.py, like "
+                                    "'10.99.0.0/24'"))
+        for network in getattr(cfg, "gateway_allowlist", []):
+            if ipaddress.ip_network(network, strict=False).overlaps(subnet):
+                problems.append(Problem(name, "wireguard_subnet", f"{subnet} overlaps the gateway's allowlist "
+                                        f"entry {network} (the LAN)", "choose a tunnel subnet apart from the LAN in "
+                                        "group_data/all.py, like '10.99.0.0/24'"))
+        allowlist = [ipaddress.ip_network(n, strict=False) for n in getattr(cfg, "gateway_allowlist", [])]
+        if allowlist and board_cfg.lan_address and not any(
+                ipaddress.ip_address(board_cfg.lan_address) in n for n in allowlist):
+            problems.append(Problem(name, "gateway_allowlist", f"the tunnel's traffic comes from the Le Potato "
+                                    f"({board_cfg.lan_address}), which the allowlist leaves out",
+                                    "add the LAN (or the board's address) to gateway_allowlist"))
+    servers = k3s.gpu_nodes(inventory)[:1]
+    if servers and servers[0].name in settings:
+        server = settings[servers[0].name]
+        taken = {getattr(server, "gateway_port", None): "the gateway"}
+        if getattr(server, "open_webui_enabled", False):
+            taken[getattr(server, "open_webui_port", None)] = "Open WebUI"
+        for index, service in enumerate(first.wireguard_lan_access):
+            port = int(service.rpartition(":")[2])
+            if port in taken:
+                problems.append(Problem(first_name, f"wireguard_lan_access[{index}]", f"port {port} is already "
+                                        f"{taken[port]}'s on the board's tunnel address",
+                                        "use a service on another port"))
+            taken[port] = service
+    board_names = {h.name for h in boards}
+    for host in inventory:
+        if _is_api_client(host) and devices.device_name(host) in board_names:
+            problems.append(Problem(host.name, "(device name)", f"the tunnel peer {devices.device_name(host)!r} "
+                                    "has the Le Potato's name (they would share one WireGuard key)",
+                                    "rename the device or the board in inventory.py"))
+    return problems
+
+
 # Host and device names become hostnames, Kubernetes node and object names, file and
 # folder names, lines of systemd, Caddy and Prometheus files, and environment variables.
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -312,6 +374,11 @@ def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Pr
         if potato.name in settings and getattr(settings[potato.name], "watcher_enabled", False):
             wanted += [(potato.name, name) for name in (watcher.TOKEN_SECRET, watcher.NTFY_URL_SECRET,
                                                         watcher.NTFY_TOKEN_SECRET)]
+    boards = [h for h in inventory.get_group("le_potato", []) if h.name in settings]
+    if boards and settings[boards[0].name].wireguard_endpoint:
+        board = boards[0].name
+        wanted += [(board, f"wireguard_key.{name}") for name in (board, *devices.api_devices(inventory))]
+        wanted += [(board, f"wireguard_address.{name}") for name in devices.api_devices(inventory)]
     problems = []
     for host_name, name in wanted:
         store = SecretsStore(settings[host_name].secrets_file)
@@ -359,6 +426,7 @@ def validate_inventory(inventory: Inventory, inventory_name: str = "inventory.py
             remember(host, cfg)
     problems.extend(_cross_checks(settings))
     problems.extend(_name_checks(inventory, inventory_name))
+    problems.extend(_tunnel_checks(inventory, settings))
     problems.extend(_override_checks(inventory))
     problems.extend(_secret_checks(inventory, settings))
     if problems:

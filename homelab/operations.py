@@ -549,6 +549,48 @@ def unit_running(unit: str, known: dict[str, str]) -> Generator[PyinfraCommand, 
         yield StringCommand("systemctl", "start", QuoteString(unit))
 
 
+@operation()
+def unit_stopped(unit: str, known: dict[str, str]) -> Generator[PyinfraCommand, None, None]:
+    """
+    A systemd unit disabled and inactive (a component switched off), judged against the probe.
+
+    + unit: the unit's name
+    + known: the probe's entry for it
+
+    **Example:**
+
+    .. code:: python
+
+        unit_stopped(name="No tunnel", unit="wg-quick@wg0", known=state.unit("wg-quick@wg0"))
+    """
+    if known["enabled"] in ("enabled", "enabled-runtime"):
+        yield StringCommand("systemctl", "disable", QuoteString(unit))
+    if known["active"] in ("active", "activating", "reloading"):
+        yield StringCommand("systemctl", "stop", QuoteString(unit))
+
+
+@operation()
+def sysctl_set(key: str, value: str, known: str | None) -> Generator[PyinfraCommand, None, None]:
+    """
+    A kernel setting's running value (its file under /etc/sysctl.d keeps it over reboots).
+
+    + key: the setting, like net.ipv4.ip_forward
+    + value: what it must be
+    + known: its current value (the probe's content of /proc/sys/<key with / for .>)
+
+    **Example:**
+
+    .. code:: python
+
+        sysctl_set(name="Forwarding on", key="net.ipv4.ip_forward", value="1",
+                   known=state.contents["/proc/sys/net/ipv4/ip_forward"])
+    """
+    if known is not None and known.strip() == value:
+        host.noop(f"{key} is {value}")
+        return
+    yield StringCommand("sysctl", "-q", "-w", QuoteString(f"{key}={value}"))
+
+
 @operation(is_idempotent=False)
 def unit_restarted(unit: str) -> Generator[PyinfraCommand, None, None]:
     """

@@ -64,10 +64,26 @@ FORMATS = {
 ONE_WORD = {"k3s_token", "hf_token"}
 
 
+# WireGuard's keys: 32 bytes in base64 (wg genkey's form), lines of wg-quick's configs.
+WIREGUARD_KEY = (r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=", "a WireGuard private key as `wg genkey` prints it "
+                 "(44 characters of base64)")
+WIREGUARD_ADDRESS = (r"(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}",
+                     "an IPv4 address inside wireguard_subnet")
+
+
+def _format_of(name: str) -> tuple[str, str] | None:
+    if name.startswith("wireguard_key."):
+        return WIREGUARD_KEY
+    if name.startswith("wireguard_address."):
+        return WIREGUARD_ADDRESS
+    return FORMATS.get(name)
+
+
 def token_problem(name: str, value: str) -> str | None:
     """Why `value` cannot be the token `name`, or None. Never shows the value."""
-    if name in FORMATS:
-        return None if re.fullmatch(FORMATS[name][0], value) else f"is not {FORMATS[name][1]}"
+    shape = _format_of(name)
+    if shape is not None:
+        return None if re.fullmatch(shape[0], value) else f"is not {shape[1]}"
     if name in ONE_WORD and not re.fullmatch(r"[!-~]+", value):
         return "has spaces, line breaks or characters outside printable ASCII"
     if not is_token(name) or TOKEN.fullmatch(value):
@@ -78,16 +94,17 @@ def token_problem(name: str, value: str) -> str | None:
 
 
 def token_hint(name: str) -> str:
-    if name in FORMATS:
-        return FORMATS[name][1]
+    shape = _format_of(name)
+    if shape is not None:
+        return shape[1]
     return "the token as one word, without spaces or line breaks" if name in ONE_WORD else TOKEN_HINT
 
 
 def token_fix(name: str, from_env: bool) -> str:
     if from_env:
         return f"unset {env_name(name)}, or set it to {token_hint(name)}"
-    if name.startswith("device_token."):
-        return f"run `python tasks.py keys rotate {name.split('.', 1)[1]}` for a new token"
+    if name.startswith(("device_token.", "wireguard_key.")):
+        return f"run `python tasks.py keys rotate {name.split('.', 1)[1]}` for a new token and tunnel key"
     return f"run `python tasks.py secrets set {name}` with {token_hint(name)}"
 
 
@@ -181,6 +198,11 @@ class SecretsStore:
 
     def names(self) -> list[str]:
         return sorted(self._read())
+
+    def values_named(self, prefix: str) -> dict[str, str]:
+        """Every stored (or made this run) name starting with `prefix`, and its value."""
+        found = {**self._read(), **self._pending()}
+        return {name: value for name, value in found.items() if name.startswith(prefix)}
 
     def has(self, name: str) -> bool:
         return env_name(name) in os.environ or name in self._read() or name in self._pending()

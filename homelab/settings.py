@@ -65,6 +65,27 @@ def _host(value: str) -> str:
     return value
 
 
+def _tunnel_subnet(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network with its host bits zero (write it like '10.99.0.0/24')") from None
+    if network.version != 4 or not network.is_private or not 16 <= network.prefixlen <= 29:
+        raise ValueError(f"{value!r} must be a private IPv4 network from /16 to /29, like '10.99.0.0/24'")
+    return value
+
+
+def _lan_service(value: str) -> str:
+    address, _, port = value.rpartition(":")
+    try:
+        ok = ipaddress.ip_address(address).version == 4 and port.isdigit() and 1 <= int(port) <= 65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{value!r} is not an IPv4 address and port (write it like '192.168.1.60:3142')")
+    return value
+
+
 # RFC 3986's characters without what apt.conf, sources.list, apt-cacher-ng's files, a
 # systemd unit or a shell would read as syntax: whitespace, quotes, ';', '$', '(', ')',
 # '#', '*', '!', braces, backslashes, control characters.
@@ -143,6 +164,8 @@ IPNetwork = Annotated[str, AfterValidator(_ip_network)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 Host = Annotated[str, AfterValidator(_host)]
+TunnelSubnet = Annotated[str, AfterValidator(_tunnel_subnet)]
+LanService = Annotated[str, AfterValidator(_lan_service)]  # "address:port" in nftables rules
 # A directory on a Linux host: it reaches systemd units, config lines and shell commands.
 SafePath = Annotated[str, AfterValidator(_safe_path)]
 # Files and folders on the control machine (the MacBook)
@@ -232,6 +255,11 @@ class Common(Strict):
     client_files_dir: LocalPath
     kubeconfig_path: LocalPath
     models: Annotated[list[CatalogueModel], Field(min_length=1)]
+    # remote access (README "Away from home"): clients' configs and the Le Potato's endpoint
+    wireguard_endpoint: Host | None  # in every client's config: Endpoint = host:port
+    wireguard_port: Port
+    wireguard_subnet: TunnelSubnet
+    wireguard_lan_access: list[LanService]
 
 
 class DebianHost(Common):

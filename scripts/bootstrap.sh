@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 # systemd-container: systemd-nspawn boots the lab hosts; debootstrap builds their rootfs;
 # apt-cacher-ng is the lab's apt proxy; gnupg signs the stand-in NVIDIA repository;
 # curl calls the gateway from the lab's outsider;
-# zbar-tools decodes the iPad's QR codes; openssl reads the profile's certificate.
+# zbar-tools decodes the iPad's QR codes; openssl reads the profile's certificate;
+# wireguard-tools and wireguard-go bring the outsider's tunnel up (no kernel module here).
 SYSTEM_PACKAGES=(systemd-container debootstrap apt-cacher-ng iproute2 openssh-client python3-venv make gnupg curl
-                 zbar-tools openssl)
+                 zbar-tools openssl wireguard-tools wireguard-go)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

@@ -114,7 +114,32 @@ def assign(key, value):
     return f"{key} = {value!r}"
 
 
+TUNNEL_ON = assign("wireguard_endpoint", "lab.example.net")
+
 BAD_INPUTS = {
+    "wireguard_endpoint_that_is_not_a_host": dict(
+        group_lines={"all.py": assign("wireguard_endpoint", "lab.example.net:51820")},
+        expect=["key 'wireguard_endpoint': 'lab.example.net:51820' is not a host name or IP address"]),
+    "wireguard_port_of_zero": dict(
+        group_lines={"all.py": TUNNEL_ON + "\n" + assign("wireguard_port", 0)},
+        expect=["key 'wireguard_port': 0 is not a port", "use a port number from 1 to 65535 in group_data/all.py"]),
+    "wireguard_subnet_that_is_the_lan": dict(
+        group_lines={"all.py": TUNNEL_ON + "\n" + assign("wireguard_subnet", "192.168.1.0/25")},
+        expect=["host 'gpu-node', key 'wireguard_subnet': 192.168.1.0/25 holds gpu-node's LAN address 192.168.1.50",
+                "overlaps the gateway's allowlist entry 192.168.1.0/24", "choose a tunnel subnet apart from the LAN"]),
+    "wireguard_subnet_that_is_public": dict(
+        group_lines={"all.py": assign("wireguard_subnet", "8.8.8.0/24")},
+        expect=["key 'wireguard_subnet': '8.8.8.0/24' must be a private IPv4 network"]),
+    "wireguard_lan_access_on_the_gateways_port": dict(
+        group_lines={"all.py": TUNNEL_ON + "\n" + assign("wireguard_lan_access", ["192.168.1.60:8080"])},
+        expect=["key 'wireguard_lan_access[0]': port 8080 is already the gateway's"]),
+    "wireguard_lan_access_with_a_rule_in_it": dict(
+        group_lines={"all.py": assign("wireguard_lan_access", ["192.168.1.60:22 accept; ip daddr 0.0.0.0/0"])},
+        expect=["key 'wireguard_lan_access[0]'", "is not an IPv4 address and port"]),
+    "wireguard_peer_with_the_boards_name": dict(
+        group_lines={"all.py": TUNNEL_ON},
+        extra='le_potato[0] = ("macbook", le_potato[0][1])',  # the MacBook's device name
+        expect=["host '@local', key '(device name)': the tunnel peer 'macbook' has the Le Potato's name"]),
     "limit_of_zero": dict(
         host_changes={"pixel": {"api_requests_per_minute": 0}},
         expect=["host 'pixel', key 'api_requests_per_minute': 0 is not a limit",

@@ -8,14 +8,13 @@ from __future__ import annotations
 import plistlib
 import ssl
 import uuid
-from io import BytesIO
 
-import segno
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 
 from homelab import clients, k3s
+from homelab.clients import qr_png
 from homelab.host_settings import settings_for
 from homelab.operations import local_directory, local_file
 from homelab.rendering import render
@@ -50,12 +49,6 @@ def mobileconfig(site: str, device: str, webclip_url: str | None, root_ca_der: b
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
 
 
-def qr_png(text: str) -> bytes:
-    out = BytesIO()
-    segno.make(text, error="m").save(out, kind="png", scale=8, border=4)
-    return out.getvalue()
-
-
 def root_ca_der(cfg: Ipad, server_name: str) -> bytes | None:
     pem = clients.gateway_root_ca(cfg, server_name)
     if not pem.is_file():
@@ -82,7 +75,10 @@ def ipad_profile() -> None:
     local_file(name="QR code: base URL", path=f"{folder}/api-url-qr.png", content=qr_png(base_url))
     local_file(name="QR code: API token (secret)", path=f"{folder}/SECRET-api-token-qr.png", mode=0o600,
                content=Secret(qr_png(token.reveal())))
+    clients.tunnel_files(host, device, folder)
     local_file(name="INSTALL.md", path=f"{folder}/INSTALL.md",
                content=render("clients", "INSTALL.md.j2", device=device, base_url=base_url, has_ca=ca is not None,
                               ca_name=CA_NAME, webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
-                              models=[m.name for m in client.models]))
+                              models=[m.name for m in client.models],
+                              tunnel=clients.tunnel_enabled(host),
+                              away_base_url=clients.away_env(host).get("HOMELAB_AWAY_BASE_URL")))

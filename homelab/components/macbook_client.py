@@ -1,6 +1,6 @@
 """The MacBook as a client of its own lab: the API's env file (mode 0600) loaded by the
-login shell, and aichat's configuration. (Its kubeconfig context comes from the GPU
-node deploy.)"""
+login shell, aichat's configuration, and its WireGuard config when the lab has a tunnel.
+(Its kubeconfig context comes from the GPU node deploy.)"""
 
 import os
 import platform
@@ -27,7 +27,11 @@ def macbook_client() -> None:
         local_directory(name=directory, path=directory, mode=0o700)
     # AICHAT_CONFIG_DIR: the same place on macOS as on Linux
     local_file(name="API env file", path=env_file, mode=0o600,
-               content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir}))
+               content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir, **clients.away_env(host)}))
+    # WireGuard for macOS: "Import tunnel(s) from file"
+    tunnel = clients.tunnel_config(host, client.device)
+    if tunnel is not None:
+        local_file(name="WireGuard config", path=f"{home}/.config/homelab/wireguard.conf", mode=0o600, content=tunnel)
     local_file(name="aichat config", path=f"{aichat_dir}/config.yaml", mode=0o600,
                content=clients.aichat_config(base_url, token, client.models, cfg.default_model))
     rc_file = ".zshrc" if platform.system() == "Darwin" else ".bashrc"

@@ -20,6 +20,7 @@ from homelab.operations import (
     file_merged,
     files_in_place,
     line_set,
+    local_directory,
     termux_packages,
 )
 from homelab.rendering import render
@@ -28,6 +29,7 @@ from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"
 ENV_FILE = f"{HOME}/.config/homelab/openai.env"
+TUNNEL_CONFIG = f"{HOME}/.config/homelab/wireguard.conf"
 REMOTE_KEY = f"{HOME}/.ssh/homelab_remote"
 REMOTE_KNOWN_HOSTS = f"{HOME}/.ssh/homelab_known_hosts"
 BASHRC = f"{HOME}/.bashrc"
@@ -54,7 +56,8 @@ def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, TermuxPhone):
         return None
     widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *remote_widgets(host_.inventory))]
-    return Query(files={ENV_FILE, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS, *widgets}, dirs=set(DIRECTORIES),
+    return Query(files={ENV_FILE, TUNNEL_CONFIG, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS, *widgets},
+                 dirs=set(DIRECTORIES),
                  contents={BASHRC}, termux_packages=True)
 
 
@@ -71,8 +74,9 @@ def termux_client() -> None:
     for directory in DIRECTORIES[:3] + (DIRECTORIES[3:] if cfg.owner_device else []):
         directory_in_place(name=f"~/{directory.removeprefix(HOME + '/')}", path=directory, mode="700",
                            known=state.dirs[directory])
-    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token), **PRIVATE),
-                   known=state.files)
+    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token, clients.away_env(host)),
+                               **PRIVATE), known=state.files)
+    tunnel_config(client.device, state)
     source_line = f"[ -f {ENV_FILE} ] && . {ENV_FILE}"
     file_merged(name="Shell loads the env file", dest=BASHRC, current=state.contents[BASHRC],
                 content=line_set(state.contents[BASHRC], source_line, lambda line: line.strip() == source_line))
@@ -83,6 +87,19 @@ def termux_client() -> None:
                                         model=cfg.default_model), **EXECUTABLE)
                      for widget in LOCAL_WIDGETS), known=state.files)
     owner_widgets(cfg, state)
+
+
+def tunnel_config(device: str, state: Snapshot) -> None:
+    """The phone's WireGuard config, on the phone (for the WireGuard app's import from a
+    file) and as a file and QR code in its folder on this machine; none without a tunnel."""
+    config = clients.tunnel_config(host, device)
+    if config is None:
+        file_absent(name="No WireGuard config", path=TUNNEL_CONFIG, known=state.file(TUNNEL_CONFIG))
+        return
+    files_in_place(ManagedFile("WireGuard config", TUNNEL_CONFIG, config, **PRIVATE), known=state.files)
+    folder = f"{settings_for(host).client_files_dir}/{device}"
+    local_directory(name="Device folder", path=folder, mode=0o700)
+    clients.tunnel_files(host, device, folder)
 
 
 def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:

@@ -86,6 +86,7 @@ class Lab:
                     name=name, group=group, kind=kind, address=network.host_address(index),
                     ssh_port=host.data.get("ssh_port") or 22, ssh_user=host.data.get("ssh_user") or "root",
                     netns=f"hlab-{name}"[:15], veth=f"hlv{index}", gpu_stand_in=group == "gpu_nodes",
+                    tun=group == "le_potato",
                 ))
                 index += 1
         return inventory, specs
@@ -140,6 +141,10 @@ class Lab:
                 self._stop_host(record)
             log(f"starting lab host {spec.name} ({spec.group}) at {spec.address}:{spec.ssh_port}")
             network.ensure_namespace(spec.netns, spec.veth, spec.address)
+            if spec.tun:
+                # nspawn keeps /proc/sys read-only inside: the lab sets what the board's
+                # deploy sets with sysctl (and then finds set)
+                run("ip", "netns", "exec", spec.netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
             machine.mount_overlay(spec, base)
             machine.provision(spec, pubkey, self._host_key(spec.name))
             state["hosts"][spec.name] = {"spec": spec.to_dict(),

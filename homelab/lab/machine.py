@@ -35,6 +35,7 @@ class MachineSpec:
     netns: str
     veth: str
     gpu_stand_in: bool = False  # /dev/dxg and nvidia-smi stand-ins (GPU nodes)
+    tun: bool = False  # /dev/net/tun bound in: wireguard-go (this kernel has no WireGuard module)
 
     @property
     def base(self) -> Path:
@@ -130,6 +131,7 @@ def boot(spec: MachineSpec, log_file: Path) -> dict[str, Any]:
         f"--network-namespace-path=/run/netns/{spec.netns}", "--register=no", "--keep-unit",
         "--timezone=off", "--resolv-conf=off", "--link-journal=no", "--console=read-only",
         *(nspawn_gpu_args() if spec.gpu_stand_in else []),
+        *(["--bind=/dev/net/tun", "--capability=CAP_NET_ADMIN"] if spec.tun else []),
     ], log_file)
 
 

@@ -1,0 +1,155 @@
+"""Away from home, on the lab: the Le Potato lab host runs the WireGuard endpoint
+(wireguard-go: this kernel has no WireGuard module, and the probe finds none), the
+iPad's rendered config brings a tunnel up in the lab's "outsider" namespace (10.77.0.250,
+outside every allowlist), and the real Caddy gateway answers on the GPU-node lab host.
+
+The tunnel is switched on for these tests only (`--data wireguard_endpoint=<board>`); the
+last test switches it off again and checks it is gone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from homelab.lab.network import OUTSIDER_NAME
+from tests.components.test_ipad_profile import decode_qr
+from tests.support import assert_converges, assert_idempotent, assert_repairs, run_deploy
+
+pytestmark = pytest.mark.lab
+NETNS = f"hlab-{OUTSIDER_NAME}"
+INTERFACE = "hlout"  # the outsider's tunnel (wg-quick names it after its file)
+BOARD_TUNNEL = "10.99.0.1"
+WG_QUICK = shutil.which("wg-quick")
+
+
+def data(lab) -> tuple[str, str]:
+    return "--data", f"wireguard_endpoint={lab.spec('potato').address}"
+
+
+def outsider(*command: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", NETNS, *command], capture_output=True, text=True, timeout=timeout)
+
+
+def status_through(url: str, token: str) -> str:
+    """The HTTP status the outsider gets for GET url (000: no connection)."""
+    return outsider("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "8",
+                    "-H", f"Authorization: Bearer {token}", url).stdout
+
+
+def tunnel_up(config: Path, tmp: Path) -> None:
+    tunnel_down()
+    target = tmp / f"{INTERFACE}.conf"
+    target.write_text(config.read_text())
+    target.chmod(0o600)
+    up = outsider(WG_QUICK or "wg-quick", "up", str(target))
+    assert up.returncode == 0, up.stderr
+
+
+def tunnel_down() -> None:
+    outsider("ip", "link", "del", INTERFACE)
+    subprocess.run(["pkill", "-f", f"wireguard-go {INTERFACE}"], capture_output=True)
+
+
+def handshakes() -> int:
+    shown = outsider("wg", "show", INTERFACE, "latest-handshakes").stdout.split()
+    return int(shown[1]) if len(shown) == 2 else 0
+
+
+@pytest.fixture(scope="module")
+def tunnel(lab, inventory, converged_potato, gateway, tmp_path_factory):
+    if not WG_QUICK or not shutil.which("wireguard-go"):
+        pytest.skip("wireguard-tools and wireguard-go are not installed here (scripts/bootstrap.sh installs them)")
+    assert_converges("le_potato", inventory, *data(lab), limit="potato")
+    assert_converges("clients", inventory, *data(lab), limit="ipad", expect_changes=None)
+    folder = lab.state_dir / "build" / "ipad"
+    tmp = tmp_path_factory.mktemp("tunnel")
+    tunnel_up(folder / "SECRET-wireguard.conf", tmp)
+    yield {"folder": folder, "tmp": tmp}
+    tunnel_down()
+
+
+def test_outsider_gets_403_directly_and_200_through_the_tunnel(lab, tunnel, gateway):
+    token = gateway.tokens()["ipad"]
+    direct = f"http://{lab.spec('gpu-node').address}:8080/v1/models"
+    assert status_through(direct, token) == "403"
+    assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", token) == "200"
+    assert handshakes() > 0
+    # the gateway still checks the token
+    assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "401"
+
+
+def test_the_tunnel_reaches_the_gateway_and_nothing_else(lab, tunnel):
+    """Ports the owner did not open stay shut at the board: its own SSH, and the GPU
+    node's SSH even when a client routes the LAN address into the tunnel itself."""
+    assert status_through(f"http://{BOARD_TUNNEL}:22/", "x") == "000"
+    gpu_node = lab.spec("gpu-node").address
+    # a client that changed its own config to send the LAN through the tunnel
+    board_key = outsider("wg", "show", INTERFACE, "peers").stdout.strip()
+    assert outsider("wg", "set", INTERFACE, "peer", board_key, "allowed-ips",
+                    f"{BOARD_TUNNEL}/32,{gpu_node}/32").returncode == 0
+    outsider("ip", "route", "add", f"{gpu_node}/32", "dev", INTERFACE)
+    try:
+        reached = outsider("bash", "-c", f"timeout 4 bash -c '</dev/tcp/{gpu_node}/22'")
+        assert reached.returncode != 0, "the GPU node's SSH answered through the tunnel"
+    finally:
+        outsider("ip", "route", "del", f"{gpu_node}/32", "dev", INTERFACE)
+        outsider("wg", "set", INTERFACE, "peer", board_key, "allowed-ips", f"{BOARD_TUNNEL}/32")
+
+
+def test_the_ipads_qr_code_is_its_config_file(tunnel):
+    config = (tunnel["folder"] / "SECRET-wireguard.conf").read_text()
+    assert "PrivateKey = " in config and f"AllowedIPs = {BOARD_TUNNEL}/32" in config
+    assert decode_qr(tunnel["folder"] / "SECRET-wireguard-qr.png") == config.rstrip("\n")
+    for name in ("SECRET-wireguard.conf", "SECRET-wireguard-qr.png"):
+        assert (tunnel["folder"] / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_board_config_is_private_and_converges(lab, inventory, tunnel):
+    listing = lab.ssh("potato", "stat -c '%a %U' /etc/wireguard/wg0.conf", sudo=True).stdout.split()
+    assert listing == ["600", "root"]
+    assert_idempotent("le_potato", inventory, *data(lab), limit="potato")
+
+
+def test_a_hand_edited_config_is_repaired(lab, inventory, tunnel):
+    lab.ssh("potato", "sed -i 's/^ListenPort = .*/ListenPort = 51999/' /etc/wireguard/wg0.conf && "
+                      "systemctl restart wg-quick@wg0", sudo=True)
+    run = assert_repairs("le_potato", inventory, "potato", *data(lab), limit="potato")
+    assert "WireGuard endpoint | Tunnel config (keys and peers)" in run.changed_operations("potato")
+    assert "ListenPort = 51820" in lab.ssh("potato", "cat /etc/wireguard/wg0.conf", sudo=True).stdout
+    tunnel_up(tunnel["folder"] / "SECRET-wireguard.conf", tunnel["tmp"])
+    assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "401"
+
+
+def test_a_revoked_peer_no_longer_completes_a_handshake(lab, inventory, tunnel):
+    store = Path(lab.state_dir) / "secrets.yaml"
+    kept = store.read_bytes()
+    result = subprocess.run([".venv/bin/python", "tasks.py", "keys", "revoke", "ipad", "--inventory",
+                             str(lab.inventory_file)],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert result.returncode == 0, result.stderr
+        run = run_deploy("le_potato", inventory, *data(lab), limit="potato")
+        assert run.returncode == 0, run.explain()
+        assert "# ipad" not in lab.ssh("potato", "cat /etc/wireguard/wg0.conf", sudo=True).stdout
+        tunnel_up(tunnel["folder"] / "SECRET-wireguard.conf", tunnel["tmp"])  # the old config, fresh
+        assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "000"
+        time.sleep(1)
+        assert handshakes() == 0
+    finally:
+        store.write_bytes(kept)
+        store.chmod(0o600)
+    assert_converges("le_potato", inventory, *data(lab), limit="potato")
+    tunnel_up(tunnel["folder"] / "SECRET-wireguard.conf", tunnel["tmp"])
+    assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "401"
+
+
+def test_switched_off_the_endpoint_is_gone(lab, inventory, tunnel):
+    assert_converges("le_potato", inventory, limit="potato")
+    gone = lab.ssh("potato", "systemctl is-active wg-quick@wg0 homelab-tunnel-firewall; "
+                             "ls /etc/wireguard/wg0.conf; nft list table inet homelab_tunnel", sudo=True, check=False)
+    assert gone.stdout.split()[:2] == ["inactive", "inactive"] and "No such file" in gone.stderr, gone
+    assert_idempotent("le_potato", inventory, limit="potato")
