@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from pyinfra.api.host import Host
 
-from homelab import gpu_mode, host_state, k3s, watcher
+from homelab import gpu_mode, host_state, k3s, tunnel_peers, watcher
 from homelab import usage as tenant_usage
 from homelab.clients import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
@@ -74,6 +75,8 @@ def probe_script(cfg: Common) -> str:
         sections["models"] = f"cat {gpu_mode.STATE_DIR}/models.json 2>/dev/null || true"
     if _watching(cfg):
         sections["alerts"] = f"{watcher.TOOL} --json 2>&1"
+    if isinstance(cfg, LePotato) and tunnel_peers.enabled(cfg):
+        sections["tunnel"] = f"{sudo}wg show {tunnel_peers.INTERFACE} latest-handshakes 2>&1"
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
 
@@ -221,6 +224,36 @@ def models_check(device: str, text: str) -> Check | None:
     return Check(device, "models on demand", True, detail or "none")
 
 
+def tunnel_checks(device: str, text: str, peers: dict[str, str], now: float) -> list[Check]:
+    """Each tunnel peer's last handshake (`wg show wg0 latest-handshakes`: key, then a Unix
+    time, 0 for never). `peers`: public key -> device."""
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            seen[fields[0]] = int(fields[1])
+    if not seen and peers:
+        return [Check(device, "WireGuard tunnel up", False, text.strip()[:120] or "wg show did not answer",
+                      "re-run `pyinfra inventory.py deploys/le_potato.py`; `journalctl -u wg-quick@wg0` on the board")]
+    checks = [Check(device, "WireGuard tunnel up", True, f"{len(seen)} peers")]
+    for key, name in sorted(peers.items(), key=lambda item: item[1]):
+        when = seen.get(key)
+        if when is None:
+            checks.append(Check(device, f"tunnel peer {name}", False, "not in the board's config",
+                                "re-run `pyinfra inventory.py deploys/le_potato.py`"))
+            continue
+        detail = "never connected" if not when else f"last handshake {_ago(now - when)} ago"
+        checks.append(Check(device, f"tunnel peer {name}", True, detail))
+    return checks
+
+
+def _ago(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 2:
+        return f"{int(seconds)} s"
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
 def gateway_check(device: str, cfg: GpuNode) -> Check:
     url = f"{api_base_url_for(cfg)}/models"
     try:
@@ -294,5 +327,10 @@ def host_checks(host: Host) -> list[Check]:
                                 " ".join(states) or "unknown",
                                 "" if ok else "re-run `pyinfra inventory.py deploys/le_potato.py` (it starts them)"))
             checks += alerts_checks(device, sections.get("alerts", ""), secrets_store(host))
+        if tunnel_peers.enabled(cfg):
+            store = secrets_store(host)
+            peers = {p.public_key: p.device for p in tunnel_peers.peers(host.inventory, store, cfg)
+                     if store.stored(tunnel_peers.key_secret(p.device))}
+            checks += tunnel_checks(device, sections.get("tunnel", ""), peers, time.time())
     return checks
 

@@ -17,7 +17,7 @@ import pytest
 
 from homelab.lab.network import OUTSIDER_NAME
 from tests.components.test_ipad_profile import decode_qr
-from tests.support import assert_converges, assert_idempotent, assert_repairs, run_deploy
+from tests.support import assert_converges, assert_idempotent, assert_repairs, inventory_variant, run_deploy
 
 pytestmark = pytest.mark.lab
 NETNS = f"hlab-{OUTSIDER_NAME}"
@@ -145,6 +145,23 @@ def test_a_revoked_peer_no_longer_completes_a_handshake(lab, inventory, tunnel):
     assert_converges("le_potato", inventory, *data(lab), limit="potato")
     tunnel_up(tunnel["folder"] / "SECRET-wireguard.conf", tunnel["tmp"])
     assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "401"
+
+
+def test_doctor_reports_each_peers_last_handshake(lab, tunnel, tmp_path):
+    from click.testing import CliRunner
+
+    from tasks import cli
+
+    endpoint = {"wireguard_endpoint": lab.spec("potato").address}
+    variant = inventory_variant(lab, tmp_path, {name: endpoint for name in
+                                                ("gpu-node", "potato", "pixel", "@render/ipad", "@local")})
+    status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43)  # a fresh handshake
+    out = CliRunner().invoke(cli, ["doctor", "--inventory", str(variant)]).output
+    lines = {line.split("  ")[0].strip(): line for line in out.splitlines() if "tunnel" in line}
+    assert any("tunnel peer ipad" in line and "last handshake" in line and " s ago" in line
+               for line in out.splitlines()), out
+    assert any("tunnel peer pixel" in line and "never connected" in line for line in out.splitlines()), out
+    assert any("WireGuard tunnel up" in line for line in out.splitlines()), lines
 
 
 def test_switched_off_the_endpoint_is_gone(lab, inventory, tunnel):
