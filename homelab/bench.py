@@ -41,24 +41,29 @@ def ssh_floor(inventory: Inventory, rounds: int = 3) -> dict[str, float]:
     return floors
 
 
+def local_only(inventory: Inventory) -> list[str]:
+    """--limit options naming only the hosts pyinfra reaches without SSH (@local, @render/...)."""
+    return [option for host in inventory if host.name.startswith("@") for option in ("--limit", host.name)]
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
 
 
-def timed_runs(inventory_file: Path, deploy: Path, cwd: Path, rounds: int) -> dict[str, Any]:
+def timed_runs(inventory_file: Path, deploy: Path, cwd: Path, rounds: int, *extra: str) -> dict[str, Any]:
     """`rounds` runs of the same deploy: the last run's figures, with the median time."""
-    runs = [timed_run(inventory_file, deploy, cwd) for _ in range(rounds)]
+    runs = [timed_run(inventory_file, deploy, cwd, *extra) for _ in range(rounds)]
     return {**runs[-1], "seconds": median([r["seconds"] for r in runs]), "rounds": [r["seconds"] for r in runs],
             "exit": max(r["exit"] for r in runs), "changes": max(r["changes"] or 0 for r in runs)}
 
 
-def timed_run(inventory_file: Path, deploy: Path, cwd: Path) -> dict[str, Any]:
+def timed_run(inventory_file: Path, deploy: Path, cwd: Path, *extra: str) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as counts_file:
         counts_path = counts_file.name
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "homelab.bench_runner", counts_path, str(inventory_file), str(deploy),
-                           "-y", "--json"], capture_output=True, text=True, cwd=cwd)
+                           "-y", "--json", *extra], capture_output=True, text=True, cwd=cwd)
     seconds = time.monotonic() - started
     counts = json.loads(Path(counts_path).read_text() or "{}")
     Path(counts_path).unlink()

@@ -54,7 +54,8 @@ def test_host_probe_takes_any_path_as_data(tmp_path):
 def test_doctor_probe_takes_any_path_as_data(tmp_path):
     before = tree(tmp_path)
     for name in EVIL:
-        for cfg, key in ((LePotato.model_construct(apt_cache_dir=str(tmp_path / name), watcher_enabled=False), "apt"),
+        for cfg, key in ((LePotato.model_construct(apt_cache_dir=str(tmp_path / name), watcher_enabled=False,
+                                                  wireguard_endpoint=None), "apt"),
                          (GpuNode.model_construct(model_cache_path=str(tmp_path / name)), "gpu")):
             sections = parse_sections(sh(probe_script(cfg), cwd=tmp_path).stdout)
             usage = host_state.parse(sections["state"].splitlines()).disks.get(str(tmp_path / name))

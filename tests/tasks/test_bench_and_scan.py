@@ -61,9 +61,13 @@ def test_bench_reports_converge_noop_commands_and_floor(lab, tmp_path):
     assert {h: noop["commands"].get(h) for h in ("gpu-node", "potato", "pixel")} == {
         "gpu-node": 1, "potato": 1, "pixel": 1}, noop["commands"]
     assert f"{noop['ratio_to_ssh_floor']} x the SSH floor" in result.output
-    # the drift check's budget (issue 14): at most 8 SSH round trips; about 5 on the lab
-    print(f"no-op re-run: {noop['ratio_to_ssh_floor']} x the SSH floor, rounds {noop['rounds']}")
-    assert 1 < noop["ratio_to_ssh_floor"] <= 8
+    # the drift check's budget (issue 14): what the SSH hosts add is a few round trips (about
+    # 4 on the lab). The whole run's ratio also holds pyinfra's start-up, which is CPU time
+    # and varies with the machine (5 to 11 round trips seen on this lab's machines)
+    print(f"no-op re-run: {noop['ratio_to_ssh_floor']} x the SSH floor, {noop['remote_ratio_to_ssh_floor']} x over "
+          f"the run without SSH hosts ({noop['local_seconds']} s), rounds {noop['rounds']}")
+    assert 0 < noop["local_seconds"] < noop["seconds"]
+    assert 1 < noop["remote_ratio_to_ssh_floor"] <= 6
     assert "commands (no-op)" in result.output and "floor: one SSH round trip" in result.output
     game = data["game_mode"]
     assert game["pause"]["exit"] == 0 and game["resume"]["exit"] == 0 and game["engines"] >= 2
