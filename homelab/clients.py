@@ -17,7 +17,7 @@ from pyinfra.api.host import Host
 from homelab import devices, k3s, tunnel_peers
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
-from homelab.operations import local_file
+from homelab.operations import local_file, local_file_absent
 from homelab.secrets_store import Secret
 from homelab.settings import CatalogueModel, Common, GpuNode
 
@@ -144,11 +144,16 @@ def tunnel_config(host: Host, device: str) -> Secret | None:
     return tunnel_peers.client_config(host.inventory, secrets_store(host), settings_for(host), device)
 
 
+TUNNEL_FILES = ("SECRET-wireguard.conf", "SECRET-wireguard-qr.png")
+
+
 def tunnel_files(host: Host, device: str, folder: str) -> None:
     """The device's WireGuard config as a file and a QR code in its folder on this machine,
     for the official app to import (both hold its private key: mode 0600)."""
     config = tunnel_config(host, device)
     if config is None:
+        for name in TUNNEL_FILES:
+            local_file_absent(name=f"No {name} (no tunnel)", path=f"{folder}/{name}")
         return
     local_file(name="WireGuard config (secret)", path=f"{folder}/SECRET-wireguard.conf", mode=0o600, content=config)
     local_file(name="QR code: WireGuard config (secret)", path=f"{folder}/SECRET-wireguard-qr.png", mode=0o600,

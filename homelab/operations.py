@@ -170,6 +170,32 @@ def local_file(path: str, content: str | bytes | Secret[str] | Secret[bytes],
     yield FunctionCommand(_write_local, (str(target), body, mode), {})
 
 
+def _remove_local(path: str) -> bool:
+    Path(path).unlink(missing_ok=True)
+    return True
+
+
+@operation()
+def local_file_absent(path: str) -> Generator[PyinfraCommand, None, None]:
+    """
+    No file at `path` on the control machine (a device's files for a feature switched off),
+    checked in-process.
+
+    + path: local path (~ is expanded)
+
+    **Example:**
+
+    .. code:: python
+
+        local_file_absent(name="No tunnel config", path="build/ipad/SECRET-wireguard.conf")
+    """
+    target = Path(path).expanduser()
+    if not target.exists() and not target.is_symlink():
+        host.noop(f"{path} is absent")
+        return
+    yield FunctionCommand(_remove_local, (str(target),), {})
+
+
 def _append_local(path: str, text: str) -> bool:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:

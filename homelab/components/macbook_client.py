@@ -10,7 +10,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 
 from homelab import clients
-from homelab.operations import local_directory, local_file, local_line
+from homelab.operations import local_directory, local_file, local_file_absent, local_line
 from homelab.settings import Macbook
 
 
@@ -30,7 +30,9 @@ def macbook_client() -> None:
                content=clients.env_file(base_url, token, {"AICHAT_CONFIG_DIR": aichat_dir, **clients.away_env(host)}))
     # WireGuard for macOS: "Import tunnel(s) from file"
     tunnel = clients.tunnel_config(host, client.device)
-    if tunnel is not None:
+    if tunnel is None:
+        local_file_absent(name="No WireGuard config", path=f"{home}/.config/homelab/wireguard.conf")
+    else:
         local_file(name="WireGuard config", path=f"{home}/.config/homelab/wireguard.conf", mode=0o600, content=tunnel)
     local_file(name="aichat config", path=f"{aichat_dir}/config.yaml", mode=0o600,
                content=clients.aichat_config(base_url, token, client.models, cfg.default_model))

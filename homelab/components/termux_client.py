@@ -93,13 +93,13 @@ def tunnel_config(device: str, state: Snapshot) -> None:
     """The phone's WireGuard config, on the phone (for the WireGuard app's import from a
     file) and as a file and QR code in its folder on this machine; none without a tunnel."""
     config = clients.tunnel_config(host, device)
+    folder = f"{settings_for(host).client_files_dir}/{device}"
     if config is None:
         file_absent(name="No WireGuard config", path=TUNNEL_CONFIG, known=state.file(TUNNEL_CONFIG))
-        return
-    files_in_place(ManagedFile("WireGuard config", TUNNEL_CONFIG, config, **PRIVATE), known=state.files)
-    folder = f"{settings_for(host).client_files_dir}/{device}"
-    local_directory(name="Device folder", path=folder, mode=0o700)
-    clients.tunnel_files(host, device, folder)
+    else:
+        files_in_place(ManagedFile("WireGuard config", TUNNEL_CONFIG, config, **PRIVATE), known=state.files)
+        local_directory(name="Device folder", path=folder, mode=0o700)
+    clients.tunnel_files(host, device, folder)  # without a tunnel: its files there removed
 
 
 def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:

@@ -144,6 +144,64 @@ def test_a_revoked_peer_no_longer_completes_a_handshake(lab, inventory, tunnel):
     assert status_through(f"http://{BOARD_TUNNEL}:8080/v1/models", "x" * 43) == "401"
 
 
+PHONE_HOME = "/data/data/com.termux/files/home"
+PHONE_NETNS = "hlab-pixel"
+PHONE_TUNNEL = "hlpix"  # the WireGuard app's tunnel on the phone
+
+
+@pytest.fixture
+def phone_and_macbook(lab, inventory, tunnel):
+    """The phone and the MacBook deployed with the tunnel on; afterwards as before."""
+    for device in ("pixel", "@local"):
+        run = run_deploy("clients", inventory, *data(lab), limit=device)
+        assert run.returncode == 0 and not run.failed_hosts, run.explain()
+    yield
+    subprocess.run(["ip", "netns", "exec", PHONE_NETNS, "ip", "link", "del", PHONE_TUNNEL], capture_output=True)
+    subprocess.run(["pkill", "-f", f"wireguard-go {PHONE_TUNNEL}"], capture_output=True)
+    subprocess.run(["ip", "netns", "exec", PHONE_NETNS, "ip", "route", "del", "blackhole",
+                    f"{lab.spec('gpu-node').address}/32"], capture_output=True)
+    for device in ("pixel", "@local"):
+        assert_converges("clients", inventory, limit=device, expect_changes=None)
+    gone = lab.ssh("pixel", f"ls {PHONE_HOME}/.config/homelab/", check=False).stdout
+    assert "wireguard.conf" not in gone and "openai.env" in gone
+    assert not list((lab.state_dir / "build" / "pixel").glob("SECRET-wireguard*"))
+    assert not (lab.state_dir / "build" / "macbook-home" / ".config" / "homelab" / "wireguard.conf").exists()
+
+
+def test_the_phone_and_the_macbook_get_their_tunnel(lab, phone_and_macbook, tunnel):
+    """The phone: its config on the phone (0600) and as file and QR code on the MacBook, its
+    env file's way in from outside; with the LAN address unreachable and the WireGuard app's
+    tunnel up (wg-quick in the phone's network namespace, as the app would), its widget goes
+    through the tunnel. The MacBook: its config in ~/.config/homelab (0600) and env file."""
+    on_phone = lab.ssh("pixel", f"stat -c %a {PHONE_HOME}/.config/homelab/wireguard.conf && "
+                                f"cat {PHONE_HOME}/.config/homelab/wireguard.conf").stdout
+    mode, _, config = on_phone.partition("\n")
+    folder = lab.state_dir / "build" / "pixel"
+    assert mode == "600" and config == (folder / "SECRET-wireguard.conf").read_text()
+    assert decode_qr(folder / "SECRET-wireguard-qr.png") == config.rstrip("\n")
+    assert f"AllowedIPs = {BOARD_TUNNEL}/32" in config and "Address = 10.99.0." in config
+    env = lab.ssh("pixel", f"cat {PHONE_HOME}/.config/homelab/openai.env").stdout
+    assert f'export HOMELAB_AWAY_BASE_URL="http://{BOARD_TUNNEL}:8080/v1"' in env
+    home = lab.state_dir / "build" / "macbook-home" / ".config" / "homelab"
+    mac_config = (home / "wireguard.conf").read_text()
+    assert (home / "wireguard.conf").stat().st_mode & 0o777 == 0o600
+    assert "PrivateKey = " in mac_config and mac_config != config
+    assert f"Endpoint = {lab.spec('potato').address}:51820" in mac_config
+    assert f'HOMELAB_AWAY_BASE_URL="http://{BOARD_TUNNEL}:8080/v1"' in (home / "openai.env").read_text()
+
+    # away from home: the LAN address does not answer, the app's tunnel is up
+    subprocess.run(["ip", "netns", "exec", PHONE_NETNS, "ip", "route", "add", "blackhole",
+                    f"{lab.spec('gpu-node').address}/32"], check=True)
+    target = tunnel["tmp"] / f"{PHONE_TUNNEL}.conf"
+    target.write_text(config)
+    target.chmod(0o600)
+    up = subprocess.run(["ip", "netns", "exec", PHONE_NETNS, WG_QUICK or "wg-quick", "up", str(target)],
+                        capture_output=True, text=True)
+    assert up.returncode == 0, up.stderr
+    health = lab.ssh("pixel", f"{PHONE_HOME}/.shortcuts/lab-health", check=False)
+    assert health.stdout.startswith("lab UP through the tunnel"), (health.stdout, health.stderr)
+
+
 def test_doctor_reports_each_peers_last_handshake(lab, tunnel, tmp_path):
     from click.testing import CliRunner
 
@@ -157,12 +215,14 @@ def test_doctor_reports_each_peers_last_handshake(lab, tunnel, tmp_path):
     lines = {line.split("  ")[0].strip(): line for line in out.splitlines() if "tunnel" in line}
     assert any("tunnel peer ipad" in line and "last handshake" in line and " s ago" in line
                for line in out.splitlines()), out
-    assert any("tunnel peer pixel" in line and "never connected" in line for line in out.splitlines()), out
+    assert any("tunnel peer macbook" in line and "never connected" in line for line in out.splitlines()), out
     assert any("WireGuard tunnel up" in line for line in out.splitlines()), lines
 
 
 def test_switched_off_the_endpoint_is_gone(lab, inventory, tunnel):
     assert_converges("le_potato", inventory, limit="potato")
+    assert_converges("clients", inventory, limit="ipad")
+    assert not list(tunnel["folder"].glob("SECRET-wireguard*")), "the iPad's tunnel files outlived the tunnel"
     gone = lab.ssh("potato", "systemctl is-active wg-quick@wg0 homelab-tunnel-firewall; "
                              "ls /etc/wireguard/wg0.conf; nft list table inet homelab_tunnel", sudo=True, check=False)
     assert gone.stdout.split()[:2] == ["inactive", "inactive"] and "No such file" in gone.stderr, gone
