@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 
-from homelab import devices, k3s, watcher
+from homelab import devices, k3s, tunnel_peers, watcher
 from homelab.host_settings import remember, role_data, role_of
 from homelab.secrets_store import ONE_WORD, MissingSecret, SecretsStore, env_name, is_token, token_fix, token_problem
 from homelab.settings import LIMITS, ROLE_SCHEMAS, Common, GpuNode
@@ -377,8 +377,8 @@ def _secret_checks(inventory: Inventory, settings: dict[str, Common]) -> list[Pr
     boards = [h for h in inventory.get_group("le_potato", []) if h.name in settings]
     if boards and settings[boards[0].name].wireguard_endpoint:
         board = boards[0].name
-        wanted += [(board, f"wireguard_key.{name}") for name in (board, *devices.api_devices(inventory))]
-        wanted += [(board, f"wireguard_address.{name}") for name in devices.api_devices(inventory)]
+        wanted += [(board, tunnel_peers.key_secret(name)) for name in (board, *devices.api_devices(inventory))]
+        wanted += [(board, tunnel_peers.address_secret(name)) for name in devices.api_devices(inventory)]
     problems = []
     for host_name, name in wanted:
         store = SecretsStore(settings[host_name].secrets_file)

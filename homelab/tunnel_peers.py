@@ -31,7 +31,6 @@ from homelab.secrets_store import Secret
 from homelab.settings import Common, GpuNode, LePotato
 
 if TYPE_CHECKING:
-    from pyinfra.api.host import Host
     from pyinfra.api.inventory import Inventory
 
     from homelab.secrets_store import SecretsStore
@@ -62,12 +61,6 @@ def public_key(private: str) -> str:
 
 def enabled(cfg: Common) -> bool:
     return cfg.wireguard_endpoint is not None
-
-
-def board(inventory: Inventory) -> Host | None:
-    """The Le Potato that runs the endpoint (the first of its group)."""
-    boards = inventory.get_group("le_potato", [])
-    return boards[0] if boards else None
 
 
 def board_address(cfg: Common) -> str:
@@ -165,10 +158,11 @@ def endpoint(cfg: Common) -> str:
 
 
 def board_name(inventory: Inventory) -> str:
-    found = board(inventory)
-    if found is None:
+    """The Le Potato that runs the endpoint: the first of its group."""
+    boards = inventory.get_group("le_potato", [])
+    if not boards:
         raise LookupError("remote access needs a Le Potato in the inventory (le_potato group)")
-    return found.name
+    return str(boards[0].name)
 
 
 def board_config(inventory: Inventory, store: SecretsStore, cfg: LePotato) -> Secret:
