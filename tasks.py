@@ -16,6 +16,7 @@
     python tasks.py bench                      # timings on the lab
     python tasks.py bench gateway              # what the gateway chain adds to a request
     python tasks.py scan                       # kubescape / trivy against the cluster
+    python tasks.py upgrade plan | apply       # what a change of pins does; apply it with a way back
 """
 
 from __future__ import annotations
@@ -615,6 +616,68 @@ def keys_show(device, devices, store):
     if not store.has(devices.token_key(device)):
         _fail(f"{device} has no token yet: python tasks.py keys create {device} (or deploy its client)")
     click.echo(store.get(devices.token_key(device)).reveal())  # a bad one: _Tasks ends with its fix
+
+
+@cli.group()
+def upgrade():
+    """Change pins without fear: see what a deploy of group data's pins would change, then
+    apply it with a backup first, checks after, and the recorded pins as the way back."""
+
+
+def _upgrade_plan(inventory_file):
+    from homelab.inventory_loading import load_inventory
+    from homelab.stack.helm_render import RenderError
+    from homelab.upgrade.deployed import UnreachableNode, read_deployed
+    from homelab.upgrade.plan import make_plan
+
+    inventory = load_inventory(inventory_file)
+    try:
+        return inventory, make_plan(inventory, read_deployed(inventory))
+    except (UnreachableNode, RenderError) as exc:
+        _fail(f"upgrade: {exc}")
+
+
+@upgrade.command("plan")
+@INVENTORY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="The whole plan as JSON (every changed field).")
+def upgrade_plan(inventory_file, as_json):
+    """What a GPU node deploy would change: pins, objects and fields, images, CRDs, restarts,
+    the engines' downtime, and what is risky or refused. Reads the hosts, writes nothing.
+    Exit 0: nothing refused (it may change things); 1: refused."""
+    import json
+
+    from homelab.upgrade.plan import format_plan
+
+    _, plan = _upgrade_plan(inventory_file)
+    click.echo(json.dumps(plan.as_dict(), indent=2, default=str) if as_json else format_plan(plan))
+    sys.exit(1 if plan.refusals else 0)
+
+
+@upgrade.command("apply")
+@INVENTORY_OPTION
+@click.option("--accept-risk", is_flag=True, help="Apply changes the plan calls risky (never refused ones).")
+@click.option("--dry", is_flag=True, help="Show the plan and the steps; write nothing, anywhere.")
+@click.option("--device", default="macbook", show_default=True, help="Whose token the smoke test calls with.")
+@click.option("--backup-to", "backup_dir", default="backups", show_default=True, help="Directory for the backup.")
+@click.option("--settle-seconds", default=900, show_default=True, type=click.IntRange(10, 7200),
+              help="How long to wait for the Helm releases and pods after the deploy.")
+def upgrade_apply(inventory_file, accept_risk, dry, device, backup_dir, settle_seconds):
+    """Back up, deploy the pins (k3s server before agents), wait for the releases, smoke
+    test; on a failure deploy the pins recorded before again. Exit 0 only when upgraded."""
+    from homelab.upgrade.apply import Options, apply
+    from homelab.upgrade.plan import format_plan
+
+    inventory, plan = _upgrade_plan(inventory_file)
+    click.echo(format_plan(plan))
+    if plan.refusals:
+        _fail("upgrade refused: fix what the plan lists under REFUSED")
+    if plan.risks and not accept_risk:
+        _fail("upgrade refused: the plan lists RISKY changes; read them, then re-run with --accept-risk")
+    if not plan.changes_anything:
+        return
+    options = Options(Path(inventory_file).resolve(), device, Path(backup_dir), lambda: _passphrase(confirm=True),
+                      settle_seconds, log=lambda message: click.echo(message, err=True))
+    sys.exit(0 if apply(inventory, plan, options, dry=dry) else 1)
 
 
 @cli.group()

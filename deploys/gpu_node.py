@@ -1,6 +1,7 @@
 """The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, the GPU's figures
 for the node exporter, k3s (server, or agent for further nodes), the kubeconfig merged on
-this machine, and the AI stack written for k3s to install.
+this machine, the AI stack written for k3s to install, and on the server, last, the
+pins this run deployed (tasks.py upgrade).
 
     pyinfra inventory.py deploys/gpu_node.py
 """
@@ -18,6 +19,7 @@ from homelab.components.k3s_install import k3s_install
 from homelab.components.kubeconfig import kubeconfig
 from homelab.components.model_waker import model_waker
 from homelab.components.nvidia_toolkit import nvidia_container_toolkit
+from homelab.components.pins_record import pins_record
 from homelab.components.wsl import wsl
 
 if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
@@ -30,3 +32,4 @@ if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
         ai_stack(stack)
         gpu_mode_tools(stack)
         model_waker(stack)
+        pins_record()

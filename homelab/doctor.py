@@ -67,9 +67,7 @@ def probe_script(cfg: Common) -> str:
     sections = {"state": host_state.probe_script(query)}
     sudo = sudo_prefix(cfg)
     if isinstance(cfg, GpuNode):
-        sections["nodes"] = f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1"
-        sections["pods"] = f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1"
-        sections["helmcharts"] = f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"
+        sections.update(cluster_sections(cfg))
         sections["usage"] = f"{sudo}cat {USAGE_FILE} 2>/dev/null || echo '{{}}'"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
         sections["models"] = f"cat {gpu_mode.STATE_DIR}/models.json 2>/dev/null || true"
@@ -77,6 +75,19 @@ def probe_script(cfg: Common) -> str:
         sections["alerts"] = f"{watcher.TOOL} --json 2>&1"
     if isinstance(cfg, LePotato) and tunnel_peers.enabled(cfg):
         sections["tunnel"] = f"{sudo}wg show {tunnel_peers.INTERFACE} latest-handshakes 2>&1"
+    return sections_script(sections)
+
+
+def cluster_sections(cfg: GpuNode) -> dict[str, str]:
+    """What the server's kubectl says of the nodes, pods and Helm releases (cluster_checks)."""
+    sudo = sudo_prefix(cfg)
+    return {"nodes": f"{sudo}{k3s.BINARY} kubectl get nodes -o json 2>&1",
+            "pods": f"{sudo}{k3s.BINARY} kubectl get pods -A -o json 2>&1",
+            "helmcharts": f"{sudo}{k3s.BINARY} kubectl get helmcharts -A -o json 2>&1"}
+
+
+def sections_script(sections: dict[str, str]) -> str:
+    """One shell script running each section's command after its MARK line."""
     # each marker on a line of its own, even after output without a final newline
     return "; ".join(f"printf '\\n%s\\n' '{MARK}{name}'; {script}" for name, script in sections.items())
 
@@ -134,6 +145,11 @@ def _k3s_checks(device: str, cfg: GpuNode, sections: dict[str, str]) -> list[Che
                         if unready else f"{len(pods)} pods ready",
                         "kubectl describe pod -n <namespace> <pod>; kubectl logs ..." if unready else ""))
     return checks
+
+
+def cluster_checks(device: str, cfg: GpuNode, sections: dict[str, str]) -> list[Check]:
+    """Nodes Ready with their GPU shares, pods Ready, no Helm release failed."""
+    return _k3s_checks(device, cfg, sections) + helmchart_checks(device, sections.get("helmcharts", ""))
 
 
 def helmchart_checks(device: str, text: str) -> list[Check]:
@@ -307,8 +323,7 @@ def host_checks(host: Host) -> list[Check]:
             checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
             models = models_check(device, sections.get("models", ""))
             checks += [models] if models else []
-            checks += _k3s_checks(device, cfg, sections)
-            checks += helmchart_checks(device, sections.get("helmcharts", ""))
+            checks += cluster_checks(device, cfg, sections)
             checks.append(quota_check(device, sections.get("usage", ""), tenant_usage.tenant_limits(host.inventory)))
             checks.append(gateway_check(device, cfg))
         checks.append(_disk_check(device, "model cache disk", usage,

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 
-from homelab import devices, k3s, tunnel_peers, watcher
+from homelab import devices, k3s, pins, tunnel_peers, watcher
 from homelab.host_settings import remember, role_data, role_of
 from homelab.secrets_store import ONE_WORD, MissingSecret, SecretsStore, env_name, is_token, token_fix, token_problem
 from homelab.settings import LIMITS, ROLE_SCHEMAS, Common, GpuNode
@@ -217,6 +217,12 @@ def _gpu_node_checks(nodes: dict[str, GpuNode]) -> list[Problem]:
 
     problems = []
     server = next(iter(nodes))
+    server_release = pins.k3s_release(nodes[server].k3s_version)
+    for name, cfg in nodes.items():
+        if pins.k3s_release(cfg.k3s_version) > server_release:
+            problems.append(Problem(name, "k3s_version", f"{cfg.k3s_version} is newer than the k3s server's "
+                                    f"({server}) {nodes[server].k3s_version}: an agent is never newer than its server",
+                                    "pin the agent at or below the server's release (upgrade the server first)"))
     for index, model in enumerate(nodes[server].models):
         if model.gpu_node is not None and model.gpu_node not in nodes:
             problems.append(Problem(server, f"models[{index}].gpu_node", f"{model.gpu_node!r} is not a GPU node",

@@ -117,6 +117,11 @@ def assign(key, value):
 TUNNEL_ON = assign("wireguard_endpoint", "lab.example.net")
 
 BAD_INPUTS = {
+    "agent_pinned_newer_than_the_server": dict(
+        extra='gpu_nodes.append(("gpu-node-2", {"ssh_hostname": "127.0.0.1", "ssh_port": 9, "ssh_user": "owner", '
+              '"lan_address": "192.168.1.51", "k3s_version": "v1.35.0+k3s1"}))',
+        expect=["host 'gpu-node-2', key 'k3s_version': v1.35.0+k3s1 is newer than the k3s server's (gpu-node) "
+                "v1.34.2+k3s1", "pin the agent at or below the server's release"]),
     "wireguard_endpoint_that_is_not_a_host": dict(
         group_lines={"all.py": assign("wireguard_endpoint", "lab.example.net:51820")},
         expect=["key 'wireguard_endpoint': 'lab.example.net:51820' is not a host name or IP address"]),

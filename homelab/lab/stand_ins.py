@@ -70,11 +70,14 @@ else:
 K3S = r'''#!/usr/bin/python3
 """homelab lab STAND-IN for k3s: there is no Kubernetes in the lab. As `k3s server` it
 writes the kubeconfig k3s would write (mode from config.yaml), tells systemd it is
-ready and waits; as `k3s agent` it only waits. Anything else prints this note."""
+ready and waits; as `k3s agent` it only waits; `--version` names the release it stands
+in for. Anything else prints this note."""
 import os
 import socket
 import sys
 import time
+
+VERSION = "@STAND_IN_VERSION@"
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -116,6 +119,10 @@ def notify_ready():
 
 
 role = sys.argv[1] if len(sys.argv) > 1 else ""
+if role in ("--version", "-v", "version"):
+    print(f"k3s version {VERSION} (homelab lab stand-in)")
+    print("go version (none: homelab lab stand-in)")
+    sys.exit(0)
 if role == "server":
     # a datastore where k3s keeps its own (SQLite, as a single k3s server does)
     import sqlite3
@@ -333,11 +340,25 @@ def _apt_repository(repo: Path, debs: list[Path], gnupg: Path) -> None:
                    check=True, env=env, capture_output=True)
 
 
+# The k3s release before the pinned one (k3s-io/k3s #13246 "update channels to 1.33.6",
+# released with v1.34.2): the mirror serves a stand-in of it too, for the upgrade tests.
+EARLIER_K3S_VERSION = "v1.33.6+k3s1"
+
+
+def stand_in_k3s(version: str) -> str:
+    """The stand-in k3s program for `version`: each release its own file, its own sha256."""
+    return K3S.replace("@STAND_IN_VERSION@", version)
+
+
+def stand_in_k3s_sha256(version: str) -> str:
+    return hashlib.sha256(stand_in_k3s(version).encode()).hexdigest()
+
+
 def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict[str, Any]:
     """Fill `directory` with the stand-ins (once per pinned versions); returns the lab
     inventory's overrides."""
     recipe = directory / "overrides.json"
-    wanted = {"nvidia": nvidia_version, "k3s": k3s_version,
+    wanted = {"nvidia": nvidia_version, "k3s": k3s_version, "k3s earlier": EARLIER_K3S_VERSION,
               "stand-ins": hashlib.sha256((K3S + json.dumps(NVIDIA_PACKAGES)).encode()).hexdigest()}
     if recipe.exists():
         built = json.loads(recipe.read_text())
@@ -358,10 +379,12 @@ def build_mirror(directory: Path, nvidia_version: str, k3s_version: str) -> dict
     with tempfile.TemporaryDirectory() as work:
         debs = [_build_deb(Path(work), name, nvidia_version, deps) for name, deps in NVIDIA_PACKAGES.items()]
         _apt_repository(directory / "nvidia/stable/deb/amd64", debs, gnupg)
+    for version in {k3s_version, EARLIER_K3S_VERSION}:
+        program = directory / "k3s" / version / "k3s"
+        program.parent.mkdir(parents=True)
+        program.write_text(stand_in_k3s(version))
+        program.chmod(0o755)
     k3s = directory / "k3s" / k3s_version / "k3s"
-    k3s.parent.mkdir(parents=True)
-    k3s.write_text(K3S)
-    k3s.chmod(0o755)
     overrides = {
         "nvidia_toolkit_repo_url": f"{mirror_url()}/nvidia/stable/deb",
         "nvidia_toolkit_key_url": f"{mirror_url()}/nvidia/gpgkey",

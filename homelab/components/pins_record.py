@@ -1,0 +1,30 @@
+"""The pins this deploy brought, recorded on the k3s server as its last step
+(homelab.pins.RECORD): `tasks.py upgrade plan` compares group data with it, and
+`upgrade apply` deploys it again when an upgrade fails its checks. Written only by a run
+that got this far, so it names the last deploy that finished."""
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.host import Host
+from pyinfra.context import host
+
+from homelab import host_state, k3s, pins
+from homelab.host_settings import settings_for
+from homelab.host_state import Query
+from homelab.operations import directory_in_place, file_in_place
+from homelab.settings import Common, GpuNode
+
+
+@host_state.wants
+def _(host_: Host, cfg: Common) -> Query | None:
+    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
+        return None
+    return Query(files={pins.RECORD}, dirs={pins.RECORD_DIR})
+
+
+@deploy("Pins record")
+def pins_record() -> None:
+    state = host_state.snapshot(host)
+    directory_in_place(name="homelab state directory", path=pins.RECORD_DIR, mode="755",
+                       known=state.dirs[pins.RECORD_DIR])
+    file_in_place(name="Pins of this deploy (tasks.py upgrade)", dest=pins.RECORD,
+                  content=pins.record_text(settings_for(host, GpuNode)), known=state.file(pins.RECORD), mode="644")
