@@ -1,7 +1,7 @@
 """The GPU node(s): WSL2 prepared, GPU checked, NVIDIA Container Toolkit, the GPU's figures
 for the node exporter, k3s (server, or agent for further nodes), the kubeconfig merged on
-this machine, the AI stack written for k3s to install, and on the server, last, the
-pins this run deployed (tasks.py upgrade).
+this machine, the AI stack written for k3s to install, and last the pins this run
+deployed (tasks.py upgrade).
 
     pyinfra inventory.py deploys/gpu_node.py
 """
@@ -26,10 +26,11 @@ if "gpu_nodes" in host.groups and common_base() and wsl() and gpu_check():
     nvidia_container_toolkit()
     gpu_metrics()
     config_changes = k3s_config()  # None: refused (a cluster this machine's secrets store does not know)
-    if config_changes is not None and k3s_install(config_changes=config_changes) and k3s.role(host) == "server":
-        kubeconfig()
-        stack = stack_context(host, inventory)
-        ai_stack(stack)
-        gpu_mode_tools(stack)
-        model_waker(stack)
+    if config_changes is not None and k3s_install(config_changes=config_changes):
+        if k3s.role(host) == "server":
+            kubeconfig()
+            stack = stack_context(host, inventory)
+            ai_stack(stack)
+            gpu_mode_tools(stack)
+            model_waker(stack)
         pins_record()

@@ -108,3 +108,17 @@ def k3s_release(version: str) -> tuple[int, int, int, int]:
         raise ValueError(f"not a k3s release name: {version!r} (like v1.34.2+k3s1)")
     major, minor, patch, build = (int(part) for part in match.groups())
     return major, minor, patch, build
+
+
+def k3s_step_problem(running: str, pinned: str) -> str | None:
+    """Why k3s cannot go from `running` to `pinned` in one deploy (a downgrade, a skipped
+    minor), with the fix; None when it can."""
+    now, wanted = k3s_release(running), k3s_release(pinned)
+    if wanted < now:
+        return (f"runs k3s {running}, k3s_version pins the older {pinned}: k3s cannot be downgraded; pin {running} "
+                f"or newer (the way back to {pinned} is a backup taken before)")
+    if wanted[:2] > (now[0], now[1] + 1):
+        return (f"k3s {running} -> {pinned} skips a minor release: k3s upgrades one minor at a time; pin the newest "
+                f"v{now[0]}.{now[1] + 1}.x+k3sN first, upgrade, then {pinned}")
+    return None
+

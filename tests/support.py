@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -169,3 +170,36 @@ def catalogue(**overrides) -> list[dict]:
         entry = {**entry, **overrides}
         changed.append({k: v for k, v in entry.items() if v is not None})
     return changed
+
+
+# -- the stand-in k3s's answers (there is no Kubernetes in the lab) -----------------------
+
+KUBECTL = "/var/lib/homelab-lab/kubectl"  # where the stand-in k3s finds its answers
+
+
+def kubectl_answers(lab, nodes: dict, pods: dict, helmcharts: dict | None = None) -> None:
+    """STAND-IN answers of the Kubernetes API for `kubectl get nodes|pods|helmcharts -o json`."""
+    answers = [("nodes", nodes), ("pods", pods)] + ([("helmcharts", helmcharts)] if helmcharts is not None else [])
+    for kind, answer in answers:
+        lab.ssh("gpu-node", f"mkdir -p {KUBECTL} && printf %s {shlex.quote(json.dumps(answer))} > "
+                            f"{KUBECTL}/get-{kind}.json", sudo=True)
+
+
+def node(name, ready=True, gpus="4"):
+    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
+                                                    "allocatable": {"nvidia.com/gpu": gpus}}}
+
+
+def helmchart(name, failed=False):
+    """A HelmChart as helm-controller v0.16 reports it (status.jobName, conditions)."""
+    conditions = [{"type": "JobCreated", "status": "True", "reason": "Job created"}]
+    if failed:
+        conditions.append({"type": "Failed", "status": "True", "reason": "Job failed",
+                           "message": "Job has reached configured number of retries without succeeding"})
+    return {"metadata": {"name": name, "namespace": "kube-system"},
+            "status": {"jobName": f"helm-install-{name}", "conditions": conditions}}
+
+
+def pod(namespace, name, phase="Running", ready=True):
+    return {"metadata": {"namespace": namespace, "name": name},
+            "status": {"phase": phase, "containerStatuses": [{"ready": ready}]}}

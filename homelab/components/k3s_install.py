@@ -17,7 +17,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import files
 
-from homelab import airgap, host_state, k3s
+from homelab import airgap, host_state, k3s, pins
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
@@ -86,7 +86,7 @@ def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
     return Query(files={k3s.BINARY, unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)},
-                 dirs={k3s.IMAGES_DIR})
+                 dirs={k3s.IMAGES_DIR}, contents={pins.RECORD})
 
 
 @deploy("k3s install")
@@ -96,6 +96,11 @@ def k3s_install(config_changes: Sequence[OperationMeta] = ()) -> bool:
     arch = state.profile["deb_arch"]
     if arch not in cfg.k3s_sha256:
         refuse(f"no k3s_sha256 for architecture {arch!r}: add it to group_data/gpu_nodes.py")
+        return False
+    recorded = pins.parse_record(state.contents.get(pins.RECORD) or "")
+    step = pins.k3s_step_problem(recorded["k3s_version"], cfg.k3s_version) if recorded else None
+    if step:
+        refuse(f"k3s: {step} (`python tasks.py upgrade plan` shows the whole move)")
         return False
     changes = list(config_changes)
     if cfg.k3s_artifacts_dir:

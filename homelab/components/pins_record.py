@@ -1,13 +1,14 @@
-"""The pins this deploy brought, recorded on the k3s server as its last step
-(homelab.pins.RECORD): `tasks.py upgrade plan` compares group data with it, and
-`upgrade apply` deploys it again when an upgrade fails its checks. Written only by a run
-that got this far, so it names the last deploy that finished."""
+"""The pins this deploy brought, recorded on each GPU node as its last step
+(homelab.pins.RECORD): `tasks.py upgrade plan` compares group data with the server's,
+`upgrade apply` deploys it again when an upgrade fails its checks, and the next k3s
+install refuses a step k3s cannot take from it. Written only by a run that got this far,
+so it names the last deploy that finished."""
 
 from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
-from homelab import host_state, k3s, pins
+from homelab import host_state, pins
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, file_in_place
@@ -16,9 +17,9 @@ from homelab.settings import Common, GpuNode
 
 @host_state.wants
 def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
+    if not isinstance(cfg, GpuNode):
         return None
-    return Query(files={pins.RECORD}, dirs={pins.RECORD_DIR})
+    return Query(files={pins.RECORD}, dirs={pins.RECORD_DIR}, contents={pins.RECORD})
 
 
 @deploy("Pins record")

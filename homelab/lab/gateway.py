@@ -175,8 +175,7 @@ class Gateway:
     def start(self) -> None:
         self.runtime.mkdir(parents=True, exist_ok=True)  # (again, after a stop_all)
         self.runtime.chmod(0o755)
-        self._start("upstream", [sys.executable, str(SERVERS / "vllm_stand_in.py"),
-                                 HOST_SIDE, str(UPSTREAM_PORT), self.vllm_key, *(m.name for m in self.models)])
+        self.start_upstream()
         # a service nobody may reach through the door; its redirect leads to the model server
         self._start("internal", [sys.executable, str(SERVERS / "internal_service.py"),
                                  HOST_SIDE, str(INTERNAL_PORT), f"http://{HOST_SIDE}:{UPSTREAM_PORT}/v1/models"])
@@ -189,6 +188,12 @@ class Gateway:
         wait_for(f"{self.cluster_prometheus_url}/_requests", 30)
         self.start_litellm()
         self.start_caddy()
+
+    def start_upstream(self) -> None:
+        """The vLLM stand-in the engines' Services lead to."""
+        self._start("upstream", [sys.executable, str(SERVERS / "vllm_stand_in.py"),
+                                 HOST_SIDE, str(UPSTREAM_PORT), self.vllm_key, *(m.name for m in self.models)])
+        wait_for_port(HOST_SIDE, UPSTREAM_PORT, f"the vLLM stand-in (log: {self.work / 'upstream.log'})", 30)
 
     def start_litellm(self, clock: str | None = None) -> None:
         """LiteLLM's pod: LiteLLM on the loopback, the door in front (both as the pod runs them).

@@ -230,13 +230,9 @@ def k3s_refusals(server: str, running: dict[str, str | None], pinned: dict[str, 
         if now is None:
             continue
         current = pins.k3s_release(now)
-        if release < current:
-            refusals.append(f"{node}: runs k3s {now}, k3s_version pins the older {version}: k3s cannot be "
-                            f"downgraded; pin {now} or newer (the way back to {version} is a backup taken before)")
-        elif release[:2] > (current[0], current[1] + 1):
-            step = f"v{current[0]}.{current[1] + 1}"
-            refusals.append(f"{node}: k3s {now} -> {version} skips a minor release: k3s upgrades one minor at a "
-                            f"time; pin the newest {step}.x+k3sN first, upgrade, then {version}")
+        problem = pins.k3s_step_problem(now, version)
+        if problem:
+            refusals.append(f"{node}: {problem}")
         if node != server and current > server_pin:
             refusals.append(f"{node}: runs k3s {now}, newer than the {pinned[server]} the server would run: an "
                             "agent is never newer than the server; pin the server at or above it")

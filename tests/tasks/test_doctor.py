@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tasks import cli
-from tests.support import assert_converges, assert_idempotent
+from tests.support import KUBECTL, assert_converges, assert_idempotent, helmchart, kubectl_answers, node, pod
 
 pytestmark = pytest.mark.lab
 
@@ -25,37 +25,6 @@ def states(output) -> dict[tuple[str, str], str]:
         if len(cells) >= 3 and cells[2] in ("ok", "FAIL"):
             table[(cells[0], cells[1])] = cells[2]
     return table
-
-
-KUBECTL = "/var/lib/homelab-lab/kubectl"  # where the stand-in k3s finds its answers
-
-
-def kubectl_answers(lab, nodes: dict, pods: dict, helmcharts: dict | None = None) -> None:
-    """STAND-IN answers of the Kubernetes API for `kubectl get nodes|pods|helmcharts -o json`."""
-    answers = [("nodes", nodes), ("pods", pods)] + ([("helmcharts", helmcharts)] if helmcharts is not None else [])
-    for kind, answer in answers:
-        lab.ssh("gpu-node", f"mkdir -p {KUBECTL} && printf %s {shlex.quote(json.dumps(answer))} > "
-                            f"{KUBECTL}/get-{kind}.json", sudo=True)
-
-
-def node(name, ready=True, gpus="4"):
-    return {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
-                                                    "allocatable": {"nvidia.com/gpu": gpus}}}
-
-
-def helmchart(name, failed=False):
-    """A HelmChart as helm-controller v0.16 reports it (status.jobName, conditions)."""
-    conditions = [{"type": "JobCreated", "status": "True", "reason": "Job created"}]
-    if failed:
-        conditions.append({"type": "Failed", "status": "True", "reason": "Job failed",
-                           "message": "Job has reached configured number of retries without succeeding"})
-    return {"metadata": {"name": name, "namespace": "kube-system"},
-            "status": {"jobName": f"helm-install-{name}", "conditions": conditions}}
-
-
-def pod(namespace, name, phase="Running", ready=True):
-    return {"metadata": {"namespace": namespace, "name": name},
-            "status": {"phase": phase, "containerStatuses": [{"ready": ready}]}}
 
 
 def test_reports_what_is_right(lab, converged_gpu_node, converged_potato, inventory, gateway):
