@@ -13,7 +13,9 @@ addresses, the lab's SSH key and a pinned known_hosts file, so that
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import pprint
 import shutil
 import socket
@@ -39,6 +41,9 @@ SIMULATED_GROUPS = {"gpu_nodes": "debian", "le_potato": "debian", "termux_phones
 ALLOWLIST = "10.77.0.0/25"
 
 __all__ = ["Lab", "LabError", "why_lab_cannot_run"]
+
+# Which checkout's lab runs on this machine (its state directory).
+OWNER_FILE = machine.HOSTS_DIR.parent / "owner"
 
 
 class Lab:
@@ -114,6 +119,7 @@ class Lab:
         if reason:
             raise LabError(reason)
         inventory, specs = self._specs_from_inventory()
+        self._claim()
         state = self.state()
         pubkey = self._ensure_client_key()
         base = rootfs.ensure_rootfs(log)
@@ -237,21 +243,59 @@ class Lab:
         self.up(log=log)
 
     def down(self, log: Callable[[str], object] = print) -> None:
+        """Stop and remove everything the lab made, whatever of it is already gone; what
+        cannot be removed is reported after the rest is down, and a second `down` tries again."""
         state = self.state()
+        problems: list[str] = []
+
+        def step(what: str, action: Callable[[], object]) -> None:
+            try:
+                action()
+            except (LabError, OSError, subprocess.SubprocessError) as exc:
+                problems.append(f"{what}: {exc}")
+
         for name, record in state["hosts"].items():
             log(f"stopping lab host {name}")
-            self._stop_host(record)
-        stop_recorded_process(state.get("apt_proxy"))
-        stop_recorded_process(state.get("mirror"))
-        network.remove_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout")
-        network.remove_bridge()
+            step(f"lab host {name}", functools.partial(self._stop_host, record))
+        step("apt proxy", lambda: stop_recorded_process(state.get("apt_proxy")))
+        step("mirror", lambda: stop_recorded_process(state.get("mirror")))
+        step("the mirror signing key's gpg-agent", self._stop_gpg_agent)
+        step("outsider namespace", lambda: network.remove_namespace(f"hlab-{network.OUTSIDER_NAME}", "hlvout"))
+        step("bridge", network.remove_bridge)
+        if problems:
+            raise LabError("lab down stopped what it could; still there:\n  " + "\n  ".join(problems) +
+                           "\nrun `python tasks.py lab down` again once that is fixed")
         for path in (self.state_file, self.inventory_file, self.known_hosts, self.state_dir / "apt-cacher-ng",
                      self.state_dir / "build"):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
+        if self._owner() == str(self.state_dir.resolve()):
+            OWNER_FILE.unlink()
         log("lab is down")
+
+    def _stop_gpg_agent(self) -> None:
+        """The agent gpg started when the mirror's repository was signed (it outlives gpg)."""
+        gnupg = self.state_dir / "mirror-gnupg"
+        if gnupg.is_dir():
+            subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(gnupg)},
+                           capture_output=True, timeout=30)
+
+    # -- one lab per machine: its bridge and addresses are fixed ---------------------------
+
+    @staticmethod
+    def _owner() -> str | None:
+        return OWNER_FILE.read_text().strip() if OWNER_FILE.exists() else None
+
+    def _claim(self) -> None:
+        """Refuse a lab of another checkout that is up on this machine; else mark it ours."""
+        owner, mine = self._owner(), str(self.state_dir.resolve())
+        if owner and owner != mine and (Path(owner) / "state.json").exists():
+            raise LabError(f"this machine's lab belongs to the checkout at {Path(owner).parent} (one lab per "
+                           "machine: its bridge and addresses are fixed); run `python tasks.py lab down` there first")
+        OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+        OWNER_FILE.write_text(mine + "\n")
 
     # -- use -------------------------------------------------------------------------------
 

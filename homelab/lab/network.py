@@ -9,8 +9,9 @@ and is never used.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
-from homelab.lab.system import run
+from homelab.lab.system import LabError, run
 
 BRIDGE = "hlab0"
 SUBNET = ipaddress.ip_network("10.77.0.0/24")
@@ -62,13 +63,22 @@ def ensure_namespace(netns: str, veth: str, address: str) -> None:
             run("ip", "-n", other, "neigh", "flush", "to", address, check=False)
 
 
+def _delete(what: str, gone: Callable[[], bool], *cmd: str) -> None:
+    """Run a delete that may find its object already gone (a netns' veth goes with the
+    namespace, a moment later): only an object still there afterwards is an error."""
+    proc = run(*cmd, check=False)
+    if proc.returncode != 0 and not gone():
+        raise LabError(f"could not remove {what}: `{' '.join(cmd)}`: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
 def remove_namespace(netns: str, veth: str) -> None:
+    """The namespace and its veth, whatever of them is already gone."""
     if netns_exists(netns):
-        run("ip", "netns", "del", netns)
+        _delete(f"network namespace {netns}", lambda: not netns_exists(netns), "ip", "netns", "del", netns)
     if _link_exists(veth):
-        run("ip", "link", "del", veth)
+        _delete(f"link {veth}", lambda: not _link_exists(veth), "ip", "link", "del", veth)
 
 
 def remove_bridge() -> None:
     if _link_exists(BRIDGE):
-        run("ip", "link", "del", BRIDGE)
+        _delete(f"bridge {BRIDGE}", lambda: not _link_exists(BRIDGE), "ip", "link", "del", BRIDGE)
