@@ -70,6 +70,7 @@ def probe_script(cfg: Common) -> str:
         sections.update(cluster_sections(cfg))
         sections["usage"] = f"{sudo}cat {USAGE_FILE} 2>/dev/null || echo '{{}}'"
         sections["gpu_mode"] = f"cat {gpu_mode.STATE_DIR}/state.json 2>/dev/null || true"
+        sections["gpu_marker"] = f"[ -e {gpu_mode.PAUSED_MARKER} ] && echo present || echo absent"
         sections["models"] = f"cat {gpu_mode.STATE_DIR}/models.json 2>/dev/null || true"
     if _watching(cfg):
         sections["alerts"] = f"{watcher.TOOL} --json 2>&1"
@@ -196,15 +197,26 @@ def quota_check(device: str, text: str, limits: dict[str, dict[str, int | None]]
                  "(UTC); `python tasks.py usage` shows the figures")
 
 
-def gpu_mode_check(device: str, text: str) -> Check:
-    """Serving, or the GPU lent to a game (not a fault: it says since when and how to resume)."""
+def gpu_mode_check(device: str, text: str, marker: str = "absent") -> Check:
+    """Serving, or the GPU lent to a game (not a fault: it says since when and how to resume);
+    a fault when the state and the gateway's 503 marker disagree, or the state is unreadable."""
+    paused_marker = marker.strip() == "present"
+    fix = f"sudo {gpu_mode.TOOL} resume (or pause) on the k3s server sets state and gateway straight"
+    if not text.strip():
+        if paused_marker:
+            return Check(device, "AI side", False, "the gateway answers 503 (paused marker) with no state", fix)
+        return Check(device, "AI side", True, "serving (never paused)")
     try:
         state = json.loads(text)
-    except ValueError:
-        return Check(device, "AI side", True, "serving (never paused)")
-    detail = state.get("state", "serving") + (f" since {state['since']}" if state.get("since") else "") + \
+        name = str(state["state"])
+    except (ValueError, KeyError, TypeError):
+        return Check(device, "AI side", False, f"its state file is unreadable: {text.strip()[:60]!r}", fix)
+    detail = name + (f" since {state['since']}" if state.get("since") else "") + \
         (f" (by {state['by']})" if state.get("by") else "")
-    if state.get("state") == "paused":
+    if paused_marker != (name == "paused"):
+        return Check(device, "AI side", False, f"{detail}, but the gateway "
+                     f"{'answers 503 (paused marker)' if paused_marker else 'serves (no paused marker)'}", fix)
+    if name == "paused":
         detail += ": the GPU is lent to a game; `python tasks.py gpu resume` brings the models back"
     return Check(device, "AI side", True, detail)
 
@@ -320,7 +332,7 @@ def host_checks(host: Host) -> list[Check]:
         checks.append(Check(device, "GPU visible", problem is None,
                             probe["name"] or "no GPU", problem or ""))
         if role_of(host) == "gpu_nodes" and k3s.role(host) == "server":
-            checks.append(gpu_mode_check(device, sections.get("gpu_mode", "")))
+            checks.append(gpu_mode_check(device, sections.get("gpu_mode", ""), sections.get("gpu_marker", "")))
             models = models_check(device, sections.get("models", ""))
             checks += [models] if models else []
             checks += cluster_checks(device, cfg, sections)

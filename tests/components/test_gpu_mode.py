@@ -198,11 +198,16 @@ def test_the_phone_key_cannot_forward_ports(lab, converged_pixel, converged_gpu_
     """Through a forward to the node's own sshd, a banner would come back: none does."""
     key = "/data/data/com.termux/files/home/.ssh/homelab_remote"
     known = "/data/data/com.termux/files/home/.ssh/homelab_known_hosts"
-    tunnel = (f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={known} -N "
-              f"-L 16022:127.0.0.1:22 homelab-gpu@{lab.spec('gpu-node').address}")
+    tunnel = (f"ssh -v -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={known} -N "
+              f"-L 16022:127.0.0.1:22 homelab-gpu@{lab.spec('gpu-node').address} 2>/tmp/tunnel.log")
     probe = "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/16022; head -c 7 <&3' 2>&1"
-    result = lab.ssh("pixel", f"{tunnel} & sleep 2; {probe}; kill $! 2>/dev/null; true", check=False)
-    assert "SSH-2.0" not in result.stdout, "a port forward through the game-mode key worked"
+    result = lab.ssh("pixel", f"{tunnel} & sleep 2; {probe}; kill $! 2>/dev/null; sleep 0.5; "
+                              "echo; echo =====ssh-log; cat /tmp/tunnel.log; rm -f /tmp/tunnel.log", check=False)
+    probed, log = result.stdout.split("=====ssh-log", 1)
+    # the key did log in (else the refusal below would prove nothing) ...
+    assert "Authenticated to" in log, log[-2000:]
+    # ... and the forward led nowhere
+    assert "SSH-2.0" not in probed, "a port forward through the game-mode key worked"
 
 
 def test_a_phone_that_is_not_the_owners_gets_no_widgets_and_no_key(lab, converged_gpu_node, tmp_path):
@@ -261,6 +266,30 @@ def test_the_macbook_pauses_and_resumes_over_ssh_and_calls_an_unreachable_pc_asl
     asleep = gpu("status", inventory=unreachable)
     assert asleep.returncode == 1, asleep.stdout + asleep.stderr
     assert "gpu-node: asleep (or off)" in asleep.stderr and "python tasks.py wake gpu-node" in asleep.stderr
+
+
+def test_an_agents_resume_leaves_the_paused_server_paused(lab, engines, gateway):
+    """homelab-gpu on the lab host with its deployed config plus a second GPU node (no
+    engines there: the stand-in cluster has none); each node keeps its own state."""
+    two_nodes = "/etc/homelab/gpu-mode-two-nodes.json"
+    lab.ssh("gpu-node", "python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); "
+                        "c[\"engines\"][\"gpu-node-2\"] = []; json.dump(c, open(sys.argv[2], \"w\"))' "
+                        f"{gpu_mode.CONFIG} {two_nodes}", sudo=True)
+
+    def tool(args: str) -> str:
+        return lab.ssh("gpu-node", f"HOMELAB_GPU_CONFIG={two_nodes} {gpu_mode.TOOL} {args}", sudo=True).stdout
+
+    try:
+        tool("pause --by test")
+        tool("pause --node gpu-node-2 --by test")
+        tool("resume --node gpu-node-2 --by test")
+        server = json.loads(tool("status --json"))
+        assert server["state"] == "paused", server  # before: "serving", while the gateway said 503
+        assert json.loads(tool("status --json --node gpu-node-2"))["state"] == "serving"
+        assert gateway.call("/v1/models", gateway.tokens()["pixel"]).status_code == 503
+    finally:
+        tool("resume --by test")
+        lab.ssh("gpu-node", f"rm -f {two_nodes} {gpu_mode.STATE_DIR}/state-gpu-node-2.json", sudo=True)
 
 
 def test_an_unknown_node_is_refused_before_anything_is_written(lab, engines):

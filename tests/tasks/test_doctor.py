@@ -111,6 +111,18 @@ def test_a_paused_ai_side_is_reported_with_how_to_resume(lab, converged_gpu_node
     assert "serving since" in doctor(lab).output
 
 
+def test_an_ai_side_whose_state_and_gateway_disagree_fails(lab, converged_gpu_node):
+    from homelab import gpu_mode
+
+    lab.ssh("gpu-node", f"touch {gpu_mode.PAUSED_MARKER}", sudo=True)  # a 503 with no pause behind it
+    try:
+        out = doctor(lab).output
+    finally:
+        lab.ssh("gpu-node", f"rm -f {gpu_mode.PAUSED_MARKER}", sudo=True)
+    assert states(out)[("gpu-node", "AI side")] == "FAIL", out
+    assert "the gateway answers 503 (paused marker)" in out and "resume (or pause) on the k3s server" in out
+
+
 def test_a_sleeping_gpu_node_is_named_with_the_wake_command(lab, tmp_path):
     from tests.support import inventory_variant
 
