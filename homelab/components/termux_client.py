@@ -55,7 +55,7 @@ EXECUTABLE: _Ownership = {"mode": "700", "user": None, "group": None}
 def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, TermuxPhone):
         return None
-    widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *remote_widgets(host_.inventory))]
+    widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *REMOTE_WIDGETS)]
     return Query(files={ENV_FILE, TUNNEL_CONFIG, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS, *widgets},
                  dirs=set(DIRECTORIES),
                  contents={BASHRC}, termux_packages=True)
@@ -102,6 +102,11 @@ def tunnel_config(device: str, state: Snapshot) -> None:
     clients.tunnel_files(host, device, folder)  # without a tunnel: its files there removed
 
 
+# Every widget the owner's phone may get; those its lab does not offer (no wol_mac, no
+# watcher) are removed, like all of them from a phone that is not the owner's.
+REMOTE_WIDGETS = (*(f"lab-{verb}" for verb in gpu_mode.VERBS), "lab-wake", "lab-alerts")
+
+
 def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:
     """Widget name -> what it calls: pause, resume and status on the k3s server's
     homelab-gpu account; wake on the Le Potato's homelab-wake account (when the PC has a
@@ -125,10 +130,14 @@ def owner_widgets(cfg: TermuxPhone, state: Snapshot) -> None:
     Any other phone has none of them (they are removed if it once had)."""
     widgets = remote_widgets(host.inventory)
     if not cfg.owner_device:
-        for path in [REMOTE_KEY, REMOTE_KNOWN_HOSTS, *(f"{HOME}/.shortcuts/{name}" for name in widgets)]:
+        for path in [REMOTE_KEY, REMOTE_KNOWN_HOSTS, *(f"{HOME}/.shortcuts/{name}" for name in REMOTE_WIDGETS)]:
             file_absent(name=f"Not the owner's phone: no {path.rsplit('/', 1)[1]}", path=path,
                         known=state.file(path))
         return
+    for name in REMOTE_WIDGETS:
+        if name not in widgets:
+            path = f"{HOME}/.shortcuts/{name}"
+            file_absent(name=f"Widget {name}: not offered by this lab", path=path, known=state.file(path))
     key = gpu_mode.remote_key(secrets_store(host), devices.device_name(host))
     managed = [ManagedFile("Game-mode key (pause, resume, status, wake only)", REMOTE_KEY,
                            key.private, **PRIVATE)]

@@ -7,7 +7,7 @@ import yaml
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.secrets_store import SecretsStore
-from tests.support import PROJECT_ROOT, assert_idempotent, assert_repairs
+from tests.support import PROJECT_ROOT, assert_converges, assert_idempotent, assert_repairs, inventory_variant
 
 pytestmark = pytest.mark.lab
 HOME = "/data/data/com.termux/files/home"
@@ -67,3 +67,21 @@ def test_widgets_and_cli_config_reach_the_gateway(lab, converged_pixel, gateway)
     config = yaml.safe_load(lab.ssh("pixel", f"cat {HOME}/.config/aichat/config.yaml").stdout)["clients"][0]
     models = gateway.call("/v1/models", config["api_key"])
     assert models.status_code == 200 and config["api_base"] == gateway.url + "/v1"
+
+
+def test_the_wake_widget_goes_when_the_pc_has_no_wol_mac(lab, converged_pixel, tmp_path):
+    wake = f"{HOME}/.shortcuts/lab-wake"
+
+    def has_wake_widget() -> bool:
+        return lab.ssh("pixel", f"test -e {wake}", check=False).returncode == 0
+
+    assert has_wake_widget()
+    variant = inventory_variant(lab, tmp_path, {}, remove={"gpu-node": ["wol_mac"]})
+    try:
+        assert_converges("clients", variant, limit="pixel")
+        assert not has_wake_widget()  # before: the widget stayed, calling a wake that is not there
+        assert lab.ssh("pixel", f"test -x {HOME}/.shortcuts/lab-pause", check=False).returncode == 0
+        assert_idempotent("clients", variant, limit="pixel")
+    finally:
+        assert_converges("clients", lab.inventory_file, limit="pixel")
+    assert has_wake_widget()
