@@ -58,3 +58,27 @@ def test_the_sites_plan_counts_every_switched_on_component():
 
 def test_cpu_quantities_are_kubernetes_quantities():
     assert [cpu_quantity(c) for c in (0.1, 0.25, 1, 2.0, 0.01, 1.5)] == ["100m", "250m", "1", "2", "10m", "1500m"]
+
+
+def test_the_server_counts_k3s_own_pods_and_an_agent_does_not():
+    from pathlib import Path
+
+    import yaml
+
+    from homelab.stack.common import StackContext
+
+    packaged = yaml.safe_load((Path(__file__).parent / "fixtures" / "k3s_packaged_pods.yaml").read_text())
+
+    def mib(quantity: str) -> int:
+        return int(quantity.removesuffix("Mi"))
+
+    memory = sum(mib((pod.get("limits") or pod["requests"])["memory"]) for pod in packaged.values())
+    cpu = sum(int(pod["requests"]["cpu"].removesuffix("m")) / 1000 for pod in packaged.values())
+    cfg = node_cfg()
+    plans = capacity.plan(StackContext(nodes={"gpu-node": cfg, "gpu-node-2": cfg}))
+    server, agent = plans["gpu-node"], plans["gpu-node-2"]
+    assert set(server.system) == set(packaged)
+    assert server.system_memory_mib == memory + int(cfg.wsl_system_memory_gib * 1024)
+    assert round(server.cpu - server.pod_cpu, 3) == round(cpu, 3)
+    assert "coredns (k3s)" in server.table() and "metrics-server (k3s)" in server.table()
+    assert agent.system == {} and agent.system_memory_mib == int(cfg.wsl_system_memory_gib * 1024)
