@@ -32,6 +32,13 @@ ENGINE_SECONDS_PER_GIB = 10
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 VOLUMES = ("PersistentVolume", "PersistentVolumeClaim")
 MAX_FIELDS = 12  # per object in the text; the JSON has them all
+RELEASE_LABELS = {"helm.sh/chart", "chart", "app.kubernetes.io/version", "version"}
+
+
+def is_release_label(field_line: str) -> bool:
+    path = field_line.split(": ", 1)[0]
+    return any(path.removeprefix(prefix) in RELEASE_LABELS
+               for prefix in ("metadata.labels.", "spec.template.metadata.labels."))
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,11 @@ class ObjectChange:
     name: str
     change: str  # added, removed, changed
     fields: tuple[str, ...] = ()  # "path: old -> new" for a changed object
+
+    @property
+    def release_labels_only(self) -> bool:
+        """Only the chart and version labels Helm stamps on every object change."""
+        return bool(self.fields) and all(is_release_label(f) for f in self.fields)
 
     @property
     def label(self) -> str:
@@ -93,8 +105,12 @@ class Plan:
 
 # -- rendering and comparing ------------------------------------------------------------------
 
+CRD = "CustomResourceDefinition"
+
+
 def render(files: dict[str, list[dict[str, Any]]], helm: str, notes: list[str], side: str) -> list[Rendered]:
-    """Every object of `files`; a HelmChart whose chart is not vendored stays itself (noted)."""
+    """Every object of `files`, the CRDs the charts install among them; a HelmChart whose
+    chart is not vendored stays itself (noted)."""
     out: list[Rendered] = []
     for file_name, objects in files.items():
         for obj in objects:
@@ -102,7 +118,7 @@ def render(files: dict[str, list[dict[str, Any]]], helm: str, notes: list[str], 
                 out.append(Rendered(obj, file_name))
                 continue
             try:
-                out += [Rendered(o, file_name) for o in helm_render.helm_template(obj, helm)]
+                out += [Rendered(o, file_name) for o in helm_render.helm_template(obj, helm, include_crds=True)]
             except RenderError as exc:
                 notes.append(f"{side}: {obj['metadata']['name']} not rendered ({exc}); its HelmChart is compared "
                              "instead")
@@ -176,8 +192,9 @@ def compare(old: list[Rendered], new: list[Rendered]) -> list[ObjectChange]:
         elif key not in after:
             changes.append(ObjectChange(source, kind, namespace, name, "removed"))
         elif before[key] != after[key]:
-            fields = tuple(f"{_path(path)}: {_short(was)} -> {_short(now)}"
-                           for path, was, now in field_changes(before[key], after[key]))
+            # a CRD's change is its schema: thousands of lines no one reads in a plan
+            fields = () if kind == CRD else tuple(f"{_path(path)}: {_short(was)} -> {_short(now)}"
+                                                  for path, was, now in field_changes(before[key], after[key]))
             changes.append(ObjectChange(source, kind, namespace, name, "changed", fields))
     return changes
 
@@ -185,33 +202,6 @@ def compare(old: list[Rendered], new: list[Rendered]) -> list[ObjectChange]:
 def _touches(change: ObjectChange, prefix: str) -> bool:
     return any(f.startswith(prefix + ".") or f.startswith(prefix + "[") or f.startswith(prefix + ":")
                for f in change.fields)
-
-
-def chart_crd_changes(old_files: dict[str, list[dict[str, Any]]], new_files: dict[str, list[dict[str, Any]]],
-                      helm: str) -> list[str]:
-    """CRDs the charts' crds/ folders add, drop or change between the two sides' versions."""
-    def charts(files: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[str, str]]:
-        return {o["metadata"]["name"]: (o["spec"]["chart"], str(o["spec"]["version"]))
-                for objects in files.values() for o in objects if o.get("kind") == "HelmChart"}
-
-    found = []
-    before, after = charts(old_files), charts(new_files)
-    for release in sorted(before.keys() & after.keys()):
-        if before[release] == after[release]:
-            continue
-        try:
-            old = {c["metadata"]["name"]: c for c in helm_render.chart_crds(*before[release], helm=helm)}
-            new = {c["metadata"]["name"]: c for c in helm_render.chart_crds(*after[release], helm=helm)}
-        except RenderError:
-            continue  # an unrendered chart is noted already
-        for name in sorted(old.keys() | new.keys()):
-            if name not in old:
-                found.append(f"{release}: CRD {name} added")
-            elif name not in new:
-                found.append(f"{release}: CRD {name} dropped by the chart (Helm leaves it in the cluster)")
-            elif old[name] != new[name]:
-                found.append(f"{release}: CRD {name} changes")
-    return found
 
 
 # -- k3s order and skew -----------------------------------------------------------------------
@@ -286,9 +276,7 @@ def make_plan(inventory: Inventory, deployed: Deployed, helm: str | None = None)
     old_images, new_images = set(helm_render.images(old)), set(helm_render.images(new))
     plan.images_added = sorted(new_images - old_images)
     plan.images_removed = sorted(old_images - new_images)
-    plan.crds = chart_crd_changes(deployed.manifests, wanted, helm)
-    plan.crds += [f"{c.component}: CRD {c.name} {c.change}" for c in plan.objects
-                  if c.kind == "CustomResourceDefinition"]
+    plan.crds = [f"{c.component}: {c.name} {c.change}" for c in plan.objects if c.kind == CRD]
 
     engines = {vllm.engine_deployment(m): (node, m) for node in ctx.nodes for m in ctx.models_on(node)}
     plan.engines = engine_reloads(engines, plan.objects)
@@ -306,9 +294,10 @@ def make_plan(inventory: Inventory, deployed: Deployed, helm: str | None = None)
         if change.kind == "StatefulSet" and change.change == "changed" and claims:
             plan.risks.append(f"{change.label}: its volumeClaimTemplates change (immutable): the upgrade fails "
                               "until the StatefulSet is deleted with --cascade=orphan")
-    for crd in plan.crds:
-        plan.risks.append(f"{crd}: Helm installs a chart's CRDs but never upgrades them; apply the new chart's "
-                          "CRDs first (kubectl apply --server-side -f <chart>/crds) or the operator may fail")
+    if plan.crds:
+        plan.risks.append(f"{len(plan.crds)} CRDs change (under CRDs): Helm installs a chart's CRDs but never "
+                          "upgrades them; apply the new ones first (`helm show crds <chart archive> | kubectl apply "
+                          "--server-side -f -`), or the operator meets objects its CRDs do not know")
     for node_name, was, now in plan.k3s_moves:
         if was is not None:
             plan.notes.append(f"{node_name}: k3s {was} -> {now}: k3s cannot be downgraded; if the upgrade fails, the "
@@ -336,11 +325,21 @@ def format_plan(plan: Plan) -> str:
         components.setdefault(change.component, []).append(change)
     for component, changes in components.items():
         lines.append(f"{component}.yaml:")
+        stamped = [c for c in changes if c.release_labels_only]
+        if stamped:
+            lines.append(f"  changed  {len(stamped)} objects only in their chart and version labels: "
+                         + ", ".join(c.label.split(" in ")[0] for c in stamped[:6])
+                         + (", ..." if len(stamped) > 6 else ""))
         for change in changes:
+            if change.release_labels_only or change.kind == CRD:
+                continue
             lines.append(f"  {change.change:<8} {change.label}")
-            lines += [f"             {f}" for f in change.fields[:MAX_FIELDS]]
-            if len(change.fields) > MAX_FIELDS:
-                lines.append(f"             ... and {len(change.fields) - MAX_FIELDS} more fields (--json)")
+            shown = [f for f in change.fields if not is_release_label(f)]
+            lines += [f"             {f}" for f in shown[:MAX_FIELDS]]
+            if len(shown) > MAX_FIELDS:
+                lines.append(f"             ... and {len(shown) - MAX_FIELDS} more fields (--json)")
+            if len(shown) < len(change.fields):
+                lines.append("             (and its chart and version labels)")
     if plan.images_added or plan.images_removed:
         lines.append("Images (an offline install needs the new archives: `python tasks.py images --artifacts DIR`):")
         lines += [f"  + {image}" for image in plan.images_added] + [f"  - {image}" for image in plan.images_removed]
@@ -348,6 +347,8 @@ def format_plan(plan: Plan) -> str:
         lines += ["CRDs:", *(f"  {c}" for c in plan.crds)]
     if plan.restarts:
         lines += ["Restarts:", *(f"  {r}" for r in plan.restarts)]
+    if plan.restarts and not plan.engines:
+        lines.append("Engines: none reloads; the models keep answering while the rest restarts")
     if plan.engines:
         lines.append("Engines:")
         lines += [f"  {e.model} on {e.node}: " + (f"reloads, about {e.seconds} s" if e.seconds
