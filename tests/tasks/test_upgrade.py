@@ -210,7 +210,8 @@ def test_a_skipped_k3s_minor_is_refused_before_any_host_is_touched(lab, at_earli
 def test_apply_moves_to_the_current_pins_with_a_backup_and_a_smoke_test(lab, at_earlier_pins, healthy_cluster,
                                                                          tmp_path, monkeypatch):
     monkeypatch.setenv("HOMELAB_BACKUP_PASSPHRASE", "upgrade test passphrase")
-    result = upgrade(lab, "apply", "--accept-risk", "--settle-seconds", "30", "--backup-to", str(tmp_path))
+    result = upgrade(lab, "apply", "--accept-risk", "--settle-seconds", "30", "--backup-to", str(tmp_path),
+                     "--device", "pixel")  # the token the gateway harness was started with (as test_smoke)
     assert result.exit_code == 0, result.output
     output = result.output
     assert output.index("k3s cannot be downgraded") < output.index("backup:") < output.index("smoke test passed")
@@ -241,7 +242,8 @@ def test_a_failed_smoke_test_rolls_back_to_the_recorded_pins(lab, at_earlier_pin
 
     monkeypatch.setattr(upgrade_apply, "smoke", engine_down_during_the_first)
     monkeypatch.setenv("HOMELAB_BACKUP_PASSPHRASE", "upgrade test passphrase")
-    result = upgrade(lab, "apply", "--accept-risk", "--settle-seconds", "30", "--backup-to", str(tmp_path))
+    result = upgrade(lab, "apply", "--accept-risk", "--settle-seconds", "30", "--backup-to", str(tmp_path),
+                     "--device", "pixel")  # the token the gateway harness was started with (as test_smoke)
     assert result.exit_code == 1, result.output
     assert "UPGRADE FAILED: the smoke test failed" in result.output
     assert "rolled back: the hosts run the recorded pins again" in result.output and len(calls) == 2
