@@ -7,7 +7,7 @@ Termux phones over SSH; iPads rendered into <client_files_dir>/<device>/ here; t
 MacBook (@local) in the home directory.
 """
 
-from pyinfra import host
+from pyinfra.context import host
 
 from homelab.components.ipad_profile import ipad_profile
 from homelab.components.macbook_client import macbook_client

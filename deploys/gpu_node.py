@@ -6,7 +6,7 @@ deployed (tasks.py upgrade).
     pyinfra inventory.py deploys/gpu_node.py
 """
 
-from pyinfra import host, inventory
+from pyinfra.context import host, inventory
 
 from homelab import k3s
 from homelab.components.ai_stack import ai_stack, stack_context

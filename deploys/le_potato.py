@@ -4,7 +4,7 @@ its WireGuard door from outside.
     pyinfra inventory.py deploys/le_potato.py
 """
 
-from pyinfra import host
+from pyinfra.context import host
 
 from homelab.components.apt_cache import apt_cache
 from homelab.components.base import common_base

@@ -127,7 +127,7 @@ wireguard_port = 51820
 wireguard_subnet = "10.99.0.0/24"
 # Besides the gateway and Open WebUI, what the tunnel may reach on the LAN:
 # "<address>:<port>" each, reached at the board's tunnel address on the same port.
-wireguard_lan_access = []
+wireguard_lan_access: list[str] = []
 
 # Paths on the control machine (the MacBook). Relative paths are relative to the
 # directory pyinfra runs in.

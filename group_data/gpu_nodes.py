@@ -45,7 +45,7 @@ wsl_swap_gib = 2
 #
 # Games whose start pauses the AI side and whose end resumes it (a watcher on Windows,
 # started at logon; empty: no watcher), e.g. ["eldenring.exe", "Cyberpunk2077.exe"].
-game_executables = []
+game_executables: list[str] = []
 # How often the watcher looks at the running programs, in seconds.
 game_watch_seconds = 10
 # wol_mac (per PC, in inventory.py): the wired network card's MAC for Wake-on-LAN, sent
@@ -86,7 +86,7 @@ k3s_disable = ["traefik", "servicelb"]
 k3s_write_kubeconfig_mode = "0600"
 # Extra names/addresses for the API certificate; the node's name and lan_address are
 # always included.
-k3s_extra_tls_san = []
+k3s_extra_tls_san: list[str] = []
 # The pods' network (k3s's default). Only pods and the nodes may read the gateway's
 # metrics listener.
 k3s_cluster_cidr = "10.42.0.0/16"

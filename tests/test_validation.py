@@ -237,11 +237,11 @@ BAD_INPUTS = {
         expect=["host 'gpu-node', key 'wol_mac': 'A8-A1-59-01-23-45' has the wrong form",
                 "a MAC address in lowercase with colons", "the host's entry in inventory.py"]),
     "game_executable_with_a_quote": dict(
-        replace={"gpu_nodes.py": ("game_executables = []",
+        replace={"gpu_nodes.py": ("game_executables: list[str] = []",
                                   "game_executables = [\"x'; Remove-Item C:\\\\ -Recurse; '.exe\"]")},
         expect=["key 'game_executables[0]'", "has the wrong form", "like 'eldenring.exe'", "group_data/gpu_nodes.py"]),
     "game_executable_that_is_a_path": dict(
-        replace={"gpu_nodes.py": ("game_executables = []", 'game_executables = ["C:/Games/game.exe"]')},
+        replace={"gpu_nodes.py": ("game_executables: list[str] = []", 'game_executables = ["C:/Games/game.exe"]')},
         expect=["key 'game_executables[0]'", "has the wrong form"]),
     "owner_device_as_a_word": dict(
         host_changes={"pixel": {"owner_device": "yes"}},

@@ -7,12 +7,12 @@ import hashlib
 from typing import Any
 
 from pyinfra import logger
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
 from homelab import clients, devices, gpu_mode, host_state, k3s
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query

@@ -8,11 +8,11 @@ apt still checks the repository's signature.
 """
 
 from pyinfra import logger
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
+from homelab.components import deploy
 from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
 from homelab.host_settings import settings_for
 from homelab.host_state import Query

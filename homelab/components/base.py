@@ -8,11 +8,11 @@ component after it relies on apt and systemd.
 import re
 from urllib.parse import urlsplit
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query

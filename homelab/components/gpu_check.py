@@ -5,11 +5,11 @@ Windows driver's libraries in /usr/lib/wsl/lib."""
 
 from typing import Any
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query

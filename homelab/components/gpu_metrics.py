@@ -7,11 +7,11 @@ mode). Grafana's "AI side" dashboard and the Le Potato's watcher read them there
 Why not an exporter: DCGM exporter does not work on WSL2 and nvidia_gpu_exporter's
 maintainers call WSL2 out of scope (its #125, #84); nvidia-smi --query-gpu does."""
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import gpu_mode, host_state
+from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, directory_in_place, files_in_place

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import gpu_mode, host_state, k3s
+from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store
 from homelab.host_state import Query

@@ -10,11 +10,11 @@ import ssl
 import uuid
 
 from pyinfra import logger
-from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 
 from homelab import clients, k3s
 from homelab.clients import qr_png
+from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.operations import local_directory, local_file
 from homelab.rendering import render

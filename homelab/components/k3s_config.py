@@ -4,12 +4,12 @@ group data (server or agent) and the cluster token from the secrets store."""
 from typing import Any
 
 import yaml
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 
 from homelab import host_state, k3s
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query

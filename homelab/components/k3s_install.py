@@ -11,13 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 from pyinfra.operations import files
 
 from homelab import airgap, host_state, k3s, pins
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 from pyinfra.api.command import FunctionCommand, StringCommand
-from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.api.host import Host
 from pyinfra.api.operation import operation
@@ -21,6 +20,7 @@ from pyinfra.api.state import State
 from pyinfra.context import host
 
 from homelab import host_state, k3s
+from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.local_files import write_private

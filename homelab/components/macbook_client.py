@@ -6,10 +6,10 @@ import os
 import platform
 import shlex
 
-from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 
 from homelab import clients
+from homelab.components import deploy
 from homelab.operations import local_directory, local_file, local_file_absent, local_line
 from homelab.settings import Macbook
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, k3s, waker
+from homelab.components import deploy
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, files_in_place
 from homelab.paths import FILES

@@ -1,11 +1,11 @@
 """Prometheus node exporter from the distribution's package, listening on the LAN
 address from group data, with the textfile collector directory in place."""
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
+from homelab.components import deploy
 from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned

@@ -5,11 +5,11 @@ the pinned version. k3s finds nvidia-container-runtime itself when it starts, so
 
 from urllib.parse import urlsplit
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
+from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download

@@ -4,11 +4,11 @@
 install refuses a step k3s cannot take from it. Written only by a run that got this far,
 so it names the last deploy that finished."""
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, pins
+from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations import directory_in_place, file_in_place

@@ -5,12 +5,12 @@ files go to $TMPDIR (under $PREFIX)."""
 
 from typing import Any, TypedDict
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
 from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake, watcher
+from homelab.components import deploy
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query, Snapshot
 from homelab.operations import (

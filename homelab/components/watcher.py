@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 from pyinfra import logger
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
 from homelab import clients, gpu_mode, host_state, k3s, watcher
+from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query

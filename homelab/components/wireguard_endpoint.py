@@ -10,11 +10,11 @@ endpoint is taken down and its files removed.
 
 from __future__ import annotations
 
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, tunnel_peers
+from homelab.components import deploy
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations import (

@@ -9,11 +9,11 @@ import re
 from typing import Any
 
 from pyinfra import logger
-from pyinfra.api.deploy import deploy
 from pyinfra.api.host import Host
 from pyinfra.context import host, inventory
 
 from homelab import capacity, host_state, k3s
+from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query, Snapshot
