@@ -17,7 +17,7 @@ from pyinfra.api.host import Host
 from homelab import devices, k3s, tunnel_peers
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
-from homelab.operations import local_file, local_file_absent
+from homelab.operations.local import local_file, local_file_absent
 from homelab.secrets_store import Secret
 from homelab.settings import CatalogueModel, Common, GpuNode
 

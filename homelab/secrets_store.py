@@ -6,7 +6,7 @@ variable HOMELAB_SECRET_<NAME> overrides the file, for CI or a password manager.
 
 Values come back as `Secret`, whose str() and repr() are masked, so a secret that ends
 up in an operation's arguments or a log line shows as ***. Call `.reveal()` only where
-the value goes into a file that is shipped with `homelab.operations.file_in_place` (as a
+the value goes into a file that is shipped with `homelab.operations.files.file_in_place` (as a
 Secret: never diffed, never on a command line) or `local_file`.
 
 Deploys open the store with `defer_new=True`: a secret made during a deploy is kept in

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations.util import any_changed
 
-from homelab.operations import unit_restarted, unit_running, units_reloaded
+from homelab.operations.systemd import unit_restarted, unit_running, units_reloaded
 
 
 def keep_running(service: str, known: dict[str, str], configs: Sequence[OperationMeta] = (),

@@ -16,7 +16,8 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import directory_in_place, fetched_file, file_in_place, manifest_removed, verified_download
+from homelab.operations.cluster import manifest_removed
+from homelab.operations.files import directory_in_place, fetched_file, file_in_place, verified_download
 from homelab.secrets_store import Secret, forget_pending
 from homelab.settings import ApiClient, Common, GpuNode, LePotato
 from homelab.stack import cluster_secrets, gateway, litellm, manifests, security

@@ -16,7 +16,8 @@ from homelab.components import deploy
 from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
+from homelab.operations.packages import apt_installed, pinned
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.settings import Common, LePotato

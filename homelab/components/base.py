@@ -16,15 +16,8 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import role_of, settings_for
 from homelab.host_state import Query
-from homelab.operations import (
-    ManagedFile,
-    file_absent,
-    file_merged,
-    files_in_place,
-    hostname_set,
-    line_set,
-    link_in_place,
-)
+from homelab.operations.files import ManagedFile, file_absent, file_merged, files_in_place, line_set, link_in_place
+from homelab.operations.server import hostname_set
 from homelab.rendering import render
 from homelab.settings import Common, DebianHost
 

@@ -14,7 +14,7 @@ from homelab import gpu_mode, host_state
 from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.services import keep_running

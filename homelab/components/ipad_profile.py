@@ -16,7 +16,7 @@ from homelab import clients, k3s
 from homelab.clients import qr_png
 from homelab.components import deploy
 from homelab.host_settings import settings_for
-from homelab.operations import local_directory, local_file
+from homelab.operations.local import local_directory, local_file
 from homelab.rendering import render
 from homelab.secrets_store import Secret
 from homelab.settings import GpuNode, Ipad

@@ -13,7 +13,7 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.secrets_store import SecretsStore
 from homelab.settings import Common, GpuNode
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name

@@ -21,7 +21,7 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.settings import Common, GpuNode

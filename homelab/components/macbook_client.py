@@ -10,7 +10,7 @@ from pyinfra.context import host
 
 from homelab import clients
 from homelab.components import deploy
-from homelab.operations import local_directory, local_file, local_file_absent, local_line
+from homelab.operations.local import local_directory, local_file, local_file_absent, local_line
 from homelab.settings import Macbook
 
 

@@ -13,7 +13,7 @@ from pyinfra.context import host
 from homelab import host_state, k3s, waker
 from homelab.components import deploy
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, files_in_place
+from homelab.operations.files import ManagedFile, files_in_place
 from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.secrets_store import Secret

@@ -12,7 +12,8 @@ from homelab import host_state
 from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, apt_installed, files_in_place, pinned, verified_download
+from homelab.operations.files import ManagedFile, files_in_place, verified_download
+from homelab.operations.packages import apt_installed, pinned
 from homelab.rendering import render
 from homelab.settings import Common, GpuNode
 

@@ -11,7 +11,7 @@ from homelab import host_state, pins
 from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations import directory_in_place, file_in_place
+from homelab.operations.files import directory_in_place, file_in_place
 from homelab.settings import Common, GpuNode
 
 

@@ -6,7 +6,8 @@ X11 for every key; the command names the device, so the host knows who asked."""
 from __future__ import annotations
 
 from homelab.host_state import Query, Snapshot
-from homelab.operations import ManagedFile, directory_in_place, user_present
+from homelab.operations.files import ManagedFile, directory_in_place
+from homelab.operations.server import user_present
 
 
 def home(account: str) -> str:

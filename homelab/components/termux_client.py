@@ -13,16 +13,9 @@ from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wa
 from homelab.components import deploy
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query, Snapshot
-from homelab.operations import (
-    ManagedFile,
-    directory_in_place,
-    file_absent,
-    file_merged,
-    files_in_place,
-    line_set,
-    local_directory,
-    termux_packages,
-)
+from homelab.operations.files import ManagedFile, directory_in_place, file_absent, file_merged, files_in_place, line_set
+from homelab.operations.local import local_directory
+from homelab.operations.packages import termux_packages
 from homelab.rendering import render
 from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
 

@@ -15,7 +15,7 @@ from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, directory_in_place, files_in_place
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
 from homelab.settings import Common, GpuNode, LePotato
 

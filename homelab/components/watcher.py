@@ -26,7 +26,8 @@ from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import ManagedFile, apt_installed, directory_in_place, files_in_place, pinned
+from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
+from homelab.operations.packages import apt_installed, pinned
 from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.secrets_store import Secret, SecretsStore

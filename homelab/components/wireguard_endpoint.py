@@ -17,15 +17,10 @@ from homelab import host_state, tunnel_peers
 from homelab.components import deploy
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
-from homelab.operations import (
-    ManagedFile,
-    apt_installed,
-    directory_in_place,
-    file_absent,
-    files_in_place,
-    sysctl_set,
-    unit_stopped,
-)
+from homelab.operations.files import ManagedFile, directory_in_place, file_absent, files_in_place
+from homelab.operations.packages import apt_installed
+from homelab.operations.server import sysctl_set
+from homelab.operations.systemd import unit_stopped
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.settings import Common, LePotato

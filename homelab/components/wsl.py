@@ -17,7 +17,9 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query, Snapshot
-from homelab.operations import ManagedFile, file_merged, files_in_place, local_file, stop_host
+from homelab.operations.files import ManagedFile, file_merged, files_in_place
+from homelab.operations.local import local_file
+from homelab.operations.server import stop_host
 from homelab.rendering import render
 from homelab.settings import Common, GpuNode, LePotato
 from homelab.stack import monitoring
