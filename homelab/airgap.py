@@ -11,6 +11,8 @@ each against SHA256SUMS.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from pathlib import Path
 
@@ -27,12 +29,45 @@ def archive_stem(image: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", image)
 
 
-def sha256_of(path: Path) -> str:
+# Digests of large archives kept beside them, keyed by size and modification time (as make
+# and rsync judge files): a no-op deploy then stats a 10 GB image archive instead of reading it.
+DIGEST_CACHE = ".homelab-sha256.json"
+
+
+def _hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, from the directory's digest cache while the file's size and
+    modification time are those it was hashed at; hashed (and cached, where the directory
+    is writable) otherwise."""
+    path = Path(path)
+    stat = path.stat()
+    key = [stat.st_size, stat.st_mtime_ns]
+    cache_file = path.parent / DIGEST_CACHE
+    try:
+        cache = json.loads(cache_file.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    entry = cache.get(path.name)
+    if isinstance(entry, dict) and entry.get("stat") == key and re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256"))):
+        return str(entry["sha256"])
+    digest = _hash(path)
+    cache[path.name] = {"stat": key, "sha256": digest}
+    temp = cache_file.with_name(f"{DIGEST_CACHE}.{os.getpid()}")
+    try:
+        temp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        temp.replace(cache_file)
+    except OSError:  # a read-only artifact directory: hashed again next time
+        temp.unlink(missing_ok=True)
+    return digest
 
 
 def find_archives(images: list[str], directory: Path) -> tuple[dict[str, Path], list[str]]:

@@ -29,6 +29,11 @@ from pyinfra.api.host import Host
 if TYPE_CHECKING:
     from homelab.settings import Common
 
+# What artifact_in_place placed: "sha256 size mtime inode path" per line. The probe stats an
+# artifact and takes its sha256 from here while size, mtime and inode are those recorded, so a
+# no-op run reads no large file (a 70 MB k3s binary, a 10 GB image archive).
+ARTIFACT_RECORD = "/var/lib/homelab/artifacts.sha256"
+
 # uname -m -> Debian architecture name
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
 
@@ -50,10 +55,12 @@ def is_wsl(cfg: Common, profile: dict[str, Any]) -> bool:
 
 @dataclass
 class Query:
-    """What to look at: whole files (sha256 and owner), directories, symlinks, systemd
-    units, Debian packages (names or globs), users, small files' text, filesystems."""
+    """What to look at: whole files (sha256 and owner), large files placed by
+    artifact_in_place (stat and the recorded sha256), directories, symlinks, systemd units,
+    Debian packages (names or globs), users, small files' text, filesystems."""
 
     files: set[str] = field(default_factory=set)
+    artifacts: set[str] = field(default_factory=set)
     dirs: set[str] = field(default_factory=set)
     links: set[str] = field(default_factory=set)
     units: set[str] = field(default_factory=set)
@@ -103,6 +110,11 @@ def probe_script(query: Query) -> str:
                      "set -- \"$@\" \"$p\"; else printf 'file\\t%s\\t-\\n' \"$p\"; fi; done; "
                      "if [ $# -gt 0 ]; then stat --printf 'file\\t%n\\t%a %U %G\\n' -- \"$@\"; "
                      "sha256sum -- \"$@\" | sed 's/^/sha256\\t/'; fi")
+    if query.artifacts:
+        parts.append(f"for p in {_words(query.artifacts)}; do if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then "
+                     "stat --printf 'artifact\\t%n\\t%s %Y %i %a\\n' -- \"$p\"; "
+                     "else printf 'artifact\\t%s\\t-\\n' \"$p\"; fi; done; "
+                     f"sed 's/^/placed\\t/' {ARTIFACT_RECORD} 2>/dev/null")
     if query.dirs:
         parts.append(f"set --; for p in {_words(query.dirs)}; do if [ -d \"$p\" ] && [ ! -L \"$p\" ]; then "
                      "set -- \"$@\" \"$p\"; else printf 'dir\\t%s\\t-\\n' \"$p\"; fi; done; "
@@ -156,6 +168,8 @@ class Snapshot:
 
     profile: dict[str, Any] = field(default_factory=dict)
     files: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    # size, mtime, inode, mode, and sha256 when the record vouches for this size, mtime and inode
+    artifacts: dict[str, dict[str, str] | None] = field(default_factory=dict)
     dirs: dict[str, dict[str, str] | None] = field(default_factory=dict)
     links: dict[str, str | None] = field(default_factory=dict)
     units: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -179,6 +193,7 @@ class Snapshot:
 def parse(lines: list[str]) -> Snapshot:
     state = Snapshot()
     unit: dict[str, str] = {}
+    placed: dict[str, list[str]] = {}
     for line in lines:
         tag, _, rest = line.partition("\t")
         fields = rest.split("\t")
@@ -193,6 +208,13 @@ def parse(lines: list[str]) -> Snapshot:
             elif tag == "sha256":
                 digest, _, path = fields[0].partition("  ")
                 state.files[path] = {**(state.files.get(path) or {}), "sha256": digest}
+            elif tag == "artifact":
+                state.artifacts[fields[0]] = None if fields[1:] == ["-"] else dict(
+                    zip(("size", "mtime", "inode", "mode"), fields[1].split(" ")))
+            elif tag == "placed":
+                record = fields[0].split(" ")
+                if len(record) == 5:
+                    placed[record[4]] = record[:4]
             elif tag == "dir":
                 state.dirs[fields[0]] = None if fields[1:] == ["-"] else dict(
                     zip(("mode", "user", "group", "uid", "gid"), fields[1].split(" ")))
@@ -231,6 +253,10 @@ def parse(lines: list[str]) -> Snapshot:
                     "utf-8", "replace")
         except (IndexError, ValueError):
             continue  # not one of the probe's lines (a path that was not one word): its entry stays missing
+    for path, artifact in state.artifacts.items():
+        digest, *stamp = placed.get(path, ["", "", "", ""])
+        if artifact and [artifact["size"], artifact["mtime"], artifact["inode"]] == stamp:
+            artifact["sha256"] = digest
     profile = state.profile
     profile["deb_arch"] = DEB_ARCH.get(profile.get("arch", ""), profile.get("arch", ""))
     profile["wsl"] = "microsoft" in profile.get("kernel", "").lower()

@@ -72,3 +72,24 @@ def test_wsl_from_group_data_wins_over_the_kernel():
 
     assert host_state.is_wsl(Cfg(), {"wsl": True}) is False
     assert host_state.is_wsl(object(), {"wsl": True}) is True
+
+
+def test_an_artifact_has_its_recorded_sha256_only_while_its_stamp_is_the_recorded_one(tmp_path, monkeypatch):
+    """The probe stats an artifact and reads the record; a file changed since (size, mtime
+    or inode) gets no sha256, so it is placed again."""
+    kept, replaced, missing = tmp_path / "k3s", tmp_path / "images.tar.zst", str(tmp_path / "absent")
+    kept.write_bytes(b"binary")
+    replaced.write_bytes(b"images")
+    record = tmp_path / "artifacts.sha256"
+    stamps = {path: f"{path.stat().st_size} {int(path.stat().st_mtime)} {path.stat().st_ino}"
+              for path in (kept, replaced)}
+    record.write_text(f"{'a' * 64} {stamps[kept]} {kept}\n{'b' * 64} {stamps[replaced]} {replaced}\n")
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"IMAGES")
+    replacement.replace(replaced)  # same size, another inode
+    monkeypatch.setattr(host_state, "ARTIFACT_RECORD", str(record))
+    state = run(Query(artifacts={str(kept), str(replaced), missing}))
+    assert state.artifacts[str(kept)] == {"size": "6", "mtime": stamps[kept].split()[1],
+                                          "inode": str(kept.stat().st_ino), "mode": "644", "sha256": "a" * 64}
+    assert "sha256" not in state.artifacts[str(replaced)] and state.artifacts[str(replaced)]["size"] == "6"
+    assert state.artifacts[missing] is None

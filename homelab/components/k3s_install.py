@@ -5,23 +5,27 @@ links, the systemd unit, and a restart only when config, token, binary or unit c
 No get.k3s.io script runs: for a host whose configuration is in config.yaml, all it
 would do is this, and here every step is visible, pinned and idempotent."""
 
-import hashlib
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
 from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
-from pyinfra.operations import files
 
 from homelab import airgap, host_state, k3s, pins
 from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.operations.files import ManagedFile, directory_in_place, files_in_place, link_in_place, verified_download
+from homelab.operations.files import (
+    ManagedFile,
+    artifact_in_place,
+    directory_in_place,
+    files_in_place,
+    link_in_place,
+    verified_download,
+)
 from homelab.rendering import render
 from homelab.services import keep_running
 from homelab.settings import Common, GpuNode
@@ -39,27 +43,17 @@ def download_url(cfg: GpuNode, arch: str) -> str:
     return f"{cfg.k3s_release_url.rstrip('/')}/{quote(cfg.k3s_version, safe='')}/{binary_name(arch)}"
 
 
-@lru_cache
-def _sha256_of(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def artifact_problem(path: Path, expected: str, pinned_by: str = "group data pins",
                      fix: str = "fetch the files of the pinned k3s_version") -> str | None:
     if not path.is_file():
         return f"{path} is missing from k3s_artifacts_dir"
-    stat = path.stat()
-    actual = _sha256_of(str(path), stat.st_size, stat.st_mtime)
+    actual = airgap.sha256_of(path)
     if actual != expected:
         return f"{path} has sha256 {actual}, {pinned_by} {expected}: {fix}"
     return None
 
 
-def stack_images(artifacts: Path) -> bool:
+def stack_images(artifacts: Path, known: dict[str, dict[str, str] | None]) -> bool:
     """The stack's own images (tasks.py images --artifacts), each checked against
     images/SHA256SUMS, copied where k3s imports them at start. False when one is wrong."""
     directory = airgap.images_dir(artifacts)
@@ -69,9 +63,19 @@ def stack_images(artifacts: Path) -> bool:
         if problem:
             refuse(f"offline images: {problem}")
             return False
-        files.put(name=f"Stack image {name} (offline)", src=str(directory / name), dest=f"{k3s.IMAGES_DIR}/{name}",
-                  mode="644")
+        dest = f"{k3s.IMAGES_DIR}/{name}"
+        artifact_in_place(name=f"Stack image {name} (offline)", src=str(directory / name), dest=dest,
+                          sha256=expected, known=known[dest])
     return True
+
+
+def offline_artifacts(cfg: GpuNode, arch: str) -> dict[str, Path]:
+    """Where each offline artifact goes on the node -> where it is here."""
+    artifacts = Path(cfg.k3s_artifacts_dir or "").expanduser().resolve()
+    images = airgap.images_dir(artifacts)
+    return {k3s.BINARY: artifacts / binary_name(arch),
+            f"{k3s.IMAGES_DIR}/{images_name(arch)}": artifacts / images_name(arch),
+            **{f"{k3s.IMAGES_DIR}/{name}": images / name for name in airgap.read_sums(images)}}
 
 
 TOOLS = [f"/usr/local/bin/{tool}" for tool in ("kubectl", "crictl", "ctr")]
@@ -85,8 +89,13 @@ def unit_file(host_: Host) -> str:
 def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, GpuNode):
         return None
-    return Query(files={k3s.BINARY, unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)},
-                 dirs={k3s.IMAGES_DIR}, contents={pins.RECORD})
+    query = Query(files={unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)}, dirs={k3s.IMAGES_DIR},
+                  contents={pins.RECORD})
+    if cfg.k3s_artifacts_dir:  # stat only: a no-op run reads none of them on the node
+        query.artifacts |= {dest for arch in cfg.k3s_sha256 for dest in offline_artifacts(cfg, arch)}
+    else:
+        query.files.add(k3s.BINARY)
+    return query
 
 
 @deploy("k3s install")
@@ -111,13 +120,15 @@ def k3s_install(config_changes: Sequence[OperationMeta] = ()) -> bool:
         if problem:
             refuse(f"offline k3s install: {problem}")
             return False
-        changes.append(files.put(name=f"k3s {cfg.k3s_version} binary (offline)", src=str(binary_src),
-                                 dest=k3s.BINARY, mode="755"))
+        changes.append(artifact_in_place(name=f"k3s {cfg.k3s_version} binary (offline)", src=str(binary_src),
+                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch],
+                                         known=state.artifacts[k3s.BINARY], mode="755"))
         directory_in_place(name="Air-gap images directory", path=k3s.IMAGES_DIR, mode="755",
                            known=state.dirs[k3s.IMAGES_DIR])
-        changes.append(files.put(name="Air-gap images (offline)", src=str(images_src),
-                                 dest=f"{k3s.IMAGES_DIR}/{images_name(arch)}", mode="644"))
-        if not stack_images(artifacts):
+        images_dest = f"{k3s.IMAGES_DIR}/{images_name(arch)}"
+        changes.append(artifact_in_place(name="Air-gap images (offline)", src=str(images_src), dest=images_dest,
+                                         sha256=cfg.k3s_airgap_images_sha256[arch], known=state.artifacts[images_dest]))
+        if not stack_images(artifacts, state.artifacts):
             return False
     else:
         changes.append(verified_download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),

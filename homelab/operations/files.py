@@ -4,6 +4,7 @@ secrets shipped so that they never sit where others could read them."""
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from io import BytesIO
@@ -22,6 +23,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import chmod, chown, generate_color_diff
 
 from homelab import op_order
+from homelab.host_state import ARTIFACT_RECORD
 from homelab.secrets_store import Secret, persist_pending
 
 # Connector arguments that make a command run as another user.
@@ -113,6 +115,53 @@ def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | 
         ">&2", ";", "exit", "1", ";", "}")
     yield chmod(temp, mode)
     yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
+
+
+@operation()
+def artifact_in_place(src: str, dest: str, sha256: str, known: dict[str, str] | None,
+                      mode: str = "644") -> Generator[PyinfraCommand, None, None]:
+    """
+    A large file from the control machine (a k3s binary, an image archive) at `dest` with
+    the pinned `sha256`. It is checked on the host before it moves into place, and recorded
+    in host_state.ARTIFACT_RECORD with its size, mtime and inode: a later probe only stats
+    it, so a no-op run neither reads it there nor uploads it again (pyinfra's files.put asks
+    the host for its sha1 each run). Replaced or changed on the host: placed again.
+
+    + src: local path (its sha256 checked by the caller)
+    + dest: remote path
+    + sha256: the pinned checksum
+    + known: dest's entry in the probe's `artifacts` (None: absent)
+    + mode: permissions of `dest`
+
+    **Example:**
+
+    .. code:: python
+
+        artifact_in_place(name="Air-gap images", src="/Volumes/k3s/k3s-airgap-images-amd64.tar.zst",
+                          dest="/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst",
+                          sha256="9d1d...", known=state.artifacts[IMAGES])
+    """
+    if known and known.get("sha256") == sha256:
+        if try_int(known["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+            host.noop(f"{dest} has sha256 {sha256[:12]}...")
+            return
+        yield chmod(dest, mode)
+        return
+    temp = host.get_temp_filename(dest)
+    yield FileUploadCommand(src, temp, remote_temp_filename=host.get_temp_filename(temp))
+    yield StringCommand(
+        "echo", QuoteString(f"{sha256}  {temp}"), "|", "sha256sum", "--check", "--quiet", "||",
+        "{", "rm", "-f", QuoteString(temp), ";", "echo", QuoteString(f"{dest}: the upload's sha256 is not {sha256}"),
+        ">&2", ";", "exit", "1", ";", "}")
+    yield chmod(temp, mode)
+    yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
+    record = ARTIFACT_RECORD
+    yield StringCommand(
+        "mkdir", "-p", QuoteString(record.rsplit("/", 1)[0]), "&&", "{",
+        "awk", "-v", QuoteString(f"p={dest}"), QuoteString("$5 != p"), QuoteString(record), "2>/dev/null", ";",
+        "printf", QuoteString("%s %s %s\\n"), QuoteString(sha256),
+        f"\"$(stat -c '%s %Y %i' {shlex.quote(dest)})\"", QuoteString(dest), ";",
+        "}", ">", QuoteString(f"{record}.new"), "&&", "mv", QuoteString(f"{record}.new"), QuoteString(record))
 
 
 def _persist_pending(*_: Any) -> bool:

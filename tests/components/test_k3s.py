@@ -8,7 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from homelab import airgap
+from homelab import airgap, bench
+from homelab.lab import PROJECT_ROOT
 from homelab.secrets_store import SecretsStore
 from tasks import cli
 from tests.support import (
@@ -91,7 +92,12 @@ def test_plan_with_the_real_release_downloads_the_pinned_binary_and_checks_it(la
 def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp_path):
     """k3s's air-gap method: binary and images from a directory on the control machine
     (here: the stand-in k3s and a stand-in images file, their sha256 pinned to match),
-    and the stack's own images as archives that `tasks.py images --artifacts` listed."""
+    and the stack's own images as archives that `tasks.py images --artifacts` listed. A
+    no-op re-run costs the node what an online one does (the probe stats the archives, no
+    upload, no hash on the node), and an archive changed on the node is placed again."""
+    deploy = PROJECT_ROOT / "deploys" / "gpu_node.py"
+    online = bench.timed_run(lab.inventory_file, deploy, PROJECT_ROOT, "--limit", "gpu-node")
+    assert online["exit"] == 0 and online["changes"] == 0, online
     artifacts = tmp_path / "k3s-artifacts"
     artifacts.mkdir()
     stand_in = (lab.state_dir / "mirror" / "k3s" / "v1.34.2+k3s1" / "k3s").read_bytes()
@@ -123,6 +129,18 @@ def test_offline_install_from_an_artifact_directory(lab, converged_gpu_node, tmp
         assert landed == {"k3s-airgap-images-amd64.tar.zst": sha["k3s-airgap-images-amd64.tar.zst"],
                           **airgap.read_sums(images)}
         assert_idempotent("gpu_node", variant, limit="gpu-node")
+        offline = bench.timed_run(variant, deploy, PROJECT_ROOT, "--limit", "gpu-node")
+        assert offline["exit"] == 0 and offline["changes"] == 0, offline
+        assert offline["commands"]["gpu-node"] == online["commands"]["gpu-node"], (online, offline)
+        record = lab.ssh("gpu-node", "cat /var/lib/homelab/artifacts.sha256", sudo=True).stdout
+        assert f"{sha['k3s']} " in record and " /usr/local/bin/k3s\n" in record
+        # someone writes over the air-gap images on the node: same size, so only the stamp tells
+        placed = "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst"
+        lab.ssh("gpu-node", f"printf '%s' \"$(cat {placed} | tr a-z A-Z)\" > {placed}.x && mv {placed}.x {placed}",
+                sudo=True)
+        assert_repairs("gpu_node", variant, "gpu-node", limit="gpu-node")
+        landed = lab.ssh("gpu-node", f"sha256sum {placed}", sudo=True).stdout.split()[0]
+        assert landed == sha["k3s-airgap-images-amd64.tar.zst"]
         (images / "busybox_1.37.tar").write_bytes(b"tampered")
         run = run_deploy("gpu_node", variant, limit="gpu-node")
         assert run.returncode != 0 and run.failed_hosts == ["gpu-node"]
