@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from homelab.settings import CatalogueModel, GpuNode
+from homelab.settings import GpuNode
 
 # The watcher's token: the gateway checks it (its tokens Secret), the board sends it
 # (a file only Prometheus reads).
@@ -51,9 +51,3 @@ def federation_query(cfg: GpuNode) -> str:
     selectors = [f'{name}{{namespace="{cfg.stack_namespace}"}}' for name in FEDERATED_IN_STACK]
     selectors += list(FEDERATED_ANYWHERE)
     return urlencode([("match[]", s) for s in selectors])
-
-
-def engine_deployments(models: list[CatalogueModel]) -> list[str]:
-    from homelab.stack.vllm import engine_deployment
-
-    return [engine_deployment(m) for m in models if m.enabled]

@@ -60,7 +60,7 @@ def _(host_: Host, cfg: Common) -> Query | None:
 def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) -> bool:
     """While the GPU is lent to a game, a changed vLLM release is not handed to k3s: Helm
     would bring the engines back onto a GPU the game holds. It waits for the resume."""
-    if not paused or name != vllm_manifest or known is None:
+    if not paused or name != manifests.VLLM.file or known is None:
         return False
     if known["sha256"] == hashlib.sha256(text.encode()).hexdigest():
         return False
@@ -68,8 +68,6 @@ def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) 
                    "held back until `python tasks.py gpu resume` and the next deploy")
     return True
 
-
-vllm_manifest = "homelab-vllm"
 
 
 @deploy("AI stack manifests")

@@ -34,6 +34,7 @@ from homelab.secrets_store import Secret, SecretsStore
 from homelab.services import keep_running
 from homelab.settings import Common, GpuNode, LePotato
 from homelab.stack import monitoring
+from homelab.stack.vllm import engine_deployment
 
 PACKAGES = {"prometheus": "prometheus_version", "prometheus-alertmanager": "alertmanager_version",
             "prometheus-blackbox-exporter": "blackbox_exporter_version"}
@@ -136,7 +137,7 @@ def rules(cfg: LePotato, inventory_: Inventory) -> str:
     nodes = k3s.gpu_nodes(inventory_)
     server = nodes[0] if nodes else None
     server_cfg = settings_for(server, GpuNode) if server is not None else None
-    engines = watcher.engine_deployments(cfg.models)
+    engines = [engine_deployment(m) for m in cfg.models if m.enabled]
     return render("watcher", "homelab-rules.yml.j2", after=cfg.alert_after,
                   server=server.name if server is not None else "",
                   namespace=server_cfg.stack_namespace if server_cfg else "",

@@ -410,10 +410,10 @@ def engine_deployments(inventory: Inventory) -> dict[str, dict[str, Any]]:
     seeded with, since there is no Kubernetes here."""
     from homelab import k3s
     from homelab.components.ai_stack import stack_context
-    from homelab.stack import helm_render, vllm
+    from homelab.stack import helm_render, manifests, vllm
 
     ctx = stack_context(k3s.server_host(inventory), inventory)
-    rendered = {item.name: item.obj for item in helm_render.render({"homelab-vllm": vllm.manifests(ctx)})
+    rendered = {item.name: item.obj for item in helm_render.render({manifests.VLLM.file: vllm.manifests(ctx)})
                 if item.kind == "Deployment" and item.name.endswith("-deployment-vllm")}
     engines = {}
     for node in ctx.nodes:

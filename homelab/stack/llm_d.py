@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.stack import vllm
-from homelab.stack.common import StackContext, helm_chart
+from homelab.stack.common import PodPlan, StackContext, helm_chart
 
 CHART = "oci://registry.k8s.io/gateway-api-inference-extension/charts/standalone"
 
@@ -26,3 +26,8 @@ def values(ctx: StackContext) -> dict[str, Any]:
 def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     return [helm_chart("llm-d-router", chart=CHART, version=ctx.cfg.llm_d_chart_version, namespace=ctx.namespace,
                        values=values(ctx))]
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    """None planned: llm-d's chart is not vendored here, so its pods' resources are unknown."""
+    return []

@@ -23,9 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 from homelab.stack import device_plugin, gateway, litellm, monitoring, open_webui, vllm
-from homelab.stack.common import MANAGED, StackContext
+from homelab.stack.common import MANAGED, PodPlan, StackContext
 
-NAME = "homelab-network-policies"
 # k3s's default service network (this project leaves --service-cidr alone): the API server's
 # Service address is in it, and the prefetch Jobs may not reach any of it.
 SERVICE_CIDR = "10.43.0.0/16"
@@ -197,3 +196,8 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
     if ctx.cfg.monitoring_enabled:
         policies += monitoring_policies(ctx)
     return policies
+
+
+def pods(ctx: StackContext) -> list[PodPlan]:
+    """NetworkPolicies run no pods."""
+    return []
