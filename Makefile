@@ -11,11 +11,17 @@ lab:
 test: check
 	.venv/bin/pytest
 
-# ruff on everything, mypy strict on homelab/ (settings in pyproject.toml)
+# The hosts' Python tools (as in pyproject.toml's [tool.mypy] files): mypy checks them with
+# the rest under 3.11 (bookworm's python3), then once more under 3.10 (Ubuntu 22.04's).
+HOST_TOOLS = files/gpu_mode/homelab-gpu files/gpu_mode/homelab-waker files/wake/homelab-wake \
+             files/watcher/homelab-alerts files/gpu_metrics/homelab-gpu-metrics
+
+# ruff on everything, mypy strict on what pyproject.toml's [tool.mypy] files lists
 check:
 	scripts/bootstrap.sh
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/mypy --python-version 3.10 $(HOST_TOOLS)
 
 lab-down:
 	.venv/bin/python tasks.py lab down

@@ -163,7 +163,8 @@ async def checked_body(request: web.Request, route: str) -> dict[str, Any]:
                       "unsupported_media_type")
     raw = await request.read()
     try:
-        body = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        # an object, or check_body below refuses it
+        body: dict[str, Any] = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:
         raise Refusal(400, f"The body is not valid JSON, or nested too deeply ({error.__class__.__name__}).",
                       "invalid_json") from None

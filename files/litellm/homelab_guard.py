@@ -20,14 +20,19 @@ from __future__ import annotations
 import hmac
 import json
 import os
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException, UserAPIKeyAuth
 
 import homelab_api
+
+if TYPE_CHECKING:
+    from litellm.caching.dual_cache import DualCache
+    from litellm.types.utils import CallTypesLiteral, ModelResponseStream
 
 # door.json (beside this file): who may call, by name, and through which credential.
 TENANTS: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("door.json").read_text())["tenants"]
@@ -102,7 +107,8 @@ ROUTES = {"acompletion": "/v1/chat/completions", "completion": "/v1/chat/complet
 
 
 class HomelabGuard(CustomLogger):
-    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+    async def async_pre_call_hook(self, user_api_key_dict: UserAPIKeyAuth, cache: DualCache, data: dict[str, Any],
+                                  call_type: CallTypesLiteral) -> dict[str, Any]:
         route = ROUTES.get(call_type)
         # the body as the client sent it (LiteLLM adds keys of its own to `data`)
         body = (data.get("proxy_server_request") or {}).get("body", data)
@@ -112,7 +118,8 @@ class HomelabGuard(CustomLogger):
             homelab_api.check_body(route, body)
         except homelab_api.Refused as refused:
             error = HTTPException(status_code=400, detail=refused.message)
-            error.type, error.param = "invalid_request_error", refused.param or None
+            # LiteLLM's proxy reads the error's type and param with getattr (fastapi's class has neither)
+            error.type, error.param = "invalid_request_error", refused.param or None  # type: ignore[attr-defined]
             raise error from None
         if route == "/v1/embeddings" and "messages" in body:
             # vLLM's chat-style embedding (an image for CLIP): LiteLLM's router needs an `input`,
@@ -121,7 +128,9 @@ class HomelabGuard(CustomLogger):
             data["input"] = None
         return data
 
-    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
+    async def async_post_call_streaming_iterator_hook(self, user_api_key_dict: UserAPIKeyAuth, response: Any,
+                                                      request_data: dict[str, Any],
+                                                      ) -> AsyncGenerator[ModelResponseStream, None]:
         # A stream that breaks: LiteLLM would send the exception's text, and a traceback
         # when it has no message, as the last chunk. (Answers that are not streamed: the
         # gateway replaces a server error's body.)
