@@ -10,15 +10,15 @@ from pyinfra.context import host, inventory
 
 from homelab import k3s
 from homelab.components.ai_stack import ai_stack, stack_context
-from homelab.components.base import common_base
+from homelab.components.common_base import common_base
 from homelab.components.gpu_check import gpu_check
 from homelab.components.gpu_metrics import gpu_metrics
-from homelab.components.gpu_mode import gpu_mode_tools
+from homelab.components.gpu_mode_tools import gpu_mode_tools
 from homelab.components.k3s_config import k3s_config
 from homelab.components.k3s_install import k3s_install
 from homelab.components.kubeconfig import kubeconfig
 from homelab.components.model_waker import model_waker
-from homelab.components.nvidia_toolkit import nvidia_container_toolkit
+from homelab.components.nvidia_container_toolkit import nvidia_container_toolkit
 from homelab.components.pins_record import pins_record
 from homelab.components.wsl import wsl
 

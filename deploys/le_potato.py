@@ -7,10 +7,10 @@ its WireGuard door from outside.
 from pyinfra.context import host
 
 from homelab.components.apt_cache import apt_cache
-from homelab.components.base import common_base
+from homelab.components.common_base import common_base
 from homelab.components.node_exporter import node_exporter
 from homelab.components.wake_on_lan import wake_on_lan
-from homelab.components.watcher import watcher_and_alerts
+from homelab.components.watcher_and_alerts import watcher_and_alerts
 from homelab.components.wireguard_endpoint import wireguard_endpoint
 from homelab.host_settings import settings_for
 from homelab.settings import LePotato

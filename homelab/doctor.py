@@ -19,7 +19,7 @@ from pyinfra.api.host import Host
 
 from homelab import gpu_mode, host_state, k3s, tunnel_peers, watcher
 from homelab import usage as tenant_usage
-from homelab.clients import api_base_url_for, tls_verify
+from homelab.client_setup import api_base_url_for, tls_verify
 from homelab.components.gpu_check import gpu_problem
 from homelab.host_settings import role_of, secrets_store, settings_for
 from homelab.host_state import Query

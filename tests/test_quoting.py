@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import yaml
 
 from homelab import backup, host_state
-from homelab.clients import env_file
+from homelab.client_setup import env_file
 from homelab.doctor import _disk_check, parse_sections, probe_script
 from homelab.rendering import ps_literal, render
 from homelab.secrets_store import Secret
@@ -145,9 +145,10 @@ def test_windows_script_assigns_the_distribution_as_a_literal():
 
 
 def test_marker_file_is_yaml_whatever_the_names():
-    text = render("base", "homelab-managed.j2", site_name="homelab", host_name="gpu-node\nrole: hacked", role="x: y")
+    text = render("common_base", "homelab-managed.j2", site_name="homelab", host_name="gpu-node\nrole: hacked",
+                  role="x: y")
     assert yaml.safe_load(text) == {"host": "gpu-node\nrole: hacked", "role": "x: y"}
-    plain = render("base", "homelab-managed.j2", site_name="homelab", host_name="gpu-node", role="gpu_nodes")
+    plain = render("common_base", "homelab-managed.j2", site_name="homelab", host_name="gpu-node", role="gpu_nodes")
     assert plain.endswith("\nhost: gpu-node\nrole: gpu_nodes\n")  # as before: no change on converged hosts
 
 

@@ -9,7 +9,7 @@ import click
 from homelab import devices, table
 from homelab import smoke as smoke_test
 from homelab.cli.common import INVENTORY_OPTION, fail, server
-from homelab.clients import api_base_url_for, enabled_models, tls_verify
+from homelab.client_setup import api_base_url_for, enabled_models, tls_verify
 from homelab.secrets_store import SecretsStore
 
 

@@ -8,8 +8,7 @@ import sys
 
 import click
 
-from homelab import k3s
-from homelab import wake as wol
+from homelab import k3s, wake_tool
 from homelab.cli.common import INVENTORY_OPTION, fail
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
@@ -31,4 +30,5 @@ def wake(node: str | None, inventory_file: str) -> None:
     if not potatoes:
         fail("no Le Potato in the inventory to send the packet from")
     board = potatoes[0]
-    sys.exit(subprocess.run(ssh_command(settings_for(board), board.name, shlex.join([wol.TOOL, node]))).returncode)
+    remote = shlex.join([wake_tool.TOOL, node])
+    sys.exit(subprocess.run(ssh_command(settings_for(board), board.name, remote)).returncode)

@@ -11,7 +11,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import clients, devices, gpu_mode, host_state, k3s
+from homelab import client_setup, devices, gpu_mode, host_state, k3s
 from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import secrets_store, settings_for
@@ -117,4 +117,4 @@ def ai_stack(ctx: StackContext) -> None:
                              present=known[manifest_path(component.file)] is not None)
     if ctx.cfg.gateway_tls:
         fetched_file(name="Gateway root CA (on this machine)", remote=gateway.ROOT_CERT,
-                     local=str(clients.gateway_root_ca(ctx.cfg, host.name)), known=known[gateway.ROOT_CERT])
+                     local=str(client_setup.gateway_root_ca(ctx.cfg, host.name)), known=known[gateway.ROOT_CERT])

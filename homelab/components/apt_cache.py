@@ -1,7 +1,7 @@
 """The Le Potato's apt cache: apt-cacher-ng with pinned backends, an expiry that suits an
 SD card, an optional cache directory on USB storage, and a warning when it fills up.
 
-HTTPS repositories: clients send them direct (templates/base/apt-proxy.conf.j2). A
+HTTPS repositories: clients send them direct (templates/common_base/apt-proxy.conf.j2). A
 repository the site wants cached, like NVIDIA's, is written on the client as
 http://HTTPS///nvidia.github.io/..., which apt-cacher-ng fetches over HTTPS and caches;
 apt still checks the repository's signature.
@@ -13,7 +13,7 @@ from pyinfra.context import host
 
 from homelab import host_state
 from homelab.components import deploy
-from homelab.components.base import apt_proxy_file, apt_proxy_is_this_host
+from homelab.components.common_base import apt_proxy_file, apt_proxy_is_this_host
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations.files import ManagedFile, directory_in_place, files_in_place

@@ -12,8 +12,8 @@ import uuid
 from pyinfra import logger
 from pyinfra.context import host
 
-from homelab import clients, k3s
-from homelab.clients import qr_png
+from homelab import client_setup, k3s
+from homelab.client_setup import qr_png
 from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.operations.local import local_directory, local_file
@@ -50,7 +50,7 @@ def mobileconfig(site: str, device: str, webclip_url: str | None, root_ca_der: b
 
 
 def root_ca_der(cfg: Ipad, server_name: str) -> bytes | None:
-    pem = clients.gateway_root_ca(cfg, server_name)
+    pem = client_setup.gateway_root_ca(cfg, server_name)
     if not pem.is_file():
         logger.warning(f"{host.print_prefix}HTTPS is on but {pem} is not fetched yet: deploy the GPU node (once the "
                        "gateway has started), then the clients again; the profile goes without the CA until then")
@@ -60,13 +60,13 @@ def root_ca_der(cfg: Ipad, server_name: str) -> bytes | None:
 
 @deploy("iPad profile")
 def ipad_profile() -> None:
-    client = clients.client_for(host, Ipad)
+    client = client_setup.client_for(host, Ipad)
     if client is None:
         return
     cfg, device, token, base_url = client.cfg, client.device, client.token, client.base_url
     server = settings_for(k3s.server_host(), GpuNode)
     folder = f"{cfg.client_files_dir}/{device}"
-    webui = clients.open_webui_url()
+    webui = client_setup.open_webui_url()
     ca = root_ca_der(cfg, k3s.server_host().name) if server.gateway_tls else None
     # made on this machine: checked in-process, no command or fact per file
     local_directory(name="Device folder", path=folder, mode=0o700)
@@ -75,10 +75,10 @@ def ipad_profile() -> None:
     local_file(name="QR code: base URL", path=f"{folder}/api-url-qr.png", content=qr_png(base_url))
     local_file(name="QR code: API token (secret)", path=f"{folder}/SECRET-api-token-qr.png", mode=0o600,
                content=Secret(qr_png(token.reveal())))
-    clients.tunnel_files(host, device, folder)
+    client_setup.tunnel_files(host, device, folder)
     local_file(name="INSTALL.md", path=f"{folder}/INSTALL.md",
                content=render("clients", "INSTALL.md.j2", device=device, base_url=base_url, has_ca=ca is not None,
                               ca_name=CA_NAME, webclip_label=f"{cfg.site_name} AI", default_model=cfg.default_model,
                               models=[m.name for m in client.models],
-                              tunnel=clients.tunnel_enabled(host),
-                              away_base_url=clients.away_env(host).get("HOMELAB_AWAY_BASE_URL")))
+                              tunnel=client_setup.tunnel_enabled(host),
+                              away_base_url=client_setup.away_env(host).get("HOMELAB_AWAY_BASE_URL")))

@@ -9,7 +9,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import clients, devices, gpu_mode, host_state, k3s, known_hosts, wake, watcher
+from homelab import client_setup, devices, gpu_mode, host_state, k3s, known_hosts, wake_tool, watcher
 from homelab.components import deploy
 from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query, Snapshot
@@ -56,7 +56,7 @@ def _(host_: Host, cfg: Common) -> Query | None:
 
 @deploy("Termux client")
 def termux_client() -> None:
-    client = clients.client_for(host, TermuxPhone)
+    client = client_setup.client_for(host, TermuxPhone)
     if client is None:
         return
     cfg, token, base_url = client.cfg, client.token, client.base_url
@@ -67,13 +67,13 @@ def termux_client() -> None:
     for directory in DIRECTORIES[:3] + (DIRECTORIES[3:] if cfg.owner_device else []):
         directory_in_place(name=f"~/{directory.removeprefix(HOME + '/')}", path=directory, mode="700",
                            known=state.dirs[directory])
-    files_in_place(ManagedFile("API env file", ENV_FILE, clients.env_file(base_url, token, clients.away_env(host)),
-                               **PRIVATE), known=state.files)
+    env_file = client_setup.env_file(base_url, token, client_setup.away_env(host))
+    files_in_place(ManagedFile("API env file", ENV_FILE, env_file, **PRIVATE), known=state.files)
     tunnel_config(client.device, state)
     source_line = f"[ -f {ENV_FILE} ] && . {ENV_FILE}"
     file_merged(name="Shell loads the env file", dest=BASHRC, current=state.contents[BASHRC],
                 content=line_set(state.contents[BASHRC], source_line, lambda line: line.strip() == source_line))
-    aichat = clients.aichat_config(base_url, token, client.models, cfg.default_model)
+    aichat = client_setup.aichat_config(base_url, token, client.models, cfg.default_model)
     files_in_place(ManagedFile("aichat config", AICHAT_CONFIG, aichat, **PRIVATE),
                    *(ManagedFile(f"Widget {widget}", f"{HOME}/.shortcuts/{widget}",
                                  render("clients", f"{widget}.j2", shell=f"{PREFIX}/bin/bash", env_file=ENV_FILE,
@@ -85,14 +85,14 @@ def termux_client() -> None:
 def tunnel_config(device: str, state: Snapshot) -> None:
     """The phone's WireGuard config, on the phone (for the WireGuard app's import from a
     file) and as a file and QR code in its folder on this machine; none without a tunnel."""
-    config = clients.tunnel_config(host, device)
+    config = client_setup.tunnel_config(host, device)
     folder = f"{settings_for(host).client_files_dir}/{device}"
     if config is None:
         file_absent(name="No WireGuard config", path=TUNNEL_CONFIG, known=state.file(TUNNEL_CONFIG))
     else:
         files_in_place(ManagedFile("WireGuard config", TUNNEL_CONFIG, config, **PRIVATE), known=state.files)
         local_directory(name="Device folder", path=folder, mode=0o700)
-    clients.tunnel_files(host, device, folder)  # without a tunnel: its files there removed
+    client_setup.tunnel_files(host, device, folder)  # without a tunnel: its files there removed
 
 
 # Every widget the owner's phone may get; those its lab does not offer (no wol_mac, no
@@ -110,7 +110,7 @@ def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:
                                "what": f"{verb} the AI side (game mode)"} for verb in gpu_mode.VERBS}
     potatoes = inventory_.get_group("le_potato", [])
     if potatoes and server_cfg.wol_mac:
-        widgets["lab-wake"] = {"target": potatoes[0], "account": wake.ACCOUNT, "command": server.name,
+        widgets["lab-wake"] = {"target": potatoes[0], "account": wake_tool.ACCOUNT, "command": server.name,
                                "what": f"wake the PC of {server.name} (Wake-on-LAN from the Le Potato)"}
     if potatoes and settings_for(potatoes[0], LePotato).watcher_enabled:
         widgets["lab-alerts"] = {"target": potatoes[0], "account": watcher.ACCOUNT, "command": "firing",

@@ -10,7 +10,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import gpu_mode, host_state, k3s, wake
+from homelab import gpu_mode, host_state, k3s, wake_tool
 from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
@@ -25,7 +25,7 @@ def wake_config(inventory_: Inventory) -> dict[str, Any]:
     for node in k3s.gpu_nodes(inventory_):
         mac = settings_for(node, GpuNode).wol_mac
         if mac:
-            nodes[node.name] = {"mac": mac, "broadcast": wake.BROADCAST}
+            nodes[node.name] = {"mac": mac, "broadcast": wake_tool.BROADCAST}
     return {"nodes": nodes}
 
 
@@ -33,20 +33,21 @@ def wake_config(inventory_: Inventory) -> dict[str, Any]:
 def _(host_: Host, cfg: Common) -> Query | None:
     if not isinstance(cfg, LePotato):
         return None
-    return Query(files={wake.TOOL, wake.REMOTE, wake.CONFIG}, dirs={"/etc/homelab"}).merge(query(wake.ACCOUNT))
+    return Query(files={wake_tool.TOOL, wake_tool.REMOTE, wake_tool.CONFIG},
+                 dirs={"/etc/homelab"}).merge(query(wake_tool.ACCOUNT))
 
 
 @deploy("Wake-on-LAN")
 def wake_on_lan() -> None:
     state = host_state.snapshot(host)
     keys = gpu_mode.owner_keys(host.inventory, secrets_store(host))
-    keys_file = restricted_account(wake.ACCOUNT, wake.REMOTE, keys, state)
+    keys_file = restricted_account(wake_tool.ACCOUNT, wake_tool.REMOTE, keys, state)
     directory_in_place(name="/etc/homelab", path="/etc/homelab", mode="755", known=state.dirs["/etc/homelab"])
     files_in_place(
-        ManagedFile("homelab-wake", wake.TOOL, (FILES / "wake" / "homelab-wake").read_text(), mode="755"),
-        ManagedFile("homelab-wake-remote", wake.REMOTE, (FILES / "wake" / "homelab-wake-remote").read_text(),
+        ManagedFile("homelab-wake", wake_tool.TOOL, (FILES / "wake" / "homelab-wake").read_text(), mode="755"),
+        ManagedFile("homelab-wake-remote", wake_tool.REMOTE, (FILES / "wake" / "homelab-wake-remote").read_text(),
                     mode="755"),
-        ManagedFile("The PCs it can wake", wake.CONFIG, json.dumps(wake_config(host.inventory), indent=2) + "\n",
+        ManagedFile("The PCs it can wake", wake_tool.CONFIG, json.dumps(wake_config(host.inventory), indent=2) + "\n",
                     mode="644"),
         keys_file,
         known=state.files,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from homelab import backup, devices, k3s, pins
 from homelab import smoke as smoke_test
-from homelab.clients import api_base_url_for, enabled_models, tls_verify
+from homelab.client_setup import api_base_url_for, enabled_models, tls_verify
 from homelab.doctor import cluster_checks, cluster_sections, parse_sections, sections_script
 from homelab.host_settings import secrets_store, settings_for
 from homelab.paths import PROJECT_ROOT

@@ -47,8 +47,9 @@ def nvidia_container_toolkit() -> None:
     state = host_state.snapshot(host)
     verified_download(name="Repository signing key", src=cfg.nvidia_toolkit_key_url, dest=KEYRING,
                       sha256=cfg.nvidia_toolkit_key_sha256, known=state.file(KEYRING), mode="644")
-    files_in_place(ManagedFile("Repository", SOURCES, render("nvidia_toolkit", "nvidia-container-toolkit.list.j2",
-                                                             keyring=KEYRING, repo_url=repo_url_for(cfg))),
+    sources = render("nvidia_container_toolkit", "nvidia-container-toolkit.list.j2", keyring=KEYRING,
+                     repo_url=repo_url_for(cfg))
+    files_in_place(ManagedFile("Repository", SOURCES, sources),
                    known=state.files)
     apt_installed(name=f"Toolkit packages {cfg.nvidia_toolkit_version}",
                   packages=[pinned(package, cfg.nvidia_toolkit_version) for package in PACKAGES],

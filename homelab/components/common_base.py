@@ -63,7 +63,7 @@ def common_base() -> bool:
     files_in_place(
         names,
         ManagedFile("Timezone name", "/etc/timezone", f"{cfg.timezone}\n", mode="644"),
-        ManagedFile("Managed-by marker", MARKER, render("base", "homelab-managed.j2", site_name=cfg.site_name,
+        ManagedFile("Managed-by marker", MARKER, render("common_base", "homelab-managed.j2", site_name=cfg.site_name,
                                                         host_name=host.name, role=role_of(host)), mode="644"),
         proxy,
         known=state.files,
@@ -82,4 +82,4 @@ def apt_proxy_file(url: str | None) -> ManagedFile | None:
     """apt fetches http repositories through `url`; https ones go direct (see template)."""
     if not url:
         return None
-    return ManagedFile("apt proxy", APT_PROXY_CONF, render("base", "apt-proxy.conf.j2", apt_proxy_url=url))
+    return ManagedFile("apt proxy", APT_PROXY_CONF, render("common_base", "apt-proxy.conf.j2", apt_proxy_url=url))

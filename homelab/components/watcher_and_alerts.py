@@ -5,7 +5,7 @@ Prometheus scrapes every node exporter (the board's, the GPU nodes' from the clu
 chart), probes each PC's SSH port (is the PC up?), the gateway without a token (it must
 answer its 401: up, and the door closed) and the apt cache, and reads the engines' and
 tenants' figures from the cluster's Prometheus through the gateway's /federate door.
-Its rules (templates/watcher/homelab-rules.yml.j2) fire into Alertmanager, which sends
+Its rules (templates/watcher_and_alerts/homelab-rules.yml.j2) fire into Alertmanager, which sends
 one message per alert group to the owner's ntfy topic (URL and token from the secrets
 store, in a file only root and Prometheus's group read). The owner's phone asks what
 fires now over SSH, with a key that can do nothing else (`homelab-alerts`)."""
@@ -21,7 +21,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
-from homelab import clients, gpu_mode, host_state, k3s, watcher
+from homelab import client_setup, gpu_mode, host_state, k3s, watcher
 from homelab.components import deploy
 from homelab.components.restricted_account import query, restricted_account
 from homelab.host_settings import secrets_store, settings_for
@@ -90,7 +90,7 @@ def prometheus_config(cfg: LePotato, name: str, inventory_: Inventory) -> dict[s
     scrape += [_probe("pc", "ssh_answers", target, {"host": node}, cfg) for target, node in pcs]
     if server is not None:
         server_cfg = settings_for(server, GpuNode)
-        gateways.append((clients.api_base_url_for(server_cfg) + "/models", server.name))
+        gateways.append((client_setup.api_base_url_for(server_cfg) + "/models", server.name))
         if server_cfg.monitoring_enabled:
             cluster.append({"targets": [f"{server_cfg.lan_address}:{server_cfg.gateway_metrics_port}"],
                            "labels": {"host": server.name}})
@@ -138,7 +138,7 @@ def rules(cfg: LePotato, inventory_: Inventory) -> str:
     server = nodes[0] if nodes else None
     server_cfg = settings_for(server, GpuNode) if server is not None else None
     engines = [engine_deployment(m) for m in cfg.models if m.enabled]
-    return render("watcher", "homelab-rules.yml.j2", after=cfg.alert_after,
+    return render("watcher_and_alerts", "homelab-rules.yml.j2", after=cfg.alert_after,
                   server=server.name if server is not None else "",
                   namespace=server_cfg.stack_namespace if server_cfg else "",
                   engines="|".join(engines) or "none",  # DeviceName-shaped: no regex syntax in them
@@ -233,7 +233,7 @@ def watcher_and_alerts() -> None:
     directory_in_place(name="/etc/homelab", path="/etc/homelab", mode="755", known=state.dirs["/etc/homelab"])
 
     server = k3s.server_host(host.inventory) if k3s.gpu_nodes(host.inventory) else None
-    root_ca = clients.gateway_root_ca(cfg, server.name) if server is not None else None
+    root_ca = client_setup.gateway_root_ca(cfg, server.name) if server is not None else None
     tls = server is not None and settings_for(server, GpuNode).gateway_tls
     ship_ca = tls and root_ca is not None and root_ca.is_file()
     if tls and not ship_ca:
@@ -245,7 +245,7 @@ def watcher_and_alerts() -> None:
     options = {s: ManagedFile(f"{s} options", f"/etc/default/{s}", f'{HEADER}ARGS="{args}"\n')
                for s, args in _default_args(cfg).items()}
     units = {s: ManagedFile(f"{s}: memory cap, restart", drop_in(s), render(
-        "watcher", "service.d.conf.j2", memory_mib=mib,
+        "watcher_and_alerts", "service.d.conf.j2", memory_mib=mib,
         # Go's collector keeps the heap under this before the cgroup's cap is reached
         go_memory_limit_mib=mib * 3 // 4)) for s, mib in _memory(cfg).items()}
     prometheus = [

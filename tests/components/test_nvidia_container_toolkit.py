@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from homelab.components.nvidia_toolkit import KEYRING, PACKAGES, SOURCES, repo_url_for
+from homelab.components.nvidia_container_toolkit import KEYRING, PACKAGES, SOURCES, repo_url_for
 from tests.support import assert_repairs, inventory_variant, planned_commands
 
 pytestmark = pytest.mark.lab
