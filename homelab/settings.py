@@ -242,7 +242,7 @@ class Common(Strict):
     ssh_user: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")] | None = None
     ssh_key: LocalFile | None = None
     ssh_known_hosts_file: LocalFile | None = None
-    ssh_strict_host_key_checking: Literal["yes", "accept-new"] = "yes"
+    ssh_strict_host_key_checking: Literal["yes", "accept-new"]
     ssh_connect_retries: Annotated[int, Field(ge=0, le=10)] = 0
     sudo: bool = Field(False, alias="_sudo")
 
@@ -250,7 +250,7 @@ class Common(Strict):
     site_name: DeviceName
     timezone: Timezone
     secrets_file: LocalPath
-    apt_proxy_url: HttpUrl | None = None  # inside quotes in apt.conf.d
+    apt_proxy_url: HttpUrl | None  # inside quotes in apt.conf.d
     lan_address: IPAddress | None = None
     client_files_dir: LocalPath
     kubeconfig_path: LocalPath
@@ -273,10 +273,10 @@ class DebianHost(Common):
 class GpuNode(DebianHost):
     """group_data/gpu_nodes.py"""
 
-    wsl: bool | None = None
+    wsl: bool | None
     # In the elevated PowerShell script and wsl.exe's command line.
     wsl_distribution: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-    windows_profile_dir: Annotated[str, AfterValidator(_windows_profile_path)] | None = None
+    windows_profile_dir: Annotated[str, AfterValidator(_windows_profile_path)] | None
     pc_memory_gib: Annotated[float, Field(gt=0, le=4096)]
     pc_threads: Annotated[int, Field(ge=1, le=1024)]
     windows_memory_gib: Annotated[float, Field(ge=0, le=4096)]
@@ -286,8 +286,8 @@ class GpuNode(DebianHost):
     # Wake-on-LAN: the PC's wired network card (colons, like "a8:a1:59:01:23:45").
     wol_mac: Annotated[str, Field(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")] | None = None
     # In the elevated PowerShell watcher, as single-quoted literals; Windows file names.
-    game_executables: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*\.exe$")]] = []
-    game_watch_seconds: Annotated[int, Field(ge=2, le=600)] = 10
+    game_executables: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]*\.exe$")]]
+    game_watch_seconds: Annotated[int, Field(ge=2, le=600)]
     nvidia_toolkit_version: Version
     nvidia_toolkit_repo_url: HttpUrl  # a deb line in sources.list.d
     nvidia_toolkit_key_url: HttpUrl
@@ -296,7 +296,7 @@ class GpuNode(DebianHost):
     k3s_sha256: dict[Arch, Sha256]
     k3s_airgap_images_sha256: dict[Arch, Sha256]
     k3s_release_url: HttpUrl
-    k3s_artifacts_dir: LocalPath | None = None
+    k3s_artifacts_dir: LocalPath | None
     k3s_api_port: Port
     k3s_disable: list[Literal["traefik", "servicelb", "metrics-server", "local-storage", "coredns"]]
     k3s_write_kubeconfig_mode: Literal["0600", "0640", "0644"]
@@ -343,7 +343,7 @@ class GpuNode(DebianHost):
     llm_d_enabled: bool
     llm_d_chart_version: Version
     llm_d_crds_url: HttpUrl
-    llm_d_crds_sha256: Sha256 | None = None
+    llm_d_crds_sha256: Sha256 | None
     prometheus_retention: Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
     gpu_metrics_interval_seconds: Annotated[int, Field(ge=1, le=300)]
     wake_timeout_seconds: Annotated[int, Field(ge=1, le=3600)]
@@ -376,16 +376,16 @@ class LePotato(DebianHost):
     """group_data/le_potato.py"""
 
     node_exporter_port: Port
-    node_exporter_listen_address: IPAddress | None = None
+    node_exporter_listen_address: IPAddress | None
     node_exporter_textfile_dir: SafePath  # in the exporter's ARGS="..." (/etc/default)
-    node_exporter_version: Version | None = None
+    node_exporter_version: Version | None
     apt_cache_port: Port
     apt_cache_dir: SafePath  # CacheDir: and the unit's RequiresMountsFor=
     apt_cache_expire_days: Annotated[int, Field(ge=1, le=365)]
     apt_cache_warn_percent: Annotated[int, Field(ge=1, le=100)]
     apt_cache_backends: dict[Literal["debian", "ubuntu", "ubuntu-ports"], HttpUrl]  # one line per backends file
-    apt_cache_upstream_proxy: HttpUrl | None = None  # Proxy: in apt-cacher-ng's config
-    apt_cache_version: Version | None = None
+    apt_cache_upstream_proxy: HttpUrl | None  # Proxy: in apt-cacher-ng's config
+    apt_cache_version: Version | None
     watcher_enabled: bool
     watcher_prometheus_port: Port
     watcher_alertmanager_port: Port
@@ -400,9 +400,9 @@ class LePotato(DebianHost):
     alert_repeat_interval: Duration
     alert_disk_min_free_percent: Annotated[int, Field(ge=1, le=50)]
     alert_model_cache_min_free_gib: Annotated[int, Field(ge=1, le=10240)]
-    prometheus_version: Version | None = None
-    alertmanager_version: Version | None = None
-    blackbox_exporter_version: Version | None = None
+    prometheus_version: Version | None
+    alertmanager_version: Version | None
+    blackbox_exporter_version: Version | None
 
     @property
     def node_exporter_address(self) -> str:
@@ -435,7 +435,7 @@ class TermuxPhone(ApiClient):
     """group_data/termux_phones.py"""
 
     termux_packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.+-]*$")]]
-    owner_device: bool = False
+    owner_device: bool
 
 
 class Ipad(ApiClient):

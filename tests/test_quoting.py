@@ -69,7 +69,8 @@ def test_doctor_probe_takes_any_path_as_data(tmp_path):
 
 def test_doctor_never_lets_ssh_read_the_destination_as_an_option(tmp_path):
     pwned = tmp_path / "PWNED"
-    cfg = LePotato.model_construct(ssh_hostname=f"-oProxyCommand=touch {pwned}", ssh_port=22)
+    cfg = LePotato.model_construct(ssh_hostname=f"-oProxyCommand=touch {pwned}", ssh_port=22,
+                                   ssh_strict_host_key_checking="yes")
     cmd = ssh_command(cfg, "potato", "true")
     assert cmd[cmd.index("--") + 1] == cfg.ssh_hostname, cmd
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
