@@ -101,18 +101,28 @@ def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | 
                           dest="/usr/local/bin/k3s", sha256="15811d34...", known=state.file("/usr/local/bin/k3s"),
                           mode="755")
     """
-    if known and known["sha256"] == sha256:
-        if try_int(known["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
-            host.noop(f"{dest} has sha256 {sha256[:12]}...")
-            return
-        yield chmod(dest, mode)
+    if known and known.get("sha256") == sha256:
+        yield from _mode_only(dest, known, mode, sha256)
         return
     temp = host.get_temp_filename(dest)
     yield StringCommand("curl", "-sSLf", "--retry", "3", "-o", QuoteString(temp), QuoteString(src))
+    yield from _checked_move(temp, dest, sha256, mode, f"sha256 of {src} is not the pinned {sha256}")
+
+
+def _mode_only(dest: str, known: dict[str, str], mode: str, sha256: str) -> Generator[PyinfraCommand, None, None]:
+    """`dest` already has `sha256`: at most a chmod."""
+    if try_int(known["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+        host.noop(f"{dest} has sha256 {sha256[:12]}...")
+        return
+    yield chmod(dest, mode)
+
+
+def _checked_move(temp: str, dest: str, sha256: str, mode: str, failure: str) -> Generator[PyinfraCommand, None, None]:
+    """`temp` checked against `sha256` on the host (removed, and the run failed with `failure`,
+    when it differs), then moded and moved to `dest`: a wrong file never lands there."""
     yield StringCommand(
         "echo", QuoteString(f"{sha256}  {temp}"), "|", "sha256sum", "--check", "--quiet", "||",
-        "{", "rm", "-f", QuoteString(temp), ";", "echo", QuoteString(f"sha256 of {src} is not the pinned {sha256}"),
-        ">&2", ";", "exit", "1", ";", "}")
+        "{", "rm", "-f", QuoteString(temp), ";", "echo", QuoteString(failure), ">&2", ";", "exit", "1", ";", "}")
     yield chmod(temp, mode)
     yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
 
@@ -142,19 +152,11 @@ def artifact_in_place(src: str, dest: str, sha256: str, known: dict[str, str] | 
                           sha256="9d1d...", known=state.artifacts[IMAGES])
     """
     if known and known.get("sha256") == sha256:
-        if try_int(known["mode"]) == try_int(mode):  # type: ignore[no-untyped-call]  # unannotated in pyinfra
-            host.noop(f"{dest} has sha256 {sha256[:12]}...")
-            return
-        yield chmod(dest, mode)
+        yield from _mode_only(dest, known, mode, sha256)
         return
     temp = host.get_temp_filename(dest)
     yield FileUploadCommand(src, temp, remote_temp_filename=host.get_temp_filename(temp))
-    yield StringCommand(
-        "echo", QuoteString(f"{sha256}  {temp}"), "|", "sha256sum", "--check", "--quiet", "||",
-        "{", "rm", "-f", QuoteString(temp), ";", "echo", QuoteString(f"{dest}: the upload's sha256 is not {sha256}"),
-        ">&2", ";", "exit", "1", ";", "}")
-    yield chmod(temp, mode)
-    yield StringCommand("mv", QuoteString(temp), QuoteString(dest))
+    yield from _checked_move(temp, dest, sha256, mode, f"{dest}: the upload's sha256 is not {sha256}")
     record = ARTIFACT_RECORD
     yield StringCommand(
         "mkdir", "-p", QuoteString(record.rsplit("/", 1)[0]), "&&", "{",
