@@ -2,13 +2,13 @@
 
 Every pyinfra fact is a command over SSH (about 50 ms each here), and pyinfra's own
 operations fetch theirs while the run executes, one operation after another. So the
-components say up front what they will look at (`@wants`), the first component that
-asks gets the answer for all of them in one probe (`snapshot(host)`), and our operations
-decide from it without a fact of their own: a no-op re-run costs one command per host.
+components say up front what they will look at (`reads`, once per component module, next
+to its constants), the first component that asks gets the answer for all of them in one
+probe (`snapshot(host)`), and our operations decide from it without a fact of their own: a
+no-op re-run costs one command per host.
 
-    @host_state.wants
-    def _(host, cfg) -> Query:
-        return Query(files={"/etc/a.conf"}, units={"a.service"})
+    host_state.reads(LePotato, Query(files={"/etc/a.conf"}, units={"a.service"}))
+    host_state.reads(GpuNode, lambda host, cfg: Query(dirs={cfg.model_cache_dir}), when=k3s.is_server)
 
     state = host_state.snapshot(host)
     state.file("/etc/a.conf")  # {"sha256", "mode", "user", "group"} or None
@@ -21,7 +21,7 @@ import shlex
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pyinfra.api.facts import FactBase
 from pyinfra.api.host import Host
@@ -273,23 +273,44 @@ class HostState(FactBase[Snapshot]):
         return parse(output)
 
 
-_WANTS: list[Callable[[Any, Any], Query | None]] = []
+Settings = TypeVar("Settings", bound="Common")
+
+
+@dataclass(frozen=True)
+class Reads(Generic[Settings]):
+    """What one component reads on the hosts whose settings are of class `hosts`: a fixed
+    Query, or one computed from the host and its settings; `when` narrows it further
+    (the k3s server only, a feature switched on)."""
+
+    hosts: type[Settings]
+    query: Query | Callable[[Host, Settings], Query]
+    when: Callable[[Host, Settings], bool] | None = None
+
+    def query_for(self, host: Host, cfg: Common) -> Query | None:
+        if not isinstance(cfg, self.hosts) or (self.when is not None and not self.when(host, cfg)):
+            return None
+        return self.query(host, cfg) if callable(self.query) else self.query
+
+
+_READS: list[Reads[Any]] = []
 _SNAPSHOTS: weakref.WeakKeyDictionary[Host, Snapshot] = weakref.WeakKeyDictionary()
 
 
-def wants(function: Callable[[Any, Any], Query | None]) -> Callable[[Any, Any], Query | None]:
-    """Register what a component will look at: function(host, settings) -> Query or None."""
-    _WANTS.append(function)
-    return function
+def reads(hosts: type[Settings], query: Query | Callable[[Host, Settings], Query], *,
+          when: Callable[[Host, Settings], bool] | None = None) -> Reads[Settings]:
+    """Register what a component will look at on every host of that settings class."""
+    declared = Reads(hosts, query, when)
+    _READS.append(declared)
+    return declared
 
 
 def query_for(host: Host) -> Query:
     from homelab.host_settings import settings_for
 
     cfg = settings_for(host)
-    query = Query()
-    for function in _WANTS:
-        wanted = function(host, cfg)
+    query = Query()  # a fresh one: the registered Queries are shared by every host
+    for declared in _READS:
+        wanted = declared.query_for(host, cfg)
         if wanted is not None:
             query.merge(wanted)
     return query

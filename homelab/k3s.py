@@ -41,6 +41,11 @@ def role(host: Host) -> str:
     return "server" if host.name == server_host(host.inventory).name else "agent"
 
 
+def is_server(host: Host, _cfg: object = None) -> bool:
+    """The k3s server? (Takes a host's settings too, to serve as a probe's `when`.)"""
+    return role(host) == "server"
+
+
 def unit(host: Host) -> str:
     return "k3s" if role(host) == "server" else "k3s-agent"
 

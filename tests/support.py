@@ -137,6 +137,22 @@ def inventory_variant(lab, directory: Path, overrides: dict[str, dict], remove: 
     return path
 
 
+def example_inventory(directory: Path, second_gpu_node: bool = True):
+    """The project's example inventory.py (no lab), loaded from `directory`, with a second
+    GPU node (a k3s agent) "gpu-node-2" unless told otherwise."""
+    from homelab.inventory_loading import load_inventory
+
+    text = (PROJECT_ROOT / "inventory.py").read_text()
+    if second_gpu_node:
+        text = text.replace(
+            '"wol_mac": "a8:a1:59:01:23:45"}),\n]',
+            '"wol_mac": "a8:a1:59:01:23:45"}),\n    ("gpu-node-2", {"ssh_hostname": "192.168.1.51", "ssh_user": '
+            '"owner", "lan_address": "192.168.1.51"}),\n]')
+        assert "gpu-node-2" in text
+    (directory / "inventory.py").write_text(text)
+    return load_inventory(directory / "inventory.py", cwd=PROJECT_ROOT)
+
+
 def planned_commands(inventory, deploy: str, host: str) -> dict[str, list[str]]:
     """The commands `deploy` would run on `host` (nothing is executed); see plan_commands.py."""
     path = deploy if deploy.endswith(".py") else f"deploys/{deploy}.py"

@@ -93,3 +93,29 @@ def test_an_artifact_has_its_recorded_sha256_only_while_its_stamp_is_the_recorde
                                           "inode": str(kept.stat().st_ino), "mode": "644", "sha256": "a" * 64}
     assert "sha256" not in state.artifacts[str(replaced)] and state.artifacts[str(replaced)]["size"] == "6"
     assert state.artifacts[missing] is None
+
+
+def test_each_component_reads_only_on_the_hosts_it_declares(tmp_path):
+    """What the components declare with host_state.reads reaches the probe of their kind of
+    host (and, with `when`, only the k3s server), and one host's query never leaks into the next."""
+    import importlib
+    import pkgutil
+
+    import homelab.components
+    from homelab import k3s, waker
+    from homelab.components.apt_cache import EXPIRE_UNIT
+    from tests.support import example_inventory
+
+    for module in pkgutil.iter_modules(homelab.components.__path__):
+        importlib.import_module(f"homelab.components.{module.name}")
+    inventory = example_inventory(tmp_path)
+    server, agent, potato, phone = (host_state.query_for(inventory.get_host(name))
+                                    for name in ("gpu-node", "gpu-node-2", "potato", "pixel"))
+
+    assert k3s.KUBECONFIG in server.files and k3s.KUBECONFIG in agent.files and server.gpu and agent.gpu
+    assert waker.TOOL in server.files and waker.TOOL not in agent.files  # when=k3s.is_server
+    assert f"{EXPIRE_UNIT}.timer" in potato.units and "apt-cacher-ng" in potato.packages
+    assert k3s.KUBECONFIG not in potato.files and not potato.gpu and not potato.termux_packages
+    assert phone.termux_packages and not phone.units and not phone.packages
+    assert "apt-cacher-ng" not in server.packages and not server.termux_packages
+    assert host_state.query_for(inventory.get_host("gpu-node-2")) == agent  # nothing carried over

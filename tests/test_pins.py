@@ -69,18 +69,11 @@ def test_k3s_release_names_are_checked(name):
 
 
 def test_apply_deploys_the_server_before_its_agents_when_k3s_moves(tmp_path):
-    from homelab.inventory_loading import load_inventory
     from homelab.upgrade.apply import deploy_runs
     from homelab.upgrade.plan import Plan
-    from tests.support import PROJECT_ROOT
+    from tests.support import example_inventory
 
-    text = (PROJECT_ROOT / "inventory.py").read_text().replace(
-        '"wol_mac": "a8:a1:59:01:23:45"}),\n]',
-        '"wol_mac": "a8:a1:59:01:23:45"}),\n    ("gpu-node-2", {"ssh_hostname": "192.168.1.51", "ssh_user": "owner", '
-        '"lan_address": "192.168.1.51"}),\n]')
-    assert "gpu-node-2" in text
-    (tmp_path / "inventory.py").write_text(text)
-    inventory = load_inventory(tmp_path / "inventory.py", cwd=PROJECT_ROOT)
+    inventory = example_inventory(tmp_path)
     moving = Plan(k3s_moves=[("gpu-node", V133, V134), ("gpu-node-2", V133, V134)])
     assert deploy_runs(inventory, moving) == [["--limit", "gpu-node"], ["--limit", "gpu-node-2"]]
     charts_only = Plan(pin_changes=[("vllm_stack_chart_version", "0.1.11", "0.1.12")])

@@ -19,7 +19,7 @@ from homelab.host_state import Query
 from homelab.operations.cluster import manifest_removed
 from homelab.operations.files import directory_in_place, fetched_file, file_in_place, verified_download
 from homelab.secrets_store import Secret, forget_pending
-from homelab.settings import ApiClient, Common, GpuNode, LePotato
+from homelab.settings import ApiClient, GpuNode, LePotato
 from homelab.stack import cluster_secrets, gateway, litellm, manifests, security
 from homelab.stack.common import StackContext
 
@@ -48,13 +48,10 @@ def manifest_path(name: str) -> str:
     return f"{k3s.MANIFESTS_DIR}/{name}.yaml"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
-        return None
-    nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
-    return Query(files={*(manifest_path(name) for name in manifests.ALL_FILES), *gpu_mode.markers(nodes),
-                        gateway.ROOT_CERT}, dirs={k3s.MANIFESTS_DIR, gateway.DATA_DIR, litellm.USAGE_DIR})
+host_state.reads(GpuNode, lambda host_, cfg: Query(
+    files={*(manifest_path(name) for name in manifests.ALL_FILES),
+           *gpu_mode.markers([node.name for node in k3s.gpu_nodes(host_.inventory)]), gateway.ROOT_CERT},
+    dirs={k3s.MANIFESTS_DIR, gateway.DATA_DIR, litellm.USAGE_DIR}), when=k3s.is_server)
 
 
 def held_back(name: str, text: str, known: dict[str, Any] | None, paused: bool) -> bool:

@@ -8,7 +8,6 @@ apt still checks the repository's signature.
 """
 
 from pyinfra import logger
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
@@ -20,7 +19,7 @@ from homelab.operations.files import ManagedFile, directory_in_place, files_in_p
 from homelab.operations.packages import apt_installed, pinned
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import Common, LePotato
+from homelab.settings import LePotato
 
 CONF_DIR = "/etc/apt-cacher-ng"
 DROP_IN = "/etc/systemd/system/apt-cacher-ng.service.d"
@@ -33,12 +32,9 @@ def files_of(cfg: LePotato) -> set[str]:
     return {f"{CONF_DIR}/zz_homelab.conf", f"{DROP_IN}/homelab.conf", *expiry, *backends}
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, LePotato):
-        return None
-    return Query(files=files_of(cfg), dirs={cfg.apt_cache_dir, DROP_IN}, disks={cfg.apt_cache_dir},
-                 units={"apt-cacher-ng", f"{EXPIRE_UNIT}.timer"}, packages={"apt-cacher-ng"})
+host_state.reads(LePotato, lambda host_, cfg: Query(
+    files=files_of(cfg), dirs={cfg.apt_cache_dir, DROP_IN}, disks={cfg.apt_cache_dir},
+    units={"apt-cacher-ng", f"{EXPIRE_UNIT}.timer"}, packages={"apt-cacher-ng"}))
 
 
 @deploy("apt cache")

@@ -8,7 +8,6 @@ component after it relies on apt and systemd.
 import re
 from urllib.parse import urlsplit
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
@@ -27,12 +26,8 @@ LOCALTIME = "/etc/localtime"
 HOSTS = "/etc/hosts"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, DebianHost):
-        return None
-    return Query(files={"/etc/timezone", "/etc/hostname", MARKER, APT_PROXY_CONF}, links={LOCALTIME},
-                 contents={HOSTS})
+host_state.reads(DebianHost, Query(files={"/etc/timezone", "/etc/hostname", MARKER, APT_PROXY_CONF},
+                                   links={LOCALTIME}, contents={HOSTS}))
 
 
 @deploy("Common base")

@@ -5,7 +5,6 @@ Windows driver's libraries in /usr/lib/wsl/lib."""
 
 from typing import Any
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
@@ -13,7 +12,7 @@ from homelab.components import deploy
 from homelab.guards import refuse
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
 LINUX_DRIVER_PREFIXES = ("nvidia-driver-", "nvidia-utils-", "libnvidia-compute-", "nvidia-dkms-")
 
@@ -43,11 +42,7 @@ def gpu_problem(probe: dict[str, Any], wsl: bool, packages: dict[str, str],
     return None
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(gpu=True, packages={f"{prefix}*" for prefix in LINUX_DRIVER_PREFIXES})
+host_state.reads(GpuNode, Query(gpu=True, packages={f"{prefix}*" for prefix in LINUX_DRIVER_PREFIXES}))
 
 
 @deploy("GPU check")

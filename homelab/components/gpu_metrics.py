@@ -7,7 +7,6 @@ mode). Grafana's "AI side" dashboard and the Le Potato's watcher read them there
 Why not an exporter: DCGM exporter does not work on WSL2 and nvidia_gpu_exporter's
 maintainers call WSL2 out of scope (its #125, #84); nvidia-smi --query-gpu does."""
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import gpu_mode, host_state
@@ -18,7 +17,7 @@ from homelab.operations.files import ManagedFile, directory_in_place, files_in_p
 from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
 SERVICE = "homelab-gpu-metrics"
 TOOL = f"/usr/local/bin/{SERVICE}"
@@ -27,11 +26,7 @@ UNIT = f"/etc/systemd/system/{SERVICE}.service"
 METRICS_FILE = f"{gpu_mode.METRICS_DIR}/homelab_gpu.prom"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(files={TOOL, UNIT}, dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR}, units={SERVICE})
+host_state.reads(GpuNode, Query(files={TOOL, UNIT}, dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR}, units={SERVICE}))
 
 
 @deploy("GPU metrics")

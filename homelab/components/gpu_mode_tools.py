@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import gpu_mode, host_state, k3s
@@ -20,7 +19,7 @@ from homelab.host_settings import secrets_store
 from homelab.host_state import Query
 from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 from homelab.stack.common import StackContext
 from homelab.stack.vllm import RELEASE, engine_deployment
 
@@ -55,13 +54,10 @@ def _files() -> list[str]:
     return [gpu_mode.TOOL, gpu_mode.REMOTE, gpu_mode.CONFIG, gpu_mode.SUDOERS, gpu_mode.METRICS_FILE]
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
-        return None
-    nodes = [node.name for node in k3s.gpu_nodes(host_.inventory)]
-    return Query(files={*_files(), *gpu_mode.markers(nodes)},
-                 dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"}).merge(query(gpu_mode.ACCOUNT))
+host_state.reads(GpuNode, lambda host_, cfg: Query(
+    files={*_files(), *gpu_mode.markers([node.name for node in k3s.gpu_nodes(host_.inventory)])},
+    dirs={gpu_mode.STATE_DIR, gpu_mode.METRICS_DIR, "/etc/homelab"}).merge(query(gpu_mode.ACCOUNT)),
+    when=k3s.is_server)
 
 
 @deploy("Game mode")

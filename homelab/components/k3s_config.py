@@ -4,7 +4,6 @@ group data (server or agent) and the cluster token from the secrets store."""
 from typing import Any
 
 import yaml
-from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.context import host
 
@@ -15,7 +14,7 @@ from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.secrets_store import SecretsStore
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 from homelab.stack.device_plugin import CONFIG_LABEL, config_name
 
 HEADER = ("# Managed by homelab (pyinfra): k3s reads this when it starts, and the deploy restarts\n"
@@ -63,11 +62,7 @@ def foreign_cluster_reason(store: SecretsStore, token_state: dict[str, Any] | No
             f"`ssh <server> sudo cat {k3s.TOKEN_FILE} | python tasks.py secrets set {k3s.TOKEN_SECRET}`")
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(files={k3s.TOKEN_FILE, k3s.CONFIG}, dirs={k3s.CONFIG_DIR})
+host_state.reads(GpuNode, Query(files={k3s.TOKEN_FILE, k3s.CONFIG}, dirs={k3s.CONFIG_DIR}))
 
 
 @deploy("k3s config")

@@ -28,7 +28,7 @@ from homelab.operations.files import (
 )
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
 
 def binary_name(arch: str) -> str:
@@ -85,10 +85,7 @@ def unit_file(host_: Host) -> str:
     return f"/etc/systemd/system/{k3s.unit(host_)}.service"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
+def _reads(host_: Host, cfg: GpuNode) -> Query:
     query = Query(files={unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)}, dirs={k3s.IMAGES_DIR},
                   contents={pins.RECORD})
     if cfg.k3s_artifacts_dir:  # stat only: a no-op run reads none of them on the node
@@ -96,6 +93,9 @@ def _(host_: Host, cfg: Common) -> Query | None:
     else:
         query.files.add(k3s.BINARY)
     return query
+
+
+host_state.reads(GpuNode, _reads)
 
 
 @deploy("k3s install")

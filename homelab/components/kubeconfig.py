@@ -24,7 +24,7 @@ from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.local_files import write_private
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
 
 def merge_kubeconfig(existing: dict[str, Any] | None, k3s_config: dict[str, Any], name: str,
@@ -106,11 +106,7 @@ def kubeconfig_on_control_machine(remote: str, local: str, stamp: str, context: 
     yield FunctionCommand(_fetch_and_merge, (remote, local, stamp, context, server), {})
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(files={k3s.KUBECONFIG})
+host_state.reads(GpuNode, Query(files={k3s.KUBECONFIG}))
 
 
 @deploy("kubeconfig on the control machine")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, k3s, waker
@@ -18,17 +17,14 @@ from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.secrets_store import Secret
 from homelab.services import keep_running
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 from homelab.stack.common import StackContext
 
 SERVICE = "homelab-waker"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode) or k3s.role(host_) != "server":
-        return None
-    return Query(files={waker.TOOL, waker.CONFIG, waker.TOKEN_FILE, waker.UNIT}, units={SERVICE})
+host_state.reads(GpuNode, Query(files={waker.TOOL, waker.CONFIG, waker.TOKEN_FILE, waker.UNIT}, units={SERVICE}),
+                 when=k3s.is_server)
 
 
 @deploy("Models on demand")

@@ -1,7 +1,6 @@
 """Prometheus node exporter from the distribution's package, listening on the LAN
 address from group data, with the textfile collector directory in place."""
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
@@ -12,7 +11,7 @@ from homelab.operations.files import ManagedFile, directory_in_place, files_in_p
 from homelab.operations.packages import apt_installed, pinned
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import Common, LePotato
+from homelab.settings import LePotato
 
 SERVICE = "prometheus-node-exporter"
 DROP_IN = f"/etc/systemd/system/{SERVICE}.service.d"
@@ -22,12 +21,8 @@ def files_of(cfg: LePotato) -> tuple[str, str, str]:
     return f"{cfg.node_exporter_textfile_dir}/homelab.prom", f"/etc/default/{SERVICE}", f"{DROP_IN}/homelab.conf"
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, LePotato):
-        return None
-    return Query(files=set(files_of(cfg)), dirs={cfg.node_exporter_textfile_dir, DROP_IN}, units={SERVICE},
-                 packages={SERVICE})
+host_state.reads(LePotato, lambda host_, cfg: Query(
+    files=set(files_of(cfg)), dirs={cfg.node_exporter_textfile_dir, DROP_IN}, units={SERVICE}, packages={SERVICE}))
 
 
 @deploy("Node exporter")

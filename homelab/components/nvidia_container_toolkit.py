@@ -5,7 +5,6 @@ the pinned version. k3s finds nvidia-container-runtime itself when it starts, so
 
 from urllib.parse import urlsplit
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state
@@ -15,7 +14,7 @@ from homelab.host_state import Query
 from homelab.operations.files import ManagedFile, files_in_place, verified_download
 from homelab.operations.packages import apt_installed, pinned
 from homelab.rendering import render
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
 PACKAGES = ["nvidia-container-toolkit", "nvidia-container-toolkit-base", "libnvidia-container-tools",
             "libnvidia-container1"]
@@ -34,11 +33,7 @@ def repo_url_for(cfg: GpuNode) -> str:
     return url
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(files={KEYRING, SOURCES}, packages=set(PACKAGES))
+host_state.reads(GpuNode, Query(files={KEYRING, SOURCES}, packages=set(PACKAGES)))
 
 
 @deploy("NVIDIA Container Toolkit")

@@ -4,7 +4,6 @@
 install refuses a step k3s cannot take from it. Written only by a run that got this far,
 so it names the last deploy that finished."""
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, pins
@@ -12,14 +11,9 @@ from homelab.components import deploy
 from homelab.host_settings import settings_for
 from homelab.host_state import Query
 from homelab.operations.files import directory_in_place, file_in_place
-from homelab.settings import Common, GpuNode
+from homelab.settings import GpuNode
 
-
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode):
-        return None
-    return Query(files={pins.RECORD}, dirs={pins.RECORD_DIR}, contents={pins.RECORD})
+host_state.reads(GpuNode, Query(files={pins.RECORD}, dirs={pins.RECORD_DIR}, contents={pins.RECORD}))
 
 
 @deploy("Pins record")

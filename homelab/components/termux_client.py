@@ -5,7 +5,6 @@ files go to $TMPDIR (under $PREFIX)."""
 
 from typing import Any, TypedDict
 
-from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
@@ -17,7 +16,7 @@ from homelab.operations.files import ManagedFile, directory_in_place, file_absen
 from homelab.operations.local import local_directory
 from homelab.operations.packages import termux_packages
 from homelab.rendering import render
-from homelab.settings import Common, DebianHost, GpuNode, LePotato, TermuxPhone
+from homelab.settings import DebianHost, GpuNode, LePotato, TermuxPhone
 
 PREFIX = "/data/data/com.termux/files/usr"
 HOME = "/data/data/com.termux/files/home"
@@ -29,6 +28,9 @@ BASHRC = f"{HOME}/.bashrc"
 AICHAT_CONFIG = f"{HOME}/.config/aichat/config.yaml"
 DIRECTORIES = [f"{HOME}/{d}" for d in (".config/homelab", ".config/aichat", ".shortcuts", ".ssh")]
 LOCAL_WIDGETS = ("ask-lab", "lab-health")
+# Every widget the owner's phone may get; those its lab does not offer (no wol_mac, no
+# watcher) are removed, like all of them from a phone that is not the owner's.
+REMOTE_WIDGETS = (*(f"lab-{verb}" for verb in gpu_mode.VERBS), "lab-wake", "lab-alerts")
 
 
 class _Ownership(TypedDict):
@@ -44,14 +46,10 @@ PRIVATE: _Ownership = {"mode": "600", "user": None, "group": None}
 EXECUTABLE: _Ownership = {"mode": "700", "user": None, "group": None}
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, TermuxPhone):
-        return None
-    widgets = [f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *REMOTE_WIDGETS)]
-    return Query(files={ENV_FILE, TUNNEL_CONFIG, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS, *widgets},
-                 dirs=set(DIRECTORIES),
-                 contents={BASHRC}, termux_packages=True)
+host_state.reads(TermuxPhone, Query(
+    files={ENV_FILE, TUNNEL_CONFIG, AICHAT_CONFIG, REMOTE_KEY, REMOTE_KNOWN_HOSTS,
+           *(f"{HOME}/.shortcuts/{name}" for name in (*LOCAL_WIDGETS, *REMOTE_WIDGETS))},
+    dirs=set(DIRECTORIES), contents={BASHRC}, termux_packages=True))
 
 
 @deploy("Termux client")
@@ -93,11 +91,6 @@ def tunnel_config(device: str, state: Snapshot) -> None:
         files_in_place(ManagedFile("WireGuard config", TUNNEL_CONFIG, config, **PRIVATE), known=state.files)
         local_directory(name="Device folder", path=folder, mode=0o700)
     client_setup.tunnel_files(host, device, folder)  # without a tunnel: its files there removed
-
-
-# Every widget the owner's phone may get; those its lab does not offer (no wol_mac, no
-# watcher) are removed, like all of them from a phone that is not the owner's.
-REMOTE_WIDGETS = (*(f"lab-{verb}" for verb in gpu_mode.VERBS), "lab-wake", "lab-alerts")
 
 
 def remote_widgets(inventory_: Inventory) -> dict[str, dict[str, Any]]:

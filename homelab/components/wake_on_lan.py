@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
@@ -17,7 +16,7 @@ from homelab.host_settings import secrets_store, settings_for
 from homelab.host_state import Query
 from homelab.operations.files import ManagedFile, directory_in_place, files_in_place
 from homelab.paths import FILES
-from homelab.settings import Common, GpuNode, LePotato
+from homelab.settings import GpuNode, LePotato
 
 
 def wake_config(inventory_: Inventory) -> dict[str, Any]:
@@ -29,12 +28,8 @@ def wake_config(inventory_: Inventory) -> dict[str, Any]:
     return {"nodes": nodes}
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, LePotato):
-        return None
-    return Query(files={wake_tool.TOOL, wake_tool.REMOTE, wake_tool.CONFIG},
-                 dirs={"/etc/homelab"}).merge(query(wake_tool.ACCOUNT))
+host_state.reads(LePotato, Query(files={wake_tool.TOOL, wake_tool.REMOTE, wake_tool.CONFIG},
+                                 dirs={"/etc/homelab"}).merge(query(wake_tool.ACCOUNT)))
 
 
 @deploy("Wake-on-LAN")

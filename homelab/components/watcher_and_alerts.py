@@ -17,7 +17,6 @@ from typing import Any
 
 import yaml
 from pyinfra import logger
-from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.context import host
 
@@ -32,7 +31,7 @@ from homelab.paths import FILES
 from homelab.rendering import render
 from homelab.secrets_store import Secret, SecretsStore
 from homelab.services import keep_running
-from homelab.settings import Common, GpuNode, LePotato
+from homelab.settings import GpuNode, LePotato
 from homelab.stack import monitoring
 from homelab.stack.vllm import engine_deployment
 
@@ -54,13 +53,10 @@ def files_of() -> set[str]:
             *(f"/etc/default/{s}" for s in SERVICES), *(drop_in(s) for s in SERVICES)}
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, LePotato) or not cfg.watcher_enabled:
-        return None
-    return Query(files=files_of(), dirs={watcher.RULES_DIR, "/etc/homelab", *(str(Path(drop_in(s)).parent)
-                                                                               for s in SERVICES)},
-                 units=set(SERVICES), packages=set(PACKAGES)).merge(query(watcher.ACCOUNT))
+host_state.reads(LePotato, Query(
+    files=files_of(), dirs={watcher.RULES_DIR, "/etc/homelab", *(str(Path(drop_in(s)).parent) for s in SERVICES)},
+    units=set(SERVICES), packages=set(PACKAGES)).merge(query(watcher.ACCOUNT)),
+    when=lambda host_, cfg: cfg.watcher_enabled)
 
 
 # -- what the watcher watches -------------------------------------------------------------

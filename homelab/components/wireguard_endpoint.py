@@ -10,7 +10,6 @@ endpoint is taken down and its files removed.
 
 from __future__ import annotations
 
-from pyinfra.api.host import Host
 from pyinfra.context import host
 
 from homelab import host_state, tunnel_peers
@@ -23,7 +22,7 @@ from homelab.operations.server import sysctl_set
 from homelab.operations.systemd import unit_stopped
 from homelab.rendering import render
 from homelab.services import keep_running
-from homelab.settings import Common, LePotato
+from homelab.settings import LePotato
 
 RULES = "/etc/homelab/tunnel.nft"
 FIREWALL_UNIT = "homelab-tunnel-firewall"
@@ -36,12 +35,8 @@ DIRS = ("/etc/wireguard", "/etc/homelab", TUNNEL_DROP_IN.rsplit("/", 1)[0])
 PACKAGES = ("wireguard-tools", "wireguard-go", "nftables")
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, LePotato):
-        return None
-    return Query(files=set(FILES), dirs=set(DIRS), units={tunnel_peers.UNIT, FIREWALL_UNIT},
-                 packages=set(PACKAGES), contents={IP_FORWARD}, modules={"wireguard"})
+host_state.reads(LePotato, Query(files=set(FILES), dirs=set(DIRS), units={tunnel_peers.UNIT, FIREWALL_UNIT},
+                                 packages=set(PACKAGES), contents={IP_FORWARD}, modules={"wireguard"}))
 
 
 @deploy("WireGuard endpoint")

@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 from pyinfra import logger
-from pyinfra.api.host import Host
 from pyinfra.context import host, inventory
 
 from homelab import capacity, host_state, k3s
@@ -21,7 +20,7 @@ from homelab.operations.files import ManagedFile, file_merged, files_in_place
 from homelab.operations.local import local_file
 from homelab.operations.server import stop_host
 from homelab.rendering import render
-from homelab.settings import Common, GpuNode, LePotato
+from homelab.settings import GpuNode, LePotato
 from homelab.stack import monitoring
 
 WSLCONFIG = ".wslconfig"
@@ -115,11 +114,8 @@ def merge_ini(text: str | None, settings: dict[str, dict[str, str]]) -> str:
     return newline.join(out) + newline
 
 
-@host_state.wants
-def _(host_: Host, cfg: Common) -> Query | None:
-    if not isinstance(cfg, GpuNode) or cfg.wsl is False:
-        return None
-    return Query(files={WSL_CONF}, wsl_profiles=cfg.windows_profile_dir or "detect")
+host_state.reads(GpuNode, lambda host_, cfg: Query(files={WSL_CONF}, wsl_profiles=cfg.windows_profile_dir or "detect"),
+                 when=lambda host_, cfg: cfg.wsl is not False)
 
 
 def _wslconfig(cfg: GpuNode, state: Snapshot) -> bool:
