@@ -35,23 +35,30 @@ def _read(archive: tarfile.TarFile, name: str) -> bytes | None:
     return member.read() if member else None
 
 
+def _required(archive: tarfile.TarFile, name: str) -> bytes:
+    data = _read(archive, name)
+    if data is None:
+        raise FileNotFoundError(f"{archive.name!r}: no {name}")
+    return data
+
+
 def values_index(chart: str, version: str) -> tuple[set[str], set[str]]:
     """(every dotted key of the chart's values, paths below which anything goes)."""
     keys: set[str] = set()
     open_paths: set[str] = set()
     path = chart_archive(chart, version)
     with tarfile.open(path) as archive:
-        _walk(yaml.safe_load(_read(archive, f"{chart}/values.yaml")), "", keys, open_paths)
+        _walk(yaml.safe_load(_required(archive, f"{chart}/values.yaml")), "", keys, open_paths)
         for member in archive.getnames():
             parts = Path(member).parts
             if len(parts) == 3 and parts[1] == "charts" and member.endswith(".tgz"):
-                with tarfile.open(fileobj=io.BytesIO(_read(archive, member))) as sub:
+                with tarfile.open(fileobj=io.BytesIO(_required(archive, member))) as sub:
                     top = sub.getnames()[0].split("/")[0]
-                    meta = yaml.safe_load(_read(sub, f"{top}/Chart.yaml"))
-                    _walk({meta["name"]: yaml.safe_load(_read(sub, f"{top}/values.yaml")) or {}}, "", keys,
+                    meta = yaml.safe_load(_required(sub, f"{top}/Chart.yaml"))
+                    _walk({meta["name"]: yaml.safe_load(_required(sub, f"{top}/values.yaml")) or {}}, "", keys,
                           open_paths)
             elif len(parts) == 4 and parts[1] == "charts" and parts[3] == "values.yaml":
-                _walk({parts[2]: yaml.safe_load(_read(archive, member)) or {}}, "", keys, open_paths)
+                _walk({parts[2]: yaml.safe_load(_required(archive, member)) or {}}, "", keys, open_paths)
     return keys, open_paths
 
 

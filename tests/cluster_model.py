@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from homelab.stack.helm_render import Rendered, Workload, workloads
@@ -134,7 +135,7 @@ class Endpoint:
         return dict(self.labels)
 
 
-def _selects(selector: dict, labels: dict[str, str]) -> bool:
+def _selects(selector: dict, labels: Mapping[str, str | None]) -> bool:
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
     for expr in selector.get("matchExpressions") or []:

@@ -13,9 +13,9 @@ import os
 import sys
 
 import pyinfra
-from pyinfra.api import Config, State
+from pyinfra.api.config import Config
 from pyinfra.api.connect import connect_all
-from pyinfra.api.state import StateStage
+from pyinfra.api.state import State, StateStage
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.inventory import make_inventory
 from pyinfra_cli.util import load_deploy_file

@@ -23,6 +23,7 @@ import yaml
 from homelab import capacity
 from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
+from homelab.settings import GpuNode
 from homelab.stack import device_plugin, helm_render
 from homelab.stack.common import StackContext
 from tests.cluster_model import Endpoint, pod_security_violations, pods_on, quantity, reachable, strictest_level
@@ -53,7 +54,7 @@ def rendered(landed) -> list[helm_render.Rendered]:
 @pytest.fixture(scope="module")
 def ctx(lab) -> StackContext:
     inventory = load_inventory(lab.inventory_file, cwd=PROJECT_ROOT)
-    return StackContext(nodes={h.name: settings_for(h) for h in inventory.get_group("gpu_nodes")})
+    return StackContext(nodes={h.name: settings_for(h, GpuNode) for h in inventory.get_group("gpu_nodes")})
 
 
 def by_kind(rendered, kind) -> dict[str, dict]:

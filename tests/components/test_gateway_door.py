@@ -22,7 +22,8 @@ import openai
 import pytest
 import requests
 
-from homelab.lab.gateway import HOST_SIDE, LITELLM_PORT, UPSTREAM_PORT
+from homelab.lab.gateway import LITELLM_PORT, UPSTREAM_PORT
+from homelab.lab.network import HOST_SIDE
 
 pytestmark = pytest.mark.lab
 

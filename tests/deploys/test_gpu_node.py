@@ -11,6 +11,7 @@ from homelab.host_settings import settings_for
 from homelab.inventory_loading import load_inventory
 from homelab.lab.stand_ins import write_gpu_stand_ins
 from homelab.secrets_store import SecretsStore
+from homelab.settings import GpuNode
 from homelab.stack.common import StackContext
 from tests.support import PROJECT_ROOT, assert_converges, assert_idempotent, inventory_variant, landed_manifests
 
@@ -66,7 +67,7 @@ def _placement_matches_the_plans(lab, variant):
     from tests.cluster_model import pods_on
     from tests.components.test_cluster_render import node_labels
 
-    ctx = StackContext(nodes={h.name: settings_for(h) for h in
+    ctx = StackContext(nodes={h.name: settings_for(h, GpuNode) for h in
                               load_inventory(variant, cwd=PROJECT_ROOT).get_group("gpu_nodes")})
     assert list(ctx.nodes) == ["gpu-node", "potato"] and [m.name for m in ctx.models_on("potato")] == [
         "all-minilm-l6-v2"]
