@@ -55,7 +55,12 @@ def artifact_problem(path: Path, expected: str, pinned_by: str = "group data pin
 
 def stack_images(artifacts: Path, known: dict[str, dict[str, str] | None]) -> bool:
     """The stack's own images (tasks.py images --artifacts), each checked against
-    images/SHA256SUMS, copied where k3s imports them at start. False when one is wrong."""
+    images/SHA256SUMS, copied where k3s imports them. False when one is wrong.
+
+    A changed archive needs no restart: since v1.32.0+k3s1 (the pin is newer) k3s watches
+    agent/images and imports what lands there while running (docs.k3s.io/import-images,
+    "Pre-import images"; k3s's ADR "Easy way for auto adding images to k3s"), and
+    artifact_in_place lands each by a rename, one whole file per event."""
     directory = airgap.images_dir(artifacts)
     for name, expected in sorted(airgap.read_sums(directory).items()):
         problem = artifact_problem(directory / name, expected, f"{airgap.SUMS} says",
