@@ -430,6 +430,11 @@ def check_body(route: str, body: Any) -> None:
                       "missing_required_parameter" if "input" not in body else "invalid_value")
 
 
+def route_name(method: str, path: str) -> str:
+    """An API route's name for a metric label: the path, one model's path as its pattern."""
+    return "/v1/models/{model}" if method == "GET" and MODEL_PATH.fullmatch(path) else path
+
+
 def is_api_route(method: str, path: str) -> bool:
     """The OpenAI endpoints this lab serves, exactly as a client must spell them."""
     if method == "GET":

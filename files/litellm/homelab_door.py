@@ -7,7 +7,7 @@ reaches LiteLLM before it has passed this door, which LiteLLM sits behind on the
 loopback:
 
 - the caller is known by its own key (exactly one `Authorization: Bearer <key>`): the
-  gateway (which also names the device), Open WebUI, or Prometheus (/metrics only);
+  gateway (which also names the device), Open WebUI, or Prometheus (/door-metrics only);
 - the path is exactly one of the caller's routes, without a query; the request headers are
   ones callers send, each once at most (a chunked body, whose trailer fields a parser could
   take for headers, is not among them: bodies declare their length);
@@ -31,7 +31,12 @@ waker does not answer (the list itself never waits more than a second for it).
 
 Refusals are OpenAI-style JSON errors. GET /healthz answers without a key (the kubelet's
 probes): ok when LiteLLM's own liveliness answers. GET /door-metrics (Prometheus's key):
-what each tenant used today and this month, its quotas, its refusals.
+what each tenant used today and this month, its quotas, its refusals, and the requests it
+passed per tenant, model and status with their durations and a stream's first token. The
+door counts these itself, so LiteLLM runs no metrics callback of its own: its Prometheus
+logger cost about 1 ms per request (measured with `tasks.py bench gateway`), most of it an
+exception raised and caught on every reply while it looked for the virtual key's budget in
+a database this lab does not have.
 """
 
 from __future__ import annotations
@@ -41,11 +46,14 @@ import hmac
 import json
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import Counter as CounterMetric
 
 import homelab_api
 from homelab_tenants import OverLimit, Tenants, UsageStore, utc_now
@@ -56,7 +64,7 @@ MODELS: dict[str, str] = CONFIG["models"]  # served name -> "chat" | "completion
 CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY",
                "metrics": "HOMELAB_METRICS_KEY"}
 DEVICE_HEADER = "x-homelab-device"
-METRICS_PATHS = ("/metrics", "/metrics/")
+METRICS_PATH = "/door-metrics"
 # what the gateway, Open WebUI's HTTP client, Prometheus and the kubelet send (lower case)
 HEADERS = {"host", "content-type", "content-length", "authorization", "accept",
            "accept-encoding", "user-agent", "connection", "x-forwarded-for", "x-forwarded-proto",
@@ -79,6 +87,18 @@ REFUSED: Counter[tuple[str, str]] = Counter()  # (tenant, limit) -> requests ref
 WAKER: dict[str, Any] | None = CONFIG.get("waker")  # None: every model always loaded
 WAKER_TOKEN = os.environ.get("HOMELAB_WAKER_TOKEN", "")
 IN_FLIGHT: Counter[str] = Counter()  # model on demand -> requests under way
+
+# Label values are the door's own words only (a tenant of door.json, a served model, a route
+# of homelab_api.py, a status): a client's string never becomes a series of its own.
+REGISTRY = CollectorRegistry(auto_describe=True)
+# a chat reply takes milliseconds to minutes
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+REQUESTS = CounterMetric("homelab_door_requests", "Requests the door answered, per tenant, route, model and status",
+                         ["tenant", "route", "model", "status"], registry=REGISTRY)
+DURATION = Histogram("homelab_door_request_seconds", "From the request's arrival to the reply's end",
+                     ["route", "model"], buckets=SECONDS, registry=REGISTRY)
+FIRST_TOKEN = Histogram("homelab_door_first_token_seconds", "From a streamed request's arrival to its first event",
+                        ["model"], buckets=SECONDS, registry=REGISTRY)
 
 
 class Refusal(Exception):
@@ -185,6 +205,7 @@ class Reply:
     def __init__(self, show_usage: bool = True):
         self.usage: dict[str, Any] | None = None
         self.show_usage, self.pending = show_usage, b""
+        self.first_event: float | None = None  # time.monotonic() when a stream's first event passed
 
     def read_answer(self, body: bytes) -> None:
         try:
@@ -212,6 +233,8 @@ class Reply:
                         del data["usage"]
                         event = b"data: " + json.dumps(data, separators=(",", ":")).encode()
             out += event + b"\n\n"
+        if out and self.first_event is None:
+            self.first_event = time.monotonic()
         return out
 
 
@@ -314,11 +337,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.query_string or "?" in raw_path:
             raise Refusal(404, "Unknown path: no query strings here.", "not_found")
         if caller == "metrics":
-            if request.method == "GET" and raw_path == "/door-metrics":
-                return door_metrics(request.app["tenants"])
-            if request.method != "GET" or raw_path not in METRICS_PATHS:
-                raise Refusal(404, "This key reads /metrics and /door-metrics only.", "not_found")
-            return await forward(request, raw_path, None, {"Authorization": request.headers["Authorization"]})
+            if request.method != "GET" or raw_path != METRICS_PATH:
+                raise Refusal(404, f"This key reads {METRICS_PATH} only.", "not_found")
+            return door_metrics(request.app["tenants"])
         if not homelab_api.is_api_route(request.method, raw_path):
             raise Refusal(404, "Unknown path: this service answers the OpenAI API under /v1.", "not_found")
         if raw_path.startswith("/v1/models/") and raw_path.removeprefix("/v1/models/") not in MODELS:
@@ -326,48 +347,87 @@ async def handle(request: web.Request) -> web.StreamResponse:
         tenant = tenant_of(caller, request)
         if tenant is None:
             raise Refusal(401, "This key names no tenant.", "invalid_api_key")
-        headers = {"Authorization": request.headers["Authorization"]}
-        if caller == "gateway":
-            headers["X-Homelab-Device"] = tenant
-        if request.method != "POST":
-            answer = await forward(request, raw_path, None, headers)
-            if raw_path == "/v1/models" and answer.status == 200 and isinstance(answer, web.Response):
-                return await with_model_states(request, answer)
-            return answer
-        body = await checked_body(request, raw_path)
-        headers["Content-Type"] = "application/json"
-        reply = Reply(show_usage=True)
-        if body.get("stream"):
-            # the door counts a stream's tokens from its usage chunk: asked for, shown only if
-            # the client asked too
-            options = body.get("stream_options") or {}
-            reply.show_usage = bool(options.get("include_usage"))
-            body["stream_options"] = {**options, "include_usage": True}
-        tenants: Tenants = request.app["tenants"]
-        try:
-            tenants.admit(tenant)
-        except OverLimit as error:
-            print(f"homelab door: 429 {error.limit} {tenant}", flush=True)
-            return over_limit(tenant, error)
-        on_demand = WAKER is not None and body["model"] in WAKER["models"]
-        if on_demand:
-            IN_FLIGHT[body["model"]] += 1
-        try:
-            try:
-                data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-            except (ValueError, UnicodeError):
-                raise Refusal(400, "The body holds text that is not valid Unicode.", "invalid_json") from None
-            body = {"model": body["model"]}  # the parsed body's memory goes now, not after the reply
-            if on_demand:
-                await wake(request, body["model"])
-            return await forward(request, raw_path, data, headers, reply)
-        finally:
-            tenants.done(tenant, body["model"], reply.usage)
-            if on_demand:
-                IN_FLIGHT[body["model"]] -= 1
+        return await counted(request, tenant, caller)
     except Refusal as refusal:
         print(f"homelab door: {refusal.status} {refusal.code} {request.method} {raw_path[:120]!r}", flush=True)
         return refusal.response()
+
+
+class Passage:
+    """What the metrics learn of a request on its way: its model (once the body named a
+    served one) and its reply."""
+
+    def __init__(self) -> None:
+        self.model = ""
+        self.reply: Reply | None = None
+
+
+async def counted(request: web.Request, tenant: str, caller: str) -> web.StreamResponse:
+    """A tenant's request, answered and counted (homelab_door_* metrics)."""
+    started, route = time.monotonic(), homelab_api.route_name(request.method, request.raw_path)
+    passage = Passage()
+    status = "500"
+    try:
+        answer = await answered(request, tenant, caller, passage)
+        status = str(answer.status)
+        return answer
+    except Refusal as refusal:
+        status = str(refusal.status)
+        raise
+    except asyncio.CancelledError:
+        status = "499"  # the client hung up first (nginx's word for it)
+        raise
+    finally:
+        REQUESTS.labels(tenant, route, passage.model, status).inc()
+        if passage.model:
+            DURATION.labels(route, passage.model).observe(time.monotonic() - started)
+            if passage.reply is not None and passage.reply.first_event is not None:
+                FIRST_TOKEN.labels(passage.model).observe(passage.reply.first_event - started)
+
+
+async def answered(request: web.Request, tenant: str, caller: str, passage: Passage) -> web.StreamResponse:
+    """The tenant's request passed on to LiteLLM: its body checked, its limits, its model woken."""
+    raw_path = request.raw_path
+    headers = {"Authorization": request.headers["Authorization"]}
+    if caller == "gateway":
+        headers["X-Homelab-Device"] = tenant
+    if request.method != "POST":
+        answer = await forward(request, raw_path, None, headers)
+        if raw_path == "/v1/models" and answer.status == 200 and isinstance(answer, web.Response):
+            return await with_model_states(request, answer)
+        return answer
+    body = await checked_body(request, raw_path)
+    passage.model = body["model"]  # one that is served: checked_body refuses any other
+    headers["Content-Type"] = "application/json"
+    reply = passage.reply = Reply(show_usage=True)
+    if body.get("stream"):
+        # the door counts a stream's tokens from its usage chunk: asked for, shown only if
+        # the client asked too
+        options = body.get("stream_options") or {}
+        reply.show_usage = bool(options.get("include_usage"))
+        body["stream_options"] = {**options, "include_usage": True}
+    tenants: Tenants = request.app["tenants"]
+    try:
+        tenants.admit(tenant)
+    except OverLimit as error:
+        print(f"homelab door: 429 {error.limit} {tenant}", flush=True)
+        return over_limit(tenant, error)
+    on_demand = WAKER is not None and body["model"] in WAKER["models"]
+    if on_demand:
+        IN_FLIGHT[body["model"]] += 1
+    try:
+        try:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        except (ValueError, UnicodeError):
+            raise Refusal(400, "The body holds text that is not valid Unicode.", "invalid_json") from None
+        body = {"model": body["model"]}  # the parsed body's memory goes now, not after the reply
+        if on_demand:
+            await wake(request, body["model"])
+        return await forward(request, raw_path, data, headers, reply)
+    finally:
+        tenants.done(tenant, body["model"], reply.usage)
+        if on_demand:
+            IN_FLIGHT[body["model"]] -= 1
 
 
 async def health(request: web.Request) -> web.Response:
@@ -400,7 +460,7 @@ def door_metrics(tenants: Tenants) -> web.Response:
     for (tenant, limit), count in sorted(REFUSED.items()):
         lines.append(f'homelab_tenant_refused_total{{tenant="{tenant}",limit="{limit}"}} {count}')
     lines.append(f"homelab_usage_store_ok {int(tenants.store.healthy)}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    return web.Response(text="\n".join(lines) + "\n" + generate_latest(REGISTRY).decode(), content_type="text/plain")
 
 
 async def open_session(app: web.Application) -> Any:

@@ -1,14 +1,15 @@
 """LiteLLM's own checks, shipped by homelab (pyinfra) next to LiteLLM's config.yaml, behind
 the door (homelab_door.py, in the same pod), which every request passes first.
 
-LiteLLM is reached by three callers, each with its own credential (a Secret in the pod's
+LiteLLM is reached by two callers, each with its own credential (a Secret in the pod's
 environment): the gateway (Caddy), which has already checked a device's token and names
-the device in X-Homelab-Device; Open WebUI, a tenant of its own; and Prometheus, for
-/metrics only. The master key is held by LiteLLM alone and opens nothing here.
+the device in X-Homelab-Device; and Open WebUI, a tenant of its own. (Prometheus reads the
+door's metrics; LiteLLM keeps none.) The master key is held by LiteLLM alone and opens
+nothing here.
 
 - `authenticate` (general_settings.custom_auth) knows the caller by its credential and
-  names the tenant LiteLLM counts (its metrics, its limits); it allows the caller its
-  routes only (the OpenAI API as homelab_api.py spells it, or /metrics), the request
+  names the tenant (LiteLLM's key alias and user); it allows the caller its
+  routes only (the OpenAI API as homelab_api.py spells it), the request
   headers callers send and no query string. The door checked the same before; this is
   the second lock, not the first (LiteLLM acts on a body before its auth can refuse it).
 - `guard` (a callback) holds each request body to homelab_api.py's positive model once
@@ -37,16 +38,13 @@ if TYPE_CHECKING:
 # door.json (beside this file): who may call, by name, and through which credential.
 TENANTS: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("door.json").read_text())["tenants"]
 # credential name -> the environment variable holding it (from a Secret)
-CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY",
-               "metrics": "HOMELAB_METRICS_KEY"}
+CREDENTIALS = {"gateway": "HOMELAB_GATEWAY_KEY", "open-webui": "HOMELAB_OPEN_WEBUI_KEY"}
 DEVICE_HEADER = "x-homelab-device"
-METRICS_PATHS = ("/metrics", "/metrics/")
-# Request headers LiteLLM may see (lower case): what the gateway, Open WebUI's HTTP client,
-# Prometheus and the kubelet send. LiteLLM reads others (x-litellm-timeout, -num-retries,
+# Request headers LiteLLM may see (lower case): what the gateway, Open WebUI's HTTP client
+# and the kubelet send. LiteLLM reads others (x-litellm-timeout, -num-retries,
 # -tags, openai-organization, cache-control, ...) and acts on them.
 HEADERS = {"host", "content-type", "content-length", "authorization", "accept", "accept-encoding", "user-agent",
-           "connection", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-           "x-prometheus-scrape-timeout-seconds", DEVICE_HEADER}
+           "connection", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", DEVICE_HEADER}
 
 
 def _refuse(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> ProxyException:
@@ -87,16 +85,12 @@ async def authenticate(request: Request, api_key: str) -> UserAPIKeyAuth:
     unknown = sorted({name.lower() for name in request.headers.keys()} - HEADERS)
     if unknown:
         raise _refuse(400, f"Request header {unknown[0]!r} is not accepted here.", param=unknown[0])
-    if credential == "metrics":
-        if request.method != "GET" or raw_path not in METRICS_PATHS:
-            raise _refuse(404, "This credential reads /metrics only.")
-        return UserAPIKeyAuth(api_key="homelab-metrics", key_alias="metrics")
     if not homelab_api.is_api_route(request.method, raw_path):
         raise _refuse(404, "Unknown path: this service answers the OpenAI API under /v1.")
     tenant = _tenant(credential, request)
     if tenant is None:
         raise _refuse(401, "This credential does not name a known tenant.", "auth_error")
-    # api_key ends up in LiteLLM's metrics (label hashed_api_key): the tenant's name, never a secret
+    # api_key ends up in LiteLLM's logs: the tenant's name, never a secret
     return UserAPIKeyAuth(api_key=f"homelab-{tenant}", key_alias=tenant, user_id=tenant)
 
 

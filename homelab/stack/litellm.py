@@ -2,8 +2,9 @@
 (Caddy, homelab/stack/gateway.py): its config.yaml (model_list generated from the
 catalogue), the tenants it knows and homelab's door (files/litellm/: homelab_guard.py
 knows each caller by its own key and allows it its routes only; homelab_api.py is the
-positive model of the request bodies it accepts) in a ConfigMap, the keys from Secrets,
-the Prometheus callback on, behind its own key. Plain manifests: LiteLLM's own chart
+positive model of the request bodies it accepts) in a ConfigMap, the keys from Secrets.
+Metrics are the door's (/door-metrics, behind Prometheus's key): LiteLLM runs no metrics
+callback, which cost about 1 ms per request. Plain manifests: LiteLLM's own chart
 insists on a database, which a proxy without virtual keys does not need."""
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ USAGE_VOLUME = f"{NAME}-usage"
 LITELLM_PORT = 4001
 OPEN_WEBUI_TENANT = "open-webui"
 # the environment variables homelab_guard.py reads each caller's key from
+GUARD_KEYS = ("HOMELAB_GATEWAY_KEY", "HOMELAB_OPEN_WEBUI_KEY")
 CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_KEY": LITELLM_OPEN_WEBUI_KEY,
                "HOMELAB_METRICS_KEY": LITELLM_METRICS_KEY}
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
@@ -60,25 +62,6 @@ DOOR = Resources(cpu=0.1, cpu_limit=1, memory_mib=512)
 # only these metrics, only these labels. No key of any kind can reach a label (hashed_api_key
 # would hold whatever key a refused caller presented), and no client-chosen value can make a
 # new series (end_user, user, tags).
-METRICS = [
-    {"group": "requests per tenant", "metrics": ["litellm_proxy_total_requests_metric"],
-     "include_labels": ["api_key_alias", "requested_model", "status_code", "route"]},
-    {"group": "failures per tenant", "metrics": ["litellm_proxy_failed_requests_metric"],
-     "include_labels": ["api_key_alias", "requested_model", "exception_status", "exception_class", "route"]},
-    {"group": "tokens per tenant",
-     "metrics": ["litellm_input_tokens_metric", "litellm_output_tokens_metric", "litellm_total_tokens_metric"],
-     "include_labels": ["api_key_alias", "requested_model", "model"]},
-    {"group": "calls per tenant", "metrics": ["litellm_requests_metric"], "include_labels": ["api_key_alias", "model"]},
-    {"group": "latency", "metrics": ["litellm_request_total_latency_metric", "litellm_llm_api_latency_metric"],
-     "include_labels": ["api_key_alias", "requested_model", "model"]},
-    {"group": "time to first token", "metrics": ["litellm_llm_api_time_to_first_token_metric"],
-     "include_labels": ["api_key_alias", "model"]},
-    {"group": "engines", "metrics": ["litellm_deployment_total_requests", "litellm_deployment_success_responses",
-                                     "litellm_deployment_failure_responses"],
-     "include_labels": ["requested_model", "litellm_model_name"]},
-]
-
-
 def programs() -> dict[str, str]:
     """The door's Python files, by name, as shipped in the ConfigMap."""
     return {name: (FILES / "litellm" / name).read_text() for name in PROGRAMS}
@@ -120,9 +103,9 @@ def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
                              "custom_auth": f"{GUARD_MODULE}.authenticate"},
         # /metrics only for Prometheus's key; one request is one attempt at the engine: the
         # client cannot ask for retries (the guard refuses num_retries and its headers)
-        "litellm_settings": {"callbacks": ["prometheus", f"{GUARD_MODULE}.guard"],
-                             "require_auth_for_metrics_endpoint": True, "prometheus_metrics_config": METRICS,
-                             "drop_params": True, "num_retries": 0},
+        # no "prometheus" callback: the door counts requests, tokens and durations per tenant;
+        # LiteLLM's cost about 1 ms per request (tasks.py bench gateway, issue 18)
+        "litellm_settings": {"callbacks": [f"{GUARD_MODULE}.guard"], "drop_params": True, "num_retries": 0},
         "router_settings": {"num_retries": 0, "allowed_fails": 3, "cooldown_time": 5},
     }
 
@@ -180,7 +163,9 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
                      "securityContext": security.pod_security(), "containers": [door_container, {
                 "name": NAME, **common,
                 "args": ["--config", f"{CONFIG_DIR}/config.yaml", "--host", "127.0.0.1", "--port", str(LITELLM_PORT)],
-                "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)}, *keys,
+                # the keys its guard checks (homelab_guard.CREDENTIALS): not Prometheus's, not the waker's
+                "env": [{"name": "LITELLM_MASTER_KEY", **secret_ref(*LITELLM_MASTER_KEY)},
+                        *(entry for entry in keys if entry["name"] in GUARD_KEYS),
                         {"name": "VLLM_API_KEY", **secret_ref(*VLLM_API_KEY)},
                         {"name": "VLLM_API_BASE", "value": api_base(ctx)},
                         # the price map is in the image; the NetworkPolicy would only delay a download

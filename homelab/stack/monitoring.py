@@ -57,15 +57,10 @@ SECRETS_DIR = "/etc/prometheus/secrets"
 
 
 def scrape_configs(ctx: StackContext) -> list[dict[str, Any]]:
-    # LiteLLM's metrics answer only its metrics key; no key of any kind is kept in a label
-    # (its hashed_api_key label holds the caller's key name; dropped anyway, on principle)
+    # the door in LiteLLM's pod, behind Prometheus's own key: what each tenant used, its
+    # quotas, its refusals, its requests and their durations (LiteLLM keeps no metrics)
     key_file = f"{SECRETS_DIR}/{LITELLM_METRICS_KEY[0]}/{LITELLM_METRICS_KEY[1]}"
     configs: list[dict[str, Any]] = [
-        {"job_name": "litellm", "metrics_path": "/metrics/",
-         "authorization": {"type": "Bearer", "credentials_file": key_file},
-         "metric_relabel_configs": [{"action": "labeldrop", "regex": "hashed_api_key"}],
-         "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},
-        # the door in LiteLLM's pod: what each tenant used, its quotas, its refusals
         {"job_name": "litellm-door", "metrics_path": "/door-metrics",
          "authorization": {"type": "Bearer", "credentials_file": key_file},
          "static_configs": [{"targets": [ctx.service_address(litellm.NAME, litellm.PORT)]}]},

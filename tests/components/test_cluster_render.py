@@ -220,17 +220,16 @@ def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ct
     secret = by_kind(rendered, "Secret")["kube-prometheus-stack-prometheus-scrape-confg"]
     scrape_configs = yaml.safe_load(base64.b64decode(secret["data"]["additional-scrape-configs.yaml"]))
     jobs = {j["job_name"]: j for j in scrape_configs}
-    assert jobs["litellm"]["static_configs"][0]["targets"] == ["litellm.ai.svc.cluster.local:4000"]
-    assert jobs["litellm"]["metrics_path"] == "/metrics/"
+    assert jobs["litellm-door"]["static_configs"][0]["targets"] == ["litellm.ai.svc.cluster.local:4000"]
+    assert jobs["litellm-door"]["metrics_path"] == "/door-metrics"
+    assert "litellm" not in jobs, "LiteLLM keeps no metrics: the door's are the tenants' figures"
     assert jobs["gateway"]["static_configs"][0]["targets"] == [f"{ctx.cfg.lan_address}:{ctx.cfg.gateway_metrics_port}"]
     assert jobs["le-potato"]["static_configs"][0]["targets"] == [f"{lab.spec('potato').address}:9100"]
     (prometheus,) = by_kind(rendered, "Prometheus").values()
-    # LiteLLM's metrics with Prometheus's own key, from a Secret the operator mounts (never
-    # inline), and no key label kept
-    assert jobs["litellm"]["authorization"] == {
+    # the door's metrics with Prometheus's own key, from a Secret the operator mounts (never inline)
+    assert jobs["litellm-door"]["authorization"] == {
         "type": "Bearer", "credentials_file": "/etc/prometheus/secrets/litellm-metrics-key/key"}
     assert "litellm-metrics-key" in prometheus["spec"]["secrets"]
-    assert {"action": "labeldrop", "regex": "hashed_api_key"} in jobs["litellm"]["metric_relabel_configs"]
     assert prometheus["spec"]["serviceMonitorSelector"] == {}, "ServiceMonitors without the release label count"
     monitors = {name: o for name, o in by_kind(rendered, "ServiceMonitor").items()
                 if o["metadata"]["namespace"] == "ai"}

@@ -22,7 +22,7 @@ import openai
 import pytest
 import requests
 
-from homelab.lab.gateway import LITELLM_PORT, UPSTREAM_PORT
+from homelab.lab.gateway import LITELLM_INNER_PORT, LITELLM_PORT, UPSTREAM_PORT
 from homelab.lab.network import HOST_SIDE
 
 pytestmark = pytest.mark.lab
@@ -384,27 +384,73 @@ def test_an_inline_image_still_reaches_the_model_as_an_image(gateway):
 
 # -- No secret in a metric -----------------------------------------------------------------
 
-def test_litellms_metrics_answer_only_prometheuss_key_and_name_no_secret(gateway):
-    """Behind the gateway, LiteLLM's /metrics takes Prometheus's key and no other caller's;
-    what it shows labels tenants by name and holds no key of any kind."""
+def test_the_doors_metrics_answer_only_prometheuss_key_and_name_no_secret(gateway):
+    """Behind the gateway, the door's /door-metrics takes Prometheus's key and no other
+    caller's; LiteLLM keeps no metrics of its own (no /metrics for anyone, the master key
+    included); what the door shows labels tenants by name and holds no key of any kind."""
     assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"],
                         {"model": "gpt2", "messages": [{"role": "user", "content": "count me"}]}).status_code == 200
     for caller in (None, "gateway", "open-webui"):
         headers = {"Authorization": f"Bearer {gateway.litellm_key(caller)}"} if caller else {}
-        refused = requests.get(f"{gateway.litellm_url}/metrics/", headers=headers, timeout=10)
+        refused = requests.get(f"{gateway.litellm_url}/door-metrics", headers=headers, timeout=10)
         assert refused.status_code in (401, 404), (caller, refused.status_code)
+    for path in ("/metrics", "/metrics/"):
+        assert gateway.call_litellm(path, gateway.litellm_key("metrics")).status_code == 404, path
+        answer = requests.get(f"http://127.0.0.1:{LITELLM_INNER_PORT}{path}", timeout=10,
+                              headers={"Authorization": f"Bearer {gateway.master_key}"})
+        assert answer.status_code == 404 and "litellm_" not in answer.text, (path, answer.status_code)
     # a client's own string never becomes a label value (a series of its own)
     invented = "model-the-lab-does-not-serve-" + "x" * 20
     for body in ({"model": invented, "messages": [{"role": "user", "content": "hi"}]},
                  {"model": invented, "messages": [{"role": "user", "content": "hi"}], "bogus": 1}):
         assert gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], body).status_code in (400, 404)
-    metrics = gateway.call_litellm("/metrics/", gateway.litellm_key("metrics"))
+    metrics = gateway.call_litellm("/door-metrics", gateway.litellm_key("metrics"))
     assert invented not in metrics.text
-    assert metrics.status_code == 200 and 'api_key_alias="pixel"' in metrics.text
+    assert metrics.status_code == 200
+    assert 'homelab_door_requests_total{model="gpt2",route="/v1/chat/completions",status="200",tenant="pixel"}' in \
+        metrics.text
     secrets = [value for secret in gateway.deployed.secrets.values() for value in secret.values() if len(value) >= 16]
     assert len(secrets) >= 8
-    assert [s for s in secrets if s in metrics.text] == [], "a secret is in LiteLLM's metrics"
-    assert "hashed_api_key" not in metrics.text and "end_user" not in metrics.text
+    assert [s for s in secrets if s in metrics.text] == [], "a secret is in the door's metrics"
+
+
+def door_series(gateway) -> dict[tuple[str, frozenset], float]:
+    """The door's metrics as Prometheus reads them: (sample name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = gateway.call_litellm("/door-metrics", gateway.litellm_key("metrics")).text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_the_door_counts_each_request_by_tenant_model_and_status_with_its_durations(gateway):
+    """What LiteLLM's Prometheus callback counted, the door counts itself: requests per tenant,
+    route, model and status, how long they took, a stream's first token; a refusal before
+    the body names a served model is counted without one."""
+    chat_route = {("route", "/v1/chat/completions")}
+
+    def count(name, **labels):
+        wanted = {*chat_route, *labels.items()}
+        return sum(v for (n, found), v in door_series(gateway).items() if n == name and wanted <= found)
+
+    before = {"ok": count("homelab_door_requests_total", tenant="ipad", model="gpt2", status="200"),
+              "bad": count("homelab_door_requests_total", tenant="ipad", model="", status="400"),
+              "took": count("homelab_door_request_seconds_count", model="gpt2"),
+              "first": sum(v for (n, found), v in door_series(gateway).items()
+                           if n == "homelab_door_first_token_seconds_count" and ("model", "gpt2") in found)}
+    token = gateway.tokens()["ipad"]
+    body = {"model": "gpt2", "messages": [{"role": "user", "content": "count me"}]}
+    assert gateway.call("/v1/chat/completions", token, body).status_code == 200
+    streamed = requests.post(gateway.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=60,
+                             headers={"Authorization": f"Bearer {token}"})
+    assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+    assert gateway.call("/v1/chat/completions", token, {**body, "bogus": 1}).status_code == 400
+    assert count("homelab_door_requests_total", tenant="ipad", model="gpt2", status="200") == before["ok"] + 2
+    assert count("homelab_door_requests_total", tenant="ipad", model="", status="400") == before["bad"] + 1
+    assert count("homelab_door_request_seconds_count", model="gpt2") == before["took"] + 2
+    first = sum(v for (n, found), v in door_series(gateway).items()
+                if n == "homelab_door_first_token_seconds_count" and ("model", "gpt2") in found)
+    assert first == before["first"] + 1
 
 
 # -- Real clients keep working -----------------------------------------------------------------
