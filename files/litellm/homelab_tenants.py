@@ -57,17 +57,24 @@ def _period_end(now: datetime, period: str) -> datetime:
 
 @dataclass
 class Window:
-    """What a tenant did in the last minute: request times, (time, tokens) of replies."""
+    """What a tenant did in the last minute: request times, (time, tokens) of replies, and
+    those tokens' sum (kept as they come and go: a busy minute holds thousands of replies,
+    and every request asks for the sum)."""
 
     requests: deque[float] = field(default_factory=deque)
     tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    tokens_used: int = 0
     in_flight: int = 0
 
     def trim(self, now: float) -> None:
         while self.requests and self.requests[0] <= now - 60:
             self.requests.popleft()
         while self.tokens and self.tokens[0][0] <= now - 60:
-            self.tokens.popleft()
+            self.tokens_used -= self.tokens.popleft()[1]
+
+    def add_tokens(self, now: float, tokens: int) -> None:
+        self.tokens.append((now, tokens))
+        self.tokens_used += tokens
 
 
 class UsageStore:
@@ -153,7 +160,7 @@ class Tenants:
             raise OverLimit("requests_per_minute", wait, f"{tenant} made {rpm} requests in the last minute, its "
                             f"limit; it resets in {wait} s.")
         tpm = limits.get("tokens_per_minute")
-        used = sum(tokens for _, tokens in window.tokens)
+        used = window.tokens_used
         if tpm is not None and used >= tpm:
             wait = math.ceil(window.tokens[0][0] + 60 - now)
             raise OverLimit("tokens_per_minute", wait, f"{tenant} used {used} tokens in the last minute, its limit "
@@ -185,7 +192,7 @@ class Tenants:
         prompt = int((usage or {}).get("prompt_tokens") or 0)
         completion = int((usage or {}).get("completion_tokens") or 0)
         if prompt or completion:
-            window.tokens.append((time.time(), prompt + completion))
+            window.add_tokens(time.time(), prompt + completion)
         self.store.record(tenant, model, 1, prompt, completion)
 
     def used_ratio(self, tenant: str, period: str) -> float | None:

@@ -215,3 +215,20 @@ def test_the_usage_dashboard_reads_what_the_door_exports(limited, lab):
     assert 'tenant="pixel"' in metrics.text and "homelab_usage_store_ok 1" in metrics.text
     # the key that opens /door-metrics is Prometheus's alone
     assert limited.call_litellm("/door-metrics", limited.litellm_key("open-webui")).status_code == 404
+
+
+def test_a_tenants_token_window_keeps_its_sum_as_replies_come_and_go(monkeypatch):
+    """tokens_per_minute is checked against a running sum (every request asks for it, and a
+    busy minute holds thousands of replies): it must equal the sum of what is still inside
+    the minute after each trim."""
+    from tests.support import PROJECT_ROOT
+
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "files" / "litellm"))
+    from homelab_tenants import Window
+
+    window = Window()
+    for at, tokens in ((0.0, 5), (30.0, 7), (45.0, 11)):
+        window.add_tokens(at, tokens)
+    for now, inside in ((59.0, 23), (60.5, 18), (90.0, 11), (105.0, 0)):
+        window.trim(now)
+        assert window.tokens_used == sum(t for _, t in window.tokens) == inside, now
