@@ -239,6 +239,14 @@ def usage_dashboard(ctx: StackContext) -> dict[str, Any]:
             panel(6, "refused over a limit (per hour)", "sum by (tenant, limit) "
                   "(increase(homelab_tenant_refused_total[1h]))", "timeseries", 12, 16,
                   legend="{{tenant}}: {{limit}}"),
+            # the door's own request figures (LiteLLM keeps none)
+            panel(7, "answers by status (per hour)", "sum by (tenant, status) "
+                  "(increase(homelab_door_requests_total[1h]))", "timeseries", 0, 24,
+                  legend="{{tenant}}: {{status}}"),
+            panel(8, "reply time, p95 by model", "histogram_quantile(0.95, sum by (le, model) "
+                  "(rate(homelab_door_request_seconds_bucket[5m])))", "timeseries", 12, 24, "s", "{{model}}"),
+            panel(9, "first token of a stream, p95 by model", "histogram_quantile(0.95, sum by (le, model) "
+                  "(rate(homelab_door_first_token_seconds_bucket[5m])))", "timeseries", 0, 32, "s", "{{model}}"),
         ],
     }
     return dashboard_config_map(ctx, "homelab-usage", dashboard)

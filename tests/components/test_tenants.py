@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from homelab.stack import litellm as litellm_stack
@@ -207,6 +208,9 @@ def test_the_usage_dashboard_reads_what_the_door_exports(limited, lab):
     (board,) = [o for o in objects if o["kind"] == "ConfigMap" and "homelab-usage.json" in o.get("data", {})]
     exprs = [t["expr"] for p in json.loads(board["data"]["homelab-usage.json"])["panels"] for t in p["targets"]]
     assert limited.call("/v1/chat/completions", limited.tokens()["pixel"], CHAT).status_code == 200
+    streamed = requests.post(limited.url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=60,
+                             headers={"Authorization": f"Bearer {limited.tokens()['pixel']}"})
+    assert streamed.status_code == 200  # a stream: its first token is timed
     metrics = limited.call_litellm("/door-metrics", limited.litellm_key("metrics"))
     assert metrics.status_code == 200
     served = set(re.findall(r"^(homelab_\w+)[{ ]", metrics.text, re.M))
