@@ -113,6 +113,8 @@ def test_each_component_reads_only_on_the_hosts_it_declares(tmp_path):
                                     for name in ("gpu-node", "gpu-node-2", "potato", "pixel"))
 
     assert k3s.KUBECONFIG in server.files and k3s.KUBECONFIG in agent.files and server.gpu and agent.gpu
+    # the k3s binary (70 MB) is stat-ed against its record, never read whole, online as offline
+    assert k3s.BINARY in server.artifacts and k3s.BINARY not in server.files
     assert waker.TOOL in server.files and waker.TOOL not in agent.files  # when=k3s.is_server
     assert f"{EXPIRE_UNIT}.timer" in potato.units and "apt-cacher-ng" in potato.packages
     assert k3s.KUBECONFIG not in potato.files and not potato.gpu and not potato.termux_packages

@@ -93,10 +93,11 @@ def unit_file(host_: Host) -> str:
 def _reads(host_: Host, cfg: GpuNode) -> Query:
     query = Query(files={unit_file(host_)}, links=set(TOOLS), units={k3s.unit(host_)}, dirs={k3s.IMAGES_DIR},
                   contents={pins.RECORD})
-    if cfg.k3s_artifacts_dir:  # stat only: a no-op run reads none of them on the node
+    # stat only: a no-op run reads none of them on the node (the binary alone is 70 MB)
+    if cfg.k3s_artifacts_dir:
         query.artifacts |= {dest for arch in cfg.k3s_sha256 for dest in offline_artifacts(cfg, arch)}
     else:
-        query.files.add(k3s.BINARY)
+        query.artifacts.add(k3s.BINARY)
     return query
 
 
@@ -137,8 +138,8 @@ def k3s_install(config_changes: Sequence[OperationMeta] = ()) -> bool:
             return False
     else:
         changes.append(verified_download(name=f"k3s {cfg.k3s_version} binary", src=download_url(cfg, arch),
-                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch], known=state.file(k3s.BINARY),
-                                         mode="755"))
+                                         dest=k3s.BINARY, sha256=cfg.k3s_sha256[arch],
+                                         known=state.artifacts[k3s.BINARY], mode="755", record=True))
     for tool in TOOLS:
         link_in_place(name=f"{tool.rsplit('/', 1)[1]} -> k3s", path=tool, target=k3s.BINARY, known=state.links[tool])
     role, unit = k3s.role(host), k3s.unit(host)

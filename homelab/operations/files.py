@@ -81,7 +81,7 @@ class PrivateUpload(PyinfraCommand):
 
 @operation()
 def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | None,
-                      mode: str = "644") -> Generator[PyinfraCommand, None, None]:
+                      mode: str = "644", record: bool = False) -> Generator[PyinfraCommand, None, None]:
     """
     Download `src` to `dest` only if `dest` does not already have `sha256`; the file is
     checked before it is moved into place, so a wrong download never lands at `dest`
@@ -90,8 +90,11 @@ def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | 
     + src: URL
     + dest: remote path
     + sha256: the pinned checksum
-    + known: dest's state from the host's probe (None: absent)
+    + known: dest's state from the host's probe (None: absent): its `files` entry, or its
+      `artifacts` entry when `record`
     + mode: permissions of `dest`
+    + record: a large file (the k3s binary): recorded like artifact_in_place's, so a later
+      probe only stats it instead of reading it whole
 
     **Example:**
 
@@ -107,6 +110,8 @@ def verified_download(src: str, dest: str, sha256: str, known: dict[str, str] | 
     temp = host.get_temp_filename(dest)
     yield StringCommand("curl", "-sSLf", "--retry", "3", "-o", QuoteString(temp), QuoteString(src))
     yield from _checked_move(temp, dest, sha256, mode, f"sha256 of {src} is not the pinned {sha256}")
+    if record:
+        yield _recorded(dest, sha256)
 
 
 def _mode_only(dest: str, known: dict[str, str], mode: str, sha256: str) -> Generator[PyinfraCommand, None, None]:
@@ -157,8 +162,14 @@ def artifact_in_place(src: str, dest: str, sha256: str, known: dict[str, str] | 
     temp = host.get_temp_filename(dest)
     yield FileUploadCommand(src, temp, remote_temp_filename=host.get_temp_filename(temp))
     yield from _checked_move(temp, dest, sha256, mode, f"{dest}: the upload's sha256 is not {sha256}")
+    yield _recorded(dest, sha256)
+
+
+def _recorded(dest: str, sha256: str) -> StringCommand:
+    """`dest`'s line in host_state.ARTIFACT_RECORD, replaced: its sha256 with its size,
+    mtime and inode as they are now (just placed and checked)."""
     record = ARTIFACT_RECORD
-    yield StringCommand(
+    return StringCommand(
         "mkdir", "-p", QuoteString(record.rsplit("/", 1)[0]), "&&", "{",
         "awk", "-v", QuoteString(f"p={dest}"), QuoteString("$5 != p"), QuoteString(record), "2>/dev/null", ";",
         "printf", QuoteString("%s %s %s\\n"), QuoteString(sha256),

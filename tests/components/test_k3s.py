@@ -78,6 +78,27 @@ def test_stopped_k3s_is_started(lab, converged_gpu_node, inventory):
     assert lab.ssh("gpu-node", "systemctl is-active k3s").stdout.strip() == "active"
 
 
+def test_the_downloaded_binary_is_recorded_and_a_changed_one_is_downloaded_again(lab, converged_gpu_node, inventory):
+    """Online too, the binary is recorded like the offline artifacts, so the probe of a
+    no-op run stats the 70 MB file instead of reading it; changed on the node, the next run
+    downloads it again, checks it and records it anew."""
+    from homelab.host_state import ARTIFACT_RECORD
+
+    def landed():
+        digest, stamp, line = lab.ssh("gpu-node", "sha256sum /usr/local/bin/k3s | cut -d' ' -f1; "
+                                      "stat -c '%s %Y %i' /usr/local/bin/k3s; "
+                                      f"grep ' /usr/local/bin/k3s$' {ARTIFACT_RECORD}", sudo=True).stdout.splitlines()
+        assert line == f"{digest} {stamp} /usr/local/bin/k3s"
+        return digest, stamp
+
+    digest, stamp = landed()
+    lab.ssh("gpu-node", "printf x >> /usr/local/bin/k3s", sudo=True)
+    run = assert_repairs("gpu_node", inventory, "gpu-node", limit="gpu-node")
+    assert any(name.endswith(" binary") for name in run.changed_operations("gpu-node")), run.explain()
+    again, restamp = landed()
+    assert again == digest and restamp != stamp
+
+
 def test_plan_with_the_real_release_downloads_the_pinned_binary_and_checks_it(lab, converged_gpu_node, tmp_path):
     """GitHub is not reachable here: checked from the plan, not run."""
     variant = inventory_variant(lab, tmp_path, {}, remove={"gpu-node": ["k3s_release_url", "k3s_sha256"]})
