@@ -120,4 +120,5 @@ def test_each_component_reads_only_on_the_hosts_it_declares(tmp_path):
     assert k3s.KUBECONFIG not in potato.files and not potato.gpu and not potato.termux_packages
     assert phone.termux_packages and not phone.units and not phone.packages
     assert "apt-cacher-ng" not in server.packages and not server.termux_packages
-    assert host_state.query_for(inventory.get_host("gpu-node-2")) == agent  # nothing carried over
+    again = host_state.query_for(inventory.get_host("gpu-node-2"))
+    assert again == agent and again is not agent and again.files is not agent.files  # nothing carried over

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics, generate_latest
 from prometheus_client import Counter as CounterMetric
 
 import homelab_api
@@ -90,12 +90,13 @@ IN_FLIGHT: Counter[str] = Counter()  # model on demand -> requests under way
 
 # Label values are the door's own words only (a tenant of door.json, a served model, a route
 # of homelab_api.py, a status): a client's string never becomes a series of its own.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated there; no *_created series
 REGISTRY = CollectorRegistry(auto_describe=True)
 # a chat reply takes milliseconds to minutes
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 REQUESTS = CounterMetric("homelab_door_requests", "Requests the door answered, per tenant, route, model and status",
                          ["tenant", "route", "model", "status"], registry=REGISTRY)
-DURATION = Histogram("homelab_door_request_seconds", "From the request's arrival to the reply's end",
+DURATION = Histogram("homelab_door_request_seconds", "From a request's arrival to its answer's end (answered 2xx)",
                      ["route", "model"], buckets=SECONDS, registry=REGISTRY)
 FIRST_TOKEN = Histogram("homelab_door_first_token_seconds", "From a streamed request's arrival to its first event",
                         ["model"], buckets=SECONDS, registry=REGISTRY)
@@ -374,12 +375,15 @@ async def counted(request: web.Request, tenant: str, caller: str) -> web.StreamR
     except Refusal as refusal:
         status = str(refusal.status)
         raise
-    except asyncio.CancelledError:
+    except web.HTTPException as error:  # aiohttp's own answers (a body over the limit: 413)
+        status = str(error.status)
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
         status = "499"  # the client hung up first (nginx's word for it)
         raise
     finally:
         REQUESTS.labels(tenant, route, passage.model, status).inc()
-        if passage.model:
+        if passage.model and status.startswith("2"):  # refusals and errors would skew the times
             DURATION.labels(route, passage.model).observe(time.monotonic() - started)
             if passage.reply is not None and passage.reply.first_event is not None:
                 FIRST_TOKEN.labels(passage.model).observe(passage.reply.first_event - started)

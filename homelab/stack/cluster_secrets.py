@@ -102,7 +102,7 @@ def manifests(ctx: StackContext) -> list[dict[str, Any]]:
         objects.append(_secret(OPEN_WEBUI_ADMIN[0], ns,
                                {OPEN_WEBUI_ADMIN[1]: _value(secrets.open_webui_admin_password)}))
     if ctx.cfg.monitoring_enabled:
-        # Prometheus reads LiteLLM's metrics with this key (a Secret of its own namespace)
+        # Prometheus reads the door's metrics (in LiteLLM's pod) with this key (a Secret of its own namespace)
         objects.append(_secret(LITELLM_METRICS_KEY[0], mon,
                                {LITELLM_METRICS_KEY[1]: _value(secrets.litellm_metrics_key)}))
         objects.append(_secret(GRAFANA_ADMIN[0], mon, {GRAFANA_ADMIN[1]: "admin",

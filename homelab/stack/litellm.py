@@ -50,6 +50,7 @@ LITELLM_PORT = 4001
 OPEN_WEBUI_TENANT = "open-webui"
 # the environment variables homelab_guard.py reads each caller's key from
 GUARD_KEYS = ("HOMELAB_GATEWAY_KEY", "HOMELAB_OPEN_WEBUI_KEY")
+# ... and those the door reads (Prometheus's key too)
 CALLER_KEYS = {"HOMELAB_GATEWAY_KEY": LITELLM_GATEWAY_KEY, "HOMELAB_OPEN_WEBUI_KEY": LITELLM_OPEN_WEBUI_KEY,
                "HOMELAB_METRICS_KEY": LITELLM_METRICS_KEY}
 LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
@@ -58,10 +59,6 @@ LITELLM = Resources(cpu=0.5, cpu_limit=2, memory_mib=1536)
 DOOR = Resources(cpu=0.1, cpu_limit=1, memory_mib=512)
 
 
-# LiteLLM's Prometheus metrics, as a positive list (litellm_settings.prometheus_metrics_config):
-# only these metrics, only these labels. No key of any kind can reach a label (hashed_api_key
-# would hold whatever key a refused caller presented), and no client-chosen value can make a
-# new series (end_user, user, tags).
 def programs() -> dict[str, str]:
     """The door's Python files, by name, as shipped in the ConfigMap."""
     return {name: (FILES / "litellm" / name).read_text() for name in PROGRAMS}
@@ -98,13 +95,13 @@ def litellm_config(models: list[CatalogueModel]) -> dict[str, Any]:
     return {
         "model_list": model_list,
         # homelab_guard.authenticate knows every caller by its own key (the master key opens
-        # nothing) and names the tenant: metrics per tenant come as api_key_alias
+        # nothing) and names the tenant
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY",
                              "custom_auth": f"{GUARD_MODULE}.authenticate"},
-        # /metrics only for Prometheus's key; one request is one attempt at the engine: the
-        # client cannot ask for retries (the guard refuses num_retries and its headers)
-        # no "prometheus" callback: the door counts requests, tokens and durations per tenant;
-        # LiteLLM's cost about 1 ms per request (tasks.py bench gateway, issue 18)
+        # one request is one attempt at the engine: the client cannot ask for retries (the
+        # guard refuses num_retries and its headers). No "prometheus" callback: the door counts
+        # requests, tokens and durations per tenant; LiteLLM's cost about 1 ms per request
+        # (tasks.py bench gateway, issue 18)
         "litellm_settings": {"callbacks": [f"{GUARD_MODULE}.guard"], "drop_params": True, "num_retries": 0},
         "router_settings": {"num_retries": 0, "allowed_fails": 3, "cooldown_time": 5},
     }

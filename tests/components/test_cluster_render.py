@@ -239,6 +239,16 @@ def test_prometheus_scrapes_vllm_litellm_the_gateway_and_the_potato(rendered, ct
         assert [s for s in services if wanted.items() <= s["metadata"].get("labels", {}).items()], monitor
 
 
+def test_litellm_holds_only_the_keys_its_guard_checks(rendered):
+    """LiteLLM's container gets the master key, the engines' key and its two callers' keys;
+    Prometheus's key and the waker's token are the door's alone (LiteLLM keeps no metrics)."""
+    pod = by_kind(rendered, "Deployment")["litellm"]["spec"]["template"]["spec"]
+    names = {c["name"]: {e["name"] for e in c["env"]} for c in pod["containers"]}
+    assert {"HOMELAB_GATEWAY_KEY", "HOMELAB_OPEN_WEBUI_KEY", "LITELLM_MASTER_KEY", "VLLM_API_KEY"} <= names["litellm"]
+    assert not {"HOMELAB_METRICS_KEY", "HOMELAB_WAKER_TOKEN"} & names["litellm"]
+    assert "HOMELAB_METRICS_KEY" in names["door"]
+
+
 def test_every_container_has_requests_and_limits(rendered, ctx):
     for node, pods in pods_on(rendered, node_labels(ctx.nodes)).items():
         for pod in pods:

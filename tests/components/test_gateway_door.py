@@ -299,7 +299,7 @@ LOGGING = [  # LiteLLM would install these loggers before any hook of its own re
     chat_with('"call\\u0062acks": ["langsmith"], "langsmith\\u005fbase_url": "@T/x?", '
               '"langsmith\\u005fapi_key": "os.environ/LITELLM_MASTER_KEY"'),
     chat_with('"failure\\u005fcallback": ["langsmith"], "langsmith_base_url": "@T/y?", '
-              '"langsmith_api_key": "os.environ/HOMELAB_METRICS_KEY"'),
+              '"langsmith_api_key": "os.environ/HOMELAB_GATEWAY_KEY"'),
     chat_with('"success\\u005fcallback": ["posthog"], "posthog\\u005fapi_url": "@T/z"'),
     chat_with('"callbacks": ["langfuse"], "langfuse_host": "@T/l", "langfuse_public_key": "os.environ/VLLM_API_KEY"'),
 ]
@@ -445,12 +445,19 @@ def test_the_door_counts_each_request_by_tenant_model_and_status_with_its_durati
                              headers={"Authorization": f"Bearer {token}"})
     assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
     assert gateway.call("/v1/chat/completions", token, {**body, "bogus": 1}).status_code == 400
+    # aiohttp's own refusal (a body over the door's limit, as Open WebUI could send one) keeps its status
+    too_big = count("homelab_door_requests_total", tenant="open-webui", model="", status="413")
+    big = {"model": "gpt2", "messages": [{"role": "user", "content": "x" * (
+        gateway.cfg.gateway_body_limit_mb * 1024 * 1024 + 1024)}]}  # just over: the client has sent it all
+    assert gateway.call_litellm("/v1/chat/completions", gateway.litellm_key("open-webui"), big).status_code == 413
+    assert count("homelab_door_requests_total", tenant="open-webui", model="", status="413") == too_big + 1
     assert count("homelab_door_requests_total", tenant="ipad", model="gpt2", status="200") == before["ok"] + 2
     assert count("homelab_door_requests_total", tenant="ipad", model="", status="400") == before["bad"] + 1
     assert count("homelab_door_request_seconds_count", model="gpt2") == before["took"] + 2
     first = sum(v for (n, found), v in door_series(gateway).items()
                 if n == "homelab_door_first_token_seconds_count" and ("model", "gpt2") in found)
     assert first == before["first"] + 1
+    assert not [name for name, _ in door_series(gateway) if name.endswith("_created")], "one series per figure"
 
 
 # -- Real clients keep working -----------------------------------------------------------------
