@@ -201,11 +201,13 @@ async def checked_body(request: web.Request, route: str) -> dict[str, Any]:
 
 
 class Reply:
-    """What the door learns from a reply as it passes: the tokens it used."""
+    """What the door learns of a request as its reply passes: the tokens it used, and for the
+    metrics its model and when a stream's first event passed."""
 
     def __init__(self, show_usage: bool = True):
         self.usage: dict[str, Any] | None = None
         self.show_usage, self.pending = show_usage, b""
+        self.model = ""  # the served model the body named, once checked_body has passed it
         self.first_event: float | None = None  # time.monotonic() when a stream's first event passed
 
     def read_answer(self, body: bytes) -> None:
@@ -354,22 +356,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return refusal.response()
 
 
-class Passage:
-    """What the metrics learn of a request on its way: its model (once the body named a
-    served one) and its reply."""
-
-    def __init__(self) -> None:
-        self.model = ""
-        self.reply: Reply | None = None
-
-
 async def counted(request: web.Request, tenant: str, caller: str) -> web.StreamResponse:
     """A tenant's request, answered and counted (homelab_door_* metrics)."""
     started, route = time.monotonic(), homelab_api.route_name(request.method, request.raw_path)
-    passage = Passage()
+    reply = Reply()
     status = "500"
     try:
-        answer = await answered(request, tenant, caller, passage)
+        answer = await answered(request, tenant, caller, reply)
         status = str(answer.status)
         return answer
     except Refusal as refusal:
@@ -382,14 +375,14 @@ async def counted(request: web.Request, tenant: str, caller: str) -> web.StreamR
         status = "499"  # the client hung up first (nginx's word for it)
         raise
     finally:
-        REQUESTS.labels(tenant, route, passage.model, status).inc()
-        if passage.model and status.startswith("2"):  # refusals and errors would skew the times
-            DURATION.labels(route, passage.model).observe(time.monotonic() - started)
-            if passage.reply is not None and passage.reply.first_event is not None:
-                FIRST_TOKEN.labels(passage.model).observe(passage.reply.first_event - started)
+        REQUESTS.labels(tenant, route, reply.model, status).inc()
+        if reply.model and status.startswith("2"):  # refusals and errors would skew the times
+            DURATION.labels(route, reply.model).observe(time.monotonic() - started)
+            if reply.first_event is not None:
+                FIRST_TOKEN.labels(reply.model).observe(reply.first_event - started)
 
 
-async def answered(request: web.Request, tenant: str, caller: str, passage: Passage) -> web.StreamResponse:
+async def answered(request: web.Request, tenant: str, caller: str, reply: Reply) -> web.StreamResponse:
     """The tenant's request passed on to LiteLLM: its body checked, its limits, its model woken."""
     raw_path = request.raw_path
     headers = {"Authorization": request.headers["Authorization"]}
@@ -401,9 +394,8 @@ async def answered(request: web.Request, tenant: str, caller: str, passage: Pass
             return await with_model_states(request, answer)
         return answer
     body = await checked_body(request, raw_path)
-    passage.model = body["model"]  # one that is served: checked_body refuses any other
+    reply.model = body["model"]  # one that is served: checked_body refuses any other
     headers["Content-Type"] = "application/json"
-    reply = passage.reply = Reply(show_usage=True)
     if body.get("stream"):
         # the door counts a stream's tokens from its usage chunk: asked for, shown only if
         # the client asked too

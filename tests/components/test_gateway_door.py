@@ -28,9 +28,10 @@ from homelab.lab.network import HOST_SIDE
 pytestmark = pytest.mark.lab
 
 
-def raw(gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 exchange over a plain socket: the request exactly as given."""
-    with socket.create_connection((gateway.address, gateway.cfg.gateway_port), timeout=30) as conn:
+def raw(gateway, request: bytes, at: tuple[str, int] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 exchange over a plain socket: the request exactly as given, to the gateway
+    (or `at`, the door's address: Open WebUI's and Prometheus's side)."""
+    with socket.create_connection(at or (gateway.address, gateway.cfg.gateway_port), timeout=30) as conn:
         conn.sendall(request)
         data = b""
         while chunk := conn.recv(65536):
@@ -412,6 +413,35 @@ def test_the_doors_metrics_answer_only_prometheuss_key_and_name_no_secret(gatewa
     secrets = [value for secret in gateway.deployed.secrets.values() for value in secret.values() if len(value) >= 16]
     assert len(secrets) >= 8
     assert [s for s in secrets if s in metrics.text] == [], "a secret is in the door's metrics"
+
+
+# what no list foresaw: the metrics path spelt otherwise, or another path with its key
+METRICS_SPELLINGS = ["/door-metrics/", "//door-metrics", "/door-metrics/.", "/./door-metrics", "/v1/../door-metrics",
+                     "/door%2dmetrics", "/door%2Dmetrics", "/Door-metrics", "/door-metrics?x=1", "/door-metrics;x",
+                     "/door-metrics%00", "/door-metrics/../door-metrics", "/metrics", "/metrics/", "/v1/models",
+                     "/health/liveliness", "http://litellm/door-metrics"]
+
+
+def test_prometheuss_key_reads_door_metrics_spelt_exactly_and_nothing_else(gateway):
+    """A positive model for the metrics key too: GET /door-metrics byte for byte; any other
+    spelling, method or path is refused by the door and reaches nothing behind it; a device's
+    token reaches no spelling of it through the gateway."""
+    key, door = gateway.litellm_key("metrics"), (HOST_SIDE, LITELLM_PORT)
+    status, _, answer = raw(gateway, http("GET", "/door-metrics", key, host="litellm"), door)
+    assert status == 200 and b"homelab_usage_store_ok" in answer
+    before = len(gateway.litellm_requests())
+    for target in METRICS_SPELLINGS:
+        status, _, answer = raw(gateway, http("GET", target, key, host="litellm"), door)
+        assert status in (400, 404) and b"homelab_" not in answer, (target, status, answer[:200])
+    for method in ("POST", "PUT", "HEAD", "OPTIONS"):
+        status, _, _ = raw(gateway, http(method, "/door-metrics", key, host="litellm"), door)
+        assert status in (404, 405), (method, status)
+    twice = http("GET", "/door-metrics", key, host="litellm", headers=[f"Authorization: Bearer {key}"])
+    assert raw(gateway, twice, door)[0] == 400  # the header once, or not at all
+    assert gateway.litellm_requests()[before:] == [], "a metrics-key request reached LiteLLM"
+    for target in ("/door-metrics", "/v1/../door-metrics", "/v1/models/../../door-metrics", "/door-metrics/"):
+        status, _, answer = raw(gateway, http("GET", target, gateway.tokens()["pixel"]))
+        assert status == 404 and b"homelab_" not in answer, (target, status)
 
 
 def door_series(gateway) -> dict[tuple[str, frozenset], float]:
