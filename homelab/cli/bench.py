@@ -94,6 +94,9 @@ def bench_gateway(rounds: int, per_round: int, json_out: str) -> None:
     click.echo(table.render(["straight to", "p50 ms", "p95 ms"],
                             [[hop, f"{result[hop]['p50']:.2f}", f"{result[hop]['p95']:.2f}"]
                              for hop in ("engine", "litellm", "door", "gateway")]))
+    click.echo(table.render(["part of the chain", "CPU ms per request"],
+                            [["engine (stand-in)" if part == "upstream" else part, f"{ms:.2f}"]
+                             for part, ms in result["cpu_ms_per_request"].items()]))
     click.echo(f"the gateway chain adds {result['overhead']['p50']:.1f} ms (p50), {result['overhead']['p95']:.1f} ms "
                f"(p95) to a request (median of {rounds} rounds of {per_round}, stand-in engine)")
     _write(json_out, result)

@@ -28,6 +28,12 @@ def test_bench_gateway_measures_what_each_hop_adds(lab, converged_gpu_node, gate
     assert data["gateway"]["p50"] > data["engine"]["p50"]
     assert data["overhead"]["p50"] == round(data["gateway"]["p50"] - data["engine"]["p50"], 2)
     assert "the gateway chain adds" in result.output
+    # every process of the chain spent CPU on the requests through the whole gateway, more
+    # than it spends idle (LiteLLM's proxy cannot answer one in under a millisecond)
+    cpu = data["cpu_ms_per_request"]
+    assert set(cpu) == {"caddy", "door", "litellm", "upstream"}, data
+    assert cpu["litellm"] > 1 and cpu["door"] > 0.1 and cpu["caddy"] > 0.05 and cpu["upstream"] > 0.05, data
+    assert "CPU ms per request" in result.output
     print(f"gateway overhead: {data['overhead']} ms (p50, p95), hops: {data}")
 
 
