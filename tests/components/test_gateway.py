@@ -184,16 +184,42 @@ BODIES = {"/v1/chat/completions": chat(model="gpt2"), "/v1/completions": {"model
     {"aws_bedrock_runtime_endpoint": "http://127.0.0.1:9090"},
 ], ids=["api_base", "base_url", "api_key", "api_version", "user_config", "aws_endpoint"])
 def test_client_supplied_endpoints_and_credentials_are_refused(gateway, path, extra):
+    """Refused by the door's positive model, which names the parameter."""
     before = len(gateway.upstream_requests())
     response = gateway.call(path, gateway.tokens()["pixel"], {**BODIES[path], **extra})
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "client_endpoint_not_allowed"
+    error = response.json()["error"]
+    assert error["code"] == "unknown_parameter" and error["param"] in extra, error
     assert len(gateway.upstream_requests()) == before, "the request must not reach any upstream"
 
 
-def test_an_escaped_endpoint_key_passes_caddy_but_litellms_guard_refuses_it(gateway):
-    """JSON escapes hide a key from Caddy's text match; LiteLLM parses the JSON and its
-    guard (files/litellm/homelab_guard.py, deployed in its ConfigMap) refuses it."""
+# what LiteLLM would act on at a body's top level, as names inside a tool's parameters and an
+# answer's schema, where the API lets a client name anything
+PROPERTIES = {name: {"type": "string"} for name in ("timeout", "api_key", "api_base", "callbacks", "fallbacks",
+                                                     "num_retries", "success_callback", "litellm_params")}
+
+
+@pytest.mark.parametrize("part", ["tools", "response_format"])
+def test_tools_and_answer_schemas_may_name_their_properties_as_they_like(gateway, part):
+    """A property named like one of LiteLLM's settings is the client's business: the request
+    goes through to the engine (a pattern over the body text at Caddy refused these)."""
+    schema = {"type": "object", "properties": PROPERTIES, "required": ["timeout"]}
+    extra = ({"tools": [{"type": "function", "function": {"name": "set_timer", "parameters": schema}}]}
+             if part == "tools" else
+             {"response_format": {"type": "json_schema", "json_schema": {"name": "settings", "schema": schema}}})
+    before = len(gateway.upstream_requests())
+    response = gateway.call("/v1/chat/completions", gateway.tokens()["pixel"], {**chat(model="gpt2"), **extra})
+    assert response.status_code == 200, response.text
+    sent = gateway.upstream_requests()[before:]
+    assert len(sent) == 1, sent
+    body = sent[0]["body"]
+    arrived = (body["tools"][0]["function"]["parameters"] if part == "tools"
+               else body["response_format"]["json_schema"]["schema"])
+    assert arrived["properties"] == PROPERTIES, body
+
+
+def test_an_escaped_endpoint_key_is_refused_by_the_door(gateway):
+    """JSON escapes spell a key differently; the door parses the JSON and refuses it by name."""
     token = gateway.tokens()["pixel"]
     body = '{"model": "gpt2", "messages": [{"role": "user", "content": "hi"}], ' \
            '"api\\u005fbase": "http://10.77.0.1:18181/v1", "api\\u005fkey": "x"}'

@@ -266,7 +266,7 @@ BODIES = {
 def test_bodies_outside_the_api_are_refused(gateway, watched, name):
     status, _, answer = raw(gateway, http("POST", "/v1/chat/completions", gateway.tokens()["pixel"],
                                           BODIES[name].encode()))
-    # 400 from the gateway's first look or the guard; LiteLLM's own check answers some with 401
+    # 400 from the door (a 401 where a body names a key LiteLLM's own check would take)
     assert status in (400, 401), (status, answer[:400])
     assert len(gateway.upstream_requests()) == watched["upstream"], "the request reached the model server"
 
@@ -286,8 +286,8 @@ def test_other_endpoints_hold_the_same_model(gateway, watched, path, body):
     assert len(gateway.upstream_requests()) == watched["upstream"]
 
 
-def test_the_guard_refuses_what_the_gateways_first_look_misses_and_names_it(gateway):
-    """Every key escaped: Caddy's text match cannot see them; LiteLLM's guard parses the body."""
+def test_a_body_with_every_key_escaped_is_refused_by_name(gateway):
+    """Every key escaped: the door parses the body and names the first unknown key."""
     body = chat_with('"mock\\u005ftesting\\u005ffallbacks": true, "fall\\u0062acks": [{"model": "gpt2", '
                      '"api\\u005fbase": "@T"}]')
     status, _, answer = raw(gateway, http("POST", "/v1/chat/completions", gateway.tokens()["pixel"], body.encode()))
