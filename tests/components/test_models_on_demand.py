@@ -140,7 +140,7 @@ def test_idle_time_unloads_and_a_running_stream_prevents_it(lab, on_demand, gate
     token = gateway.tokens()["pixel"]
     assert gateway.call("/v1/chat/completions", token, CHAT).status_code == 200
     assert replicas(lab) == 1
-    # a stream of ~20 s, three times the idle time: the engine stays while it runs
+    # a stream of ~12 s, twice the idle time: the engine stays while it runs
     done = threading.Event()
 
     def stream() -> None:

@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
             if body.get("stream"):
                 usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 return self._stream(model, broken=last == "homelab-test: break the stream", usage=usage,
-                                    pieces=CHUNKS * 5 if last == "homelab-test: a long stream" else CHUNKS)
+                                    pieces=CHUNKS * 3 if last == "homelab-test: a long stream" else CHUNKS)
             return self._json(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
                                     "model": model, "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                         "role": "assistant", "content": "".join(CHUNKS)}}],
