@@ -5,9 +5,11 @@ hosts whose SSH address is a sentinel listener on loopback: any connection attem
 all would be counted. The valid control case proves the sentinel does count.
 """
 
+import os
 import shutil
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -363,11 +365,27 @@ BAD_INPUTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """Every case's pyinfra run, side by side: each is a separate process, with its own
+    project copy and its own sentinel (one at a time, they took a minute of the suite)."""
+    sentinels = {case: Sentinel() for case in BAD_INPUTS}
+
+    def run(case):
+        spec = {key: value for key, value in BAD_INPUTS[case].items() if key not in ("expect", "hidden")}
+        return run_with(tmp_path_factory.mktemp(case), sentinels[case], **spec)
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        runs = dict(zip(BAD_INPUTS, pool.map(run, BAD_INPUTS), strict=True))
+    yield {case: (runs[case], sentinels[case]) for case in BAD_INPUTS}
+    for listener in sentinels.values():
+        listener.sock.close()
+
+
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_is_refused_before_any_host_is_touched(tmp_path, sentinel, case):
-    spec = dict(BAD_INPUTS[case])
-    expect, hidden = spec.pop("expect"), spec.pop("hidden", [])
-    run = run_with(tmp_path, sentinel, **spec)
+def test_bad_input_is_refused_before_any_host_is_touched(bad_input_runs, case):
+    expect, hidden = BAD_INPUTS[case]["expect"], BAD_INPUTS[case].get("hidden", [])
+    run, sentinel = bad_input_runs[case]
     assert_refused(run, sentinel, *expect)
     for secret in hidden:  # a bad token is named, never shown
         assert secret not in run.stdout + run.stderr
